@@ -1,0 +1,1 @@
+//! etcd-monitor's alerter job.

@@ -1,0 +1,165 @@
+//! `etcd-monitor exporter` (and the bare `etcd-monitor --endpoints=...` of the original design).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use etcd_monitor_exporter::{ClusterConfig, ExporterConfig, MultiClusterFile};
+
+use crate::connection::{parse_duration, ConnectionArgs};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExporterArgs {
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+
+    #[command(flatten)]
+    pub exporter: ExporterFlags,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Exporter")]
+pub struct ExporterFlags {
+    /// Address to serve /metrics and the REST API on [default: 0.0.0.0:8080, or API_HOST:API_PORT]
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: Option<String>,
+
+    /// Host part of the listen address (the original design's API_HOST)
+    #[arg(long, env = "API_HOST", default_value = "0.0.0.0", hide = true)]
+    pub api_host: String,
+
+    /// Port of the listen address (the original design's API_PORT and --api-port)
+    #[arg(long, env = "API_PORT", default_value_t = 8080)]
+    pub api_port: u16,
+
+    /// Name of the cluster, the `cluster` label on every metric
+    #[arg(long, env = "CLUSTER_NAME", default_value = "default")]
+    pub cluster_name: String,
+
+    /// YAML file listing several clusters (name, endpoints, TLS, credentials); replaces the connection flags
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// How often to take a cluster snapshot (member list, status, alarms, probes)
+    #[arg(long, env = "HEALTH_CHECK_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    pub health_check_interval: Duration,
+
+    /// How often to scrape each member's own /metrics for the pass-through
+    #[arg(long, env = "METRICS_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    pub metrics_interval: Duration,
+
+    /// Time each member has to answer Status, a probe or /metrics
+    #[arg(long, env = "MEMBER_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
+    pub member_timeout: Duration,
+
+    /// Write probe: put one key with a lease per member each snapshot (false for read-only monitoring)
+    #[arg(long, env = "PROBE_WRITE", default_value_t = true, action = clap::ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub probe_write: bool,
+
+    /// Pass each member's own /metrics through, with `cluster` and `member` labels
+    #[arg(long, env = "MEMBER_METRICS", default_value = "on", value_parser = ["on", "off"])]
+    pub member_metrics: String,
+
+    /// Snapshots kept for /api/v1/metrics/history
+    #[arg(long, default_value_t = 360)]
+    pub history_size: usize,
+
+    /// Replaced by alert rules (rules/); accepted so old invocations still start
+    #[arg(long, env = "MAX_LATENCY_MS", hide = true)]
+    pub max_latency_ms: Option<String>,
+    #[arg(long, env = "MAX_DB_SIZE_MB", hide = true)]
+    pub max_db_size_mb: Option<String>,
+    #[arg(long, env = "MIN_AVAILABLE_NODES", hide = true)]
+    pub min_available_nodes: Option<String>,
+    #[arg(long, env = "MAX_LEADER_CHANGES", hide = true)]
+    pub max_leader_changes: Option<String>,
+}
+
+impl ExporterArgs {
+    pub fn to_config(&self) -> anyhow::Result<ExporterConfig> {
+        let f = &self.exporter;
+        let listen = match &f.listen {
+            Some(l) => l.clone(),
+            None => format!("{}:{}", f.api_host, f.api_port),
+        };
+        let listen: SocketAddr =
+            tokio_listen_addr(&listen).with_context(|| format!("--listen {listen:?}"))?;
+        let clusters = match &f.config {
+            Some(path) => MultiClusterFile::load(path)?.clusters,
+            None => vec![ClusterConfig {
+                name: f.cluster_name.clone(),
+                target: self.connection.target().context("connection flags")?,
+            }],
+        };
+        for (flag, value) in [
+            ("--max-latency-ms", &f.max_latency_ms),
+            ("--max-db-size-mb", &f.max_db_size_mb),
+            ("--min-available-nodes", &f.min_available_nodes),
+            ("--max-leader-changes", &f.max_leader_changes),
+        ] {
+            if value.is_some() {
+                tracing::warn!(
+                    flag,
+                    "ignored: thresholds are alert rules now (rules/etcd-cluster.rules.yml, see docs/upgrading.md)"
+                );
+            }
+        }
+        if f.health_check_interval.is_zero() || f.metrics_interval.is_zero() {
+            anyhow::bail!("--health-check-interval and --metrics-interval must be more than 0");
+        }
+        Ok(ExporterConfig {
+            listen,
+            clusters,
+            snapshot_interval: f.health_check_interval,
+            member_metrics_interval: f.metrics_interval,
+            member_timeout: f.member_timeout,
+            probe_write: f.probe_write,
+            member_metrics: f.member_metrics == "on",
+            history_size: f.history_size.max(1),
+        })
+    }
+}
+
+fn tokio_listen_addr(s: &str) -> anyhow::Result<SocketAddr> {
+    use std::net::ToSocketAddrs;
+    s.to_socket_addrs()
+        .context("expected HOST:PORT")?
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("resolves to no address"))
+}
+
+pub async fn run(args: ExporterArgs) -> ExitCode {
+    let config = match args.to_config() {
+        Ok(c) => c,
+        Err(e) => return crate::fail(e, 2),
+    };
+    match etcd_monitor_exporter::run(config, shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => crate::fail(e, 1),
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM, so that containers stop cleanly.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    ctrl_c.await.ok();
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await.ok();
+}

@@ -1,0 +1,148 @@
+//! `etcd-monitor`: one binary, a subcommand per job. The whole command line is defined here and in the
+//! per-job modules beside this file; the jobs themselves live in their library crates.
+
+mod alerter;
+mod bench;
+mod connection;
+mod exporter;
+mod maintenance;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "etcd-monitor",
+    version,
+    about = "Watches etcd clusters: a Prometheus exporter, an alerter and a benchmark",
+    long_about = "Watches etcd clusters.\n\nWithout a subcommand, runs the exporter (as the original \
+                  etcd-monitor did): `etcd-monitor --endpoints=HOST:PORT,...`.",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    /// The original design's invocation: exporter flags at the top level.
+    #[command(flatten)]
+    legacy: exporter::ExporterArgs,
+
+    #[command(flatten)]
+    legacy_bench: bench::LegacyBenchArgs,
+
+    #[command(flatten)]
+    logging: LoggingArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve a cluster-wide view of etcd as Prometheus metrics and a REST API
+    Exporter {
+        #[command(flatten)]
+        args: exporter::ExporterArgs,
+        #[command(flatten)]
+        logging: LoggingArgs,
+    },
+    /// Evaluate Prometheus rule files and notify as Alertmanager does
+    Alerter {
+        #[command(flatten)]
+        args: alerter::AlerterArgs,
+        #[command(flatten)]
+        logging: LoggingArgs,
+    },
+    /// Run etcd's benchmark workloads, once or on a schedule, and publish the results
+    Bench {
+        #[command(flatten)]
+        args: bench::BenchArgs,
+        #[command(flatten)]
+        logging: LoggingArgs,
+    },
+    #[command(flatten)]
+    Maintenance(maintenance::MaintenanceCommand),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Logging")]
+pub struct LoggingArgs {
+    /// Log level (error, warn, info, debug, trace) or a tracing filter
+    #[arg(long, env = "LOG_LEVEL", default_value = "info", global = true)]
+    pub log_level: String,
+
+    /// Log line format
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+fn init_logging(args: &LoggingArgs) -> Result<(), String> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level)
+        .map_err(|e| format!("--log-level {:?}: {e}", args.log_level))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match args.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+    Ok(())
+}
+
+/// Prints an error as one line, with its causes joined, and gives the exit code.
+fn fail(error: anyhow::Error, code: u8) -> ExitCode {
+    let chain: Vec<String> = error.chain().map(|e| e.to_string()).collect();
+    let mut line = String::new();
+    for part in chain {
+        if !line.contains(&part) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&part);
+        }
+    }
+    eprintln!("etcd-monitor: error: {}", line.replace('\n', " "));
+    ExitCode::from(code)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let logging = match &cli.command {
+        Some(Command::Exporter { logging, .. })
+        | Some(Command::Alerter { logging, .. })
+        | Some(Command::Bench { logging, .. }) => logging.clone(),
+        Some(Command::Maintenance(_)) | None => cli.logging.clone(),
+    };
+    if let Err(e) = init_logging(&logging) {
+        return fail(anyhow::anyhow!(e), 2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            return fail(
+                anyhow::Error::new(e).context("starting the async runtime"),
+                2,
+            )
+        }
+    };
+    runtime.block_on(async move {
+        match cli.command {
+            Some(Command::Exporter { args, .. }) => exporter::run(args).await,
+            Some(Command::Alerter { args, .. }) => alerter::run(args, &logging).await,
+            Some(Command::Bench { args, .. }) => bench::run(args, &logging).await,
+            Some(Command::Maintenance(command)) => maintenance::run(command, &logging).await,
+            None if cli.legacy_bench.requested() => {
+                bench::run_legacy(cli.legacy_bench, cli.legacy.connection, &logging).await
+            }
+            None => exporter::run(cli.legacy).await,
+        }
+    })
+}

@@ -1,0 +1,368 @@
+//! How every etcd-monitor job reaches etcd.
+//!
+//! One [`EtcdTarget`] describes a cluster (endpoints, dial timeout, TLS files, credentials); it is built
+//! from flags, environment variables or a YAML file by the callers, validated here, and turned into
+//! etcd-client connections (gRPC) or a reqwest client (for the members' `/metrics`).
+//!
+//! This crate knows nothing about what the connections are used for: no metrics, no alerts, no workloads.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use etcd_client::{Certificate, Client, ConnectOptions, Identity, TlsOptions};
+use serde::Deserialize;
+
+/// The default dial timeout, as etcdctl's.
+pub const DEFAULT_DIAL_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("no etcd endpoints given (use --endpoints or ENDPOINTS)")]
+    NoEndpoints,
+    #[error("invalid endpoint {endpoint:?}: {reason}")]
+    BadEndpoint { endpoint: String, reason: String },
+    #[error("cannot read {what} file {path}: {source}")]
+    UnreadableFile {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Incomplete(String),
+    #[error("cannot connect to etcd at {endpoints}: {source}")]
+    Connect {
+        endpoints: String,
+        source: etcd_client::Error,
+    },
+    #[error("etcd at {endpoints} rejected the credentials of user {user:?}: {source}")]
+    Auth {
+        endpoints: String,
+        user: String,
+        source: etcd_client::Error,
+    },
+    #[error("cannot build the HTTP client for {endpoints}: {source}")]
+    Http {
+        endpoints: String,
+        source: reqwest::Error,
+    },
+}
+
+/// TLS material, as file paths (as etcdctl takes them).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// CA bundle that signs the servers' certificates.
+    #[serde(default)]
+    pub cacert: Option<PathBuf>,
+    /// Client certificate (PEM), for clusters with `--client-cert-auth`.
+    #[serde(default)]
+    pub cert: Option<PathBuf>,
+    /// Key of the client certificate (PEM).
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+    /// Accept any server certificate. For trials only; it defeats TLS.
+    #[serde(default)]
+    pub insecure_skip_tls_verify: bool,
+}
+
+impl TlsFiles {
+    pub fn is_empty(&self) -> bool {
+        self.cacert.is_none()
+            && self.cert.is_none()
+            && self.key.is_none()
+            && !self.insecure_skip_tls_verify
+    }
+}
+
+/// Username and password for a cluster with auth enabled.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Everything needed to reach one etcd cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdTarget {
+    /// Client URLs, always with a scheme (`http://` or `https://`).
+    pub endpoints: Vec<String>,
+    pub dial_timeout: Duration,
+    pub tls: TlsFiles,
+    pub credentials: Option<Credentials>,
+}
+
+/// The PEM contents of [`TlsFiles`], read once so that an unreadable file fails at start-up, not at the
+/// first connection.
+#[derive(Clone)]
+struct TlsPem {
+    ca: Option<Vec<u8>>,
+    identity: Option<(Vec<u8>, Vec<u8>)>,
+    insecure: bool,
+}
+
+fn read_file(what: &'static str, path: &Path) -> Result<Vec<u8>, ConnectError> {
+    std::fs::read(path).map_err(|source| ConnectError::UnreadableFile {
+        what,
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Splits a comma-separated endpoint list, as ENDPOINTS and `--endpoints` take it.
+pub fn split_endpoints(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Gives an endpoint a scheme: `https://` when TLS is configured, `http://` otherwise. Endpoints that
+/// already carry one are kept as they are.
+pub fn normalize_endpoint(endpoint: &str, tls: bool) -> Result<String, ConnectError> {
+    let bad = |reason: &str| ConnectError::BadEndpoint {
+        endpoint: endpoint.to_string(),
+        reason: reason.to_string(),
+    };
+    let (scheme, rest) = match endpoint.split_once("://") {
+        Some((s, r)) => (s.to_ascii_lowercase(), r),
+        None => ((if tls { "https" } else { "http" }).to_string(), endpoint),
+    };
+    if scheme != "http" && scheme != "https" {
+        return Err(bad("the scheme must be http or https"));
+    }
+    let hostport = rest.trim_end_matches('/');
+    if hostport.is_empty() || hostport.contains('/') {
+        return Err(bad("expected HOST:PORT"));
+    }
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) if !h.is_empty() => (h, p),
+        _ => return Err(bad("expected HOST:PORT (the port is missing)")),
+    };
+    if host.starts_with('[') != host.ends_with(']') {
+        return Err(bad("unbalanced brackets around an IPv6 address"));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p != 0 => {}
+        _ => return Err(bad("the port must be a number from 1 to 65535")),
+    }
+    Ok(format!("{scheme}://{hostport}"))
+}
+
+impl EtcdTarget {
+    /// Builds and checks a target: endpoints parse, TLS files are consistent, credentials are complete.
+    pub fn new(
+        endpoints: &[String],
+        dial_timeout: Duration,
+        tls: TlsFiles,
+        username: Option<String>,
+        password: Option<String>,
+    ) -> Result<Self, ConnectError> {
+        if endpoints.is_empty() {
+            return Err(ConnectError::NoEndpoints);
+        }
+        if tls.cert.is_some() != tls.key.is_some() {
+            return Err(ConnectError::Incomplete(
+                "--cert and --key go together: give both or neither".into(),
+            ));
+        }
+        let use_tls = !tls.is_empty();
+        let endpoints = endpoints
+            .iter()
+            .map(|e| normalize_endpoint(e, use_tls))
+            .collect::<Result<Vec<_>, _>>()?;
+        let credentials = match (username, password) {
+            (None, None) => None,
+            (Some(u), p) if u.contains(':') && p.is_none() => {
+                // etcdctl accepts --user=name:password; so do we.
+                let (name, pw) = u.split_once(':').unwrap_or((&u, ""));
+                Some(Credentials {
+                    username: name.to_string(),
+                    password: pw.to_string(),
+                })
+            }
+            (Some(u), Some(p)) => Some(Credentials {
+                username: u,
+                password: p,
+            }),
+            (Some(_), None) => {
+                return Err(ConnectError::Incomplete(
+                    "--username needs --password (or the form --username=NAME:PASSWORD)".into(),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(ConnectError::Incomplete(
+                    "--password needs --username".into(),
+                ))
+            }
+        };
+        let target = EtcdTarget {
+            endpoints,
+            dial_timeout,
+            tls,
+            credentials,
+        };
+        target.read_tls()?;
+        Ok(target)
+    }
+
+    pub fn endpoints_display(&self) -> String {
+        self.endpoints.join(",")
+    }
+
+    fn read_tls(&self) -> Result<Option<TlsPem>, ConnectError> {
+        if self.tls.is_empty() {
+            return Ok(None);
+        }
+        let ca = match &self.tls.cacert {
+            Some(p) => Some(read_file("CA certificate (--cacert)", p)?),
+            None => None,
+        };
+        let identity = match (&self.tls.cert, &self.tls.key) {
+            (Some(c), Some(k)) => Some((
+                read_file("client certificate (--cert)", c)?,
+                read_file("client key (--key)", k)?,
+            )),
+            _ => None,
+        };
+        Ok(Some(TlsPem {
+            ca,
+            identity,
+            insecure: self.tls.insecure_skip_tls_verify,
+        }))
+    }
+
+    fn connect_options(
+        &self,
+        request_timeout: Option<Duration>,
+    ) -> Result<ConnectOptions, ConnectError> {
+        let mut options = ConnectOptions::new()
+            .with_connect_timeout(self.dial_timeout)
+            .with_keep_alive(Duration::from_secs(10), Duration::from_secs(5))
+            .with_keep_alive_while_idle(true);
+        if let Some(t) = request_timeout {
+            options = options.with_timeout(t);
+        }
+        if let Some(c) = &self.credentials {
+            options = options.with_user(c.username.clone(), c.password.clone());
+        }
+        if let Some(pem) = self.read_tls()? {
+            let mut tls = TlsOptions::new();
+            if let Some(ca) = pem.ca {
+                tls = tls.ca_certificate(Certificate::from_pem(ca));
+            }
+            if let Some((cert, key)) = pem.identity {
+                tls = tls.identity(Identity::from_pem(cert, key));
+            }
+            if pem.insecure {
+                tracing::warn!(
+                    "--insecure-skip-tls-verify is set: TLS is used but server certificates are not verified \
+                     for the members' /metrics; gRPC still verifies against --cacert"
+                );
+            }
+            options = options.with_tls(tls);
+        }
+        Ok(options)
+    }
+
+    /// One gRPC connection balanced over all endpoints. Each call opens its own HTTP/2 connection(s);
+    /// clones of the returned client share them.
+    pub async fn connect(&self) -> Result<Client, ConnectError> {
+        self.connect_to(&self.endpoints, None).await
+    }
+
+    /// A connection to the given endpoints only (e.g. one member), with an optional per-request timeout.
+    pub async fn connect_to(
+        &self,
+        endpoints: &[String],
+        request_timeout: Option<Duration>,
+    ) -> Result<Client, ConnectError> {
+        let options = self.connect_options(request_timeout)?;
+        let shown = endpoints.join(",");
+        // The dial timeout bounds connection set-up including the auth handshake, which etcd-client does
+        // inside `connect` and which its own connect timeout does not cover.
+        let result =
+            tokio::time::timeout(self.dial_timeout, Client::connect(endpoints, Some(options)))
+                .await;
+        match result {
+            Ok(Ok(client)) => Ok(client),
+            Ok(Err(source)) => Err(classify(shown, self.credentials.as_ref(), source)),
+            Err(_elapsed) => Err(ConnectError::Connect {
+                endpoints: shown,
+                source: etcd_client::Error::InvalidArgs(format!(
+                    "no answer within the dial timeout of {}",
+                    humantime::format_duration(self.dial_timeout)
+                )),
+            }),
+        }
+    }
+
+    /// An HTTP client for the members' `/metrics` and `/health`, with the same TLS material.
+    pub fn http_client(&self, timeout: Duration) -> Result<reqwest::Client, ConnectError> {
+        let mut builder = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(self.dial_timeout)
+            .pool_max_idle_per_host(2)
+            .no_proxy();
+        if let Some(pem) = self.read_tls()? {
+            if let Some(ca) = &pem.ca {
+                let cert =
+                    reqwest::Certificate::from_pem(ca).map_err(|source| ConnectError::Http {
+                        endpoints: self.endpoints_display(),
+                        source,
+                    })?;
+                builder = builder.add_root_certificate(cert);
+            }
+            if let Some((cert, key)) = &pem.identity {
+                let mut both = cert.clone();
+                both.push(b'\n');
+                both.extend_from_slice(key);
+                let id =
+                    reqwest::Identity::from_pem(&both).map_err(|source| ConnectError::Http {
+                        endpoints: self.endpoints_display(),
+                        source,
+                    })?;
+                builder = builder.identity(id);
+            }
+            if pem.insecure {
+                builder = builder.danger_accept_invalid_certs(true);
+            }
+        }
+        builder.build().map_err(|source| ConnectError::Http {
+            endpoints: self.endpoints_display(),
+            source,
+        })
+    }
+}
+
+fn classify(
+    endpoints: String,
+    creds: Option<&Credentials>,
+    source: etcd_client::Error,
+) -> ConnectError {
+    let text = source.to_string();
+    if let Some(c) = creds {
+        if text.contains("authentication failed")
+            || text.contains("invalid auth")
+            || text.contains("user name not found")
+            || text.contains("Unauthenticated")
+        {
+            return ConnectError::Auth {
+                endpoints,
+                user: c.username.clone(),
+                source,
+            };
+        }
+    }
+    ConnectError::Connect { endpoints, source }
+}

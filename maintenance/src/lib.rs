@@ -1,0 +1,1 @@
+//! etcd-monitor status and safe maintenance (placeholder until that issue lands).

@@ -1,0 +1,1 @@
+//! Alertmanager-style notifications (placeholder until the notifications issue lands).

@@ -1,0 +1,1 @@
+//! PromQL evaluation (placeholder until the alerter engine lands).
