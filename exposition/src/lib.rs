@@ -1,1 +1,27 @@
-//! exposition
+//! The Prometheus text exposition format (0.0.4) and OpenMetrics 1.0: a parser and two writers.
+//!
+//! Why our own: the exporter passes each etcd member's `/metrics` through with extra labels, which needs
+//! a parser that keeps families, HELP and TYPE intact, and it must answer in both formats by content
+//! negotiation. prometheus-client writes OpenMetrics only and does not escape label values
+//! (client_rust#151); the `prometheus` crate has no OpenMetrics writer and no parser. The alerter's
+//! scraper uses the same parser.
+//!
+//! The model is deliberately plain: a [`MetricFamily`] holds its samples with their full names
+//! (`x_bucket`, `x_sum`, ...), as they appear on the wire.
+
+mod model;
+mod parse;
+mod write;
+
+pub use model::{MetricFamily, MetricKind, Sample};
+pub use parse::{parse_text, ParseError};
+pub use write::{
+    format_value, write_openmetrics, write_text, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE,
+};
+
+/// True when an HTTP `Accept` header asks for OpenMetrics, as Prometheus' scraper does.
+pub fn accepts_openmetrics(accept: &str) -> bool {
+    accept
+        .split(',')
+        .any(|part| part.trim().starts_with("application/openmetrics-text"))
+}
