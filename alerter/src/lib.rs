@@ -1,1 +1,8 @@
-//! etcd-monitor's alerter job.
+//! etcd-monitor's alerter: Prometheus rule files evaluated as Prometheus evaluates them.
+//!
+//! The core is pure: rule files ([`rules`]), templates ([`template`]), the alert state machine
+//! ([`alerting`]) and group evaluation ([`group`]) take the clock as an argument and reach data only through
+//! the [`engine::QueryEngine`] trait. Scraping, HTTP and the state file are at the edges.
+
+pub mod duration;
+pub mod template;
