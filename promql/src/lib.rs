@@ -1,1 +1,50 @@
-//! PromQL evaluation (placeholder until the alerter engine lands).
+//! PromQL evaluation for etcd-monitor's alerter, following Prometheus 2.42 semantics.
+//!
+//! The crate is pure: no I/O, no clock. Callers pass the evaluation timestamp (ms since
+//! the epoch) and a [`Queryable`] source of series.
+//!
+//! Architecture:
+//! - [`labels`]: sorted label sets with a stable fingerprint.
+//! - [`storage`]: the in-memory time-series store ([`MemStorage`]), staleness markers and
+//!   the [`Queryable`] trait.
+//! - [`eval`]: the evaluator over `promql-parser`'s AST (selectors, lookback, `offset`,
+//!   `@`, subqueries); it dispatches to
+//!   - [`functions`] (rate & co., `*_over_time`, math, labels, dates,
+//!     `histogram_quantile`),
+//!   - [`aggregations`] (`sum` ... `count_values`),
+//!   - [`binary`] (arithmetic, comparisons, set operators, vector matching).
+//! - [`testfmt`]: promtool unit-test input helpers (expanding notation, series loading).
+//!
+//! Quick use:
+//! ```
+//! use etcd_monitor_promql::{eval, testfmt, EvalOptions, MemStorage};
+//! let mut store = MemStorage::new();
+//! testfmt::load_series(&mut store, r#"requests_total{job="etcd"}"#, "0+60x10", 60_000).unwrap();
+//! let expr = eval::parse("rate(requests_total[5m])").unwrap();
+//! let v = eval::instant_query(&store, &expr, 600_000, &EvalOptions::default())
+//!     .unwrap()
+//!     .into_vector()
+//!     .unwrap();
+//! assert_eq!(v[0].v, 1.0);
+//! ```
+
+pub mod aggregations;
+pub mod binary;
+pub mod error;
+pub mod eval;
+pub mod functions;
+pub mod labels;
+pub mod storage;
+pub mod testfmt;
+pub mod value;
+
+mod gomath;
+
+pub use error::{AppendError, EvalError, FormatError};
+pub use eval::{instant_query, lookback_reach_ms, parse, range_query, EvalOptions};
+pub use labels::{Label, Labels};
+pub use storage::{is_stale, stale_nan, MemStorage, Point, Queryable, SelectedSeries};
+pub use value::{Matrix, Sample, Series, Value, Vector};
+
+/// Re-export of the parser crate, so callers build matchers and ASTs with the same version.
+pub use promql_parser;

@@ -1,0 +1,355 @@
+//! The evaluator: walks `promql-parser`'s AST at one timestamp.
+//!
+//! Prometheus evaluates every query as a range evaluation over steps; an instant query
+//! is the one-step case. This evaluator instead evaluates an expression at one
+//! timestamp at a time and builds range vectors for subqueries by evaluating the inner
+//! expression at each aligned step. The two are equivalent for everything PromQL 2.42
+//! can express (step-invariant `@` expressions give the same value at every step), and
+//! the instant form is what the alerter needs every evaluation interval.
+//!
+//! Semantics reproduced from Prometheus 2.42 (`promql/engine.go`):
+//! - instant selectors take, per series, the newest sample in `[t - lookback, t]`
+//!   (both ends inclusive in 2.42) and yield nothing if that sample is a staleness
+//!   marker;
+//! - range selectors take the samples in `[t - range, t]` (both inclusive in 2.42),
+//!   dropping staleness markers;
+//! - `offset` shifts the reference time back, `@ T` pins it (`@ start()`/`@ end()` are the
+//!   query's start and end, i.e. the evaluation time of an instant query), and the offset
+//!   applies relative to the `@` time;
+//! - subquery steps are the multiples of the step inside `[end - range, end]`, where the
+//!   step defaults to [`EvalOptions::subquery_step_ms`] (the rule group's interval);
+//! - every operator/function result is checked for duplicate label sets ("vector cannot
+//!   contain metrics with the same labelset").
+
+mod selector;
+
+use std::collections::HashMap;
+use std::collections::HashSet;
+
+use promql_parser::parser::value::ValueType;
+use promql_parser::parser::{AtModifier, Expr, Offset};
+
+use crate::error::EvalError;
+use crate::labels::Labels;
+use crate::storage::{Point, Queryable};
+use crate::value::{Matrix, Sample, Series, Value, Vector};
+use crate::{aggregations, binary, functions};
+
+pub(crate) use selector::RangeVector;
+
+/// Evaluation settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalOptions {
+    /// How far back an instant selector looks for a sample (Prometheus' `--query.lookback-delta`, 5m).
+    pub lookback_delta_ms: i64,
+    /// Step of subqueries written without one (`x[10m:]`): Prometheus uses the rule
+    /// group's evaluation interval (promtool: the test file's `evaluation_interval`).
+    pub subquery_step_ms: i64,
+    /// Safety limit on the steps one subquery may evaluate (not a Prometheus setting:
+    /// Prometheus bounds the samples held instead). Exceeding it is an error.
+    pub max_subquery_steps: i64,
+}
+
+impl Default for EvalOptions {
+    fn default() -> Self {
+        EvalOptions {
+            lookback_delta_ms: 5 * 60 * 1000,
+            subquery_step_ms: 60 * 1000,
+            max_subquery_steps: 200_000,
+        }
+    }
+}
+
+/// Parses a PromQL expression with `promql-parser`.
+pub fn parse(query: &str) -> Result<Expr, EvalError> {
+    promql_parser::parser::parse(query).map_err(EvalError::Parse)
+}
+
+/// Evaluates `expr` at `t_ms` (an instant query, as rule evaluation does).
+pub fn instant_query(
+    store: &dyn Queryable,
+    expr: &Expr,
+    t_ms: i64,
+    opts: &EvalOptions,
+) -> Result<Value, EvalError> {
+    let ev = Evaluator {
+        store,
+        opts,
+        start: t_ms,
+        end: t_ms,
+    };
+    Ok(match ev.eval(expr, t_ms)? {
+        Val::Scalar(v) => Value::Scalar { t: t_ms, v },
+        Val::Vector(v) => Value::Vector(v),
+        Val::Matrix(m) => Value::Matrix(m),
+        Val::String(s) => Value::String { t: t_ms, v: s },
+    })
+}
+
+/// Evaluates `expr` at every `step_ms` from `start_ms` to `end_ms` (a range query). Series
+/// come back sorted by labels, points by time; a scalar expression yields one series with
+/// no labels.
+pub fn range_query(
+    store: &dyn Queryable,
+    expr: &Expr,
+    start_ms: i64,
+    end_ms: i64,
+    step_ms: i64,
+    opts: &EvalOptions,
+) -> Result<Matrix, EvalError> {
+    if step_ms <= 0 {
+        return Err(EvalError::exec(
+            "zero or negative query resolution step widths are not accepted",
+        ));
+    }
+    if end_ms < start_ms {
+        return Err(EvalError::exec(
+            "end timestamp must not be before start time",
+        ));
+    }
+    match expr.value_type() {
+        ValueType::Scalar | ValueType::Vector => {}
+        other => {
+            return Err(EvalError::exec(format!(
+                "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
+                type_doc(other)
+            )))
+        }
+    }
+    let ev = Evaluator {
+        store,
+        opts,
+        start: start_ms,
+        end: end_ms,
+    };
+    let mut acc = SeriesAccumulator::default();
+    let mut t = start_ms;
+    while t <= end_ms {
+        match ev.eval(expr, t)? {
+            Val::Scalar(v) => acc.push(Labels::empty(), Point { t, v }),
+            Val::Vector(vec) => {
+                for s in vec {
+                    acc.push(s.labels, Point { t, v: s.v });
+                }
+            }
+            _ => return Err(EvalError::exec("range query produced a non-vector value")),
+        }
+        t += step_ms;
+    }
+    let mut m = acc.finish();
+    m.sort_by(|a, b| a.labels.cmp(&b.labels));
+    Ok(m)
+}
+
+/// How far back (ms before the evaluation time) `expr` reads samples: ranges, offsets,
+/// subquery reach and the lookback delta of instant selectors. The alerter trims its
+/// store to the maximum of this over all rules. Selectors pinned with `@ <timestamp>`
+/// read at a fixed time that no window can cover; they are not counted.
+pub fn lookback_reach_ms(expr: &Expr, opts: &EvalOptions) -> i64 {
+    fn off(o: &Option<Offset>) -> i64 {
+        offset_ms(o).max(0)
+    }
+    match expr {
+        Expr::VectorSelector(vs) => off(&vs.offset) + opts.lookback_delta_ms,
+        Expr::MatrixSelector(ms) => off(&ms.vs.offset) + ms.range.as_millis() as i64,
+        Expr::Subquery(sq) => {
+            off(&sq.offset)
+                + sq.range.as_millis() as i64
+                + sq.step
+                    .map(|s| s.as_millis() as i64)
+                    .unwrap_or(opts.subquery_step_ms)
+                + lookback_reach_ms(&sq.expr, opts)
+        }
+        Expr::Paren(p) => lookback_reach_ms(&p.expr, opts),
+        Expr::Unary(u) => lookback_reach_ms(&u.expr, opts),
+        Expr::Binary(b) => lookback_reach_ms(&b.lhs, opts).max(lookback_reach_ms(&b.rhs, opts)),
+        Expr::Aggregate(a) => {
+            let p = a
+                .param
+                .as_ref()
+                .map(|p| lookback_reach_ms(p, opts))
+                .unwrap_or(0);
+            p.max(lookback_reach_ms(&a.expr, opts))
+        }
+        Expr::Call(c) => c
+            .args
+            .args
+            .iter()
+            .map(|a| lookback_reach_ms(a, opts))
+            .max()
+            .unwrap_or(0),
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => 0,
+    }
+}
+
+/// A value during evaluation (scalars and strings without their timestamp).
+#[derive(Debug, Clone)]
+pub(crate) enum Val {
+    Scalar(f64),
+    Vector(Vector),
+    Matrix(Matrix),
+    String(String),
+}
+
+impl Val {
+    fn type_name(&self) -> &'static str {
+        match self {
+            Val::Scalar(_) => "scalar",
+            Val::Vector(_) => "instant vector",
+            Val::Matrix(_) => "range vector",
+            Val::String(_) => "string",
+        }
+    }
+}
+
+pub(crate) fn type_doc(t: ValueType) -> &'static str {
+    match t {
+        ValueType::Scalar => "scalar",
+        ValueType::Vector => "instant vector",
+        ValueType::Matrix => "range vector",
+        ValueType::String => "string",
+    }
+}
+
+/// Evaluation context shared by the operator modules.
+pub(crate) struct Evaluator<'a> {
+    pub(crate) store: &'a dyn Queryable,
+    pub(crate) opts: &'a EvalOptions,
+    /// Query start and end: what `@ start()` and `@ end()` resolve to.
+    pub(crate) start: i64,
+    pub(crate) end: i64,
+}
+
+impl Evaluator<'_> {
+    pub(crate) fn eval(&self, expr: &Expr, ts: i64) -> Result<Val, EvalError> {
+        match expr {
+            Expr::NumberLiteral(n) => Ok(Val::Scalar(n.val)),
+            Expr::StringLiteral(s) => Ok(Val::String(s.val.clone())),
+            Expr::Paren(p) => self.eval(&p.expr, ts),
+            Expr::Unary(u) => match self.eval(&u.expr, ts)? {
+                Val::Scalar(v) => Ok(Val::Scalar(-v)),
+                Val::Vector(vec) => {
+                    let out: Vector = vec
+                        .into_iter()
+                        .map(|s| Sample {
+                            labels: s.labels.without_metric_name(),
+                            t: s.t,
+                            v: -s.v,
+                        })
+                        .collect();
+                    check_no_duplicate_labelsets(&out)?;
+                    Ok(Val::Vector(out))
+                }
+                other => Err(EvalError::exec(format!(
+                    "unary expression only allowed on expressions of type scalar or instant vector, got {}",
+                    other.type_name()
+                ))),
+            },
+            Expr::VectorSelector(vs) => Ok(Val::Vector(self.vector_selector(vs, ts, false)?)),
+            Expr::MatrixSelector(ms) => Ok(Val::Matrix(self.matrix_selector(ms, ts)?.series)),
+            Expr::Subquery(sq) => Ok(Val::Matrix(self.subquery(sq, ts)?.series)),
+            Expr::Call(c) => functions::eval_call(self, c, ts),
+            Expr::Binary(b) => binary::eval_binary(self, b, ts),
+            Expr::Aggregate(a) => aggregations::eval_aggregate(self, a, ts),
+            Expr::Extension(e) => Err(EvalError::Unsupported(format!(
+                "extension expression {}",
+                e.expr.name()
+            ))),
+        }
+    }
+
+    /// Evaluates an expression that must be a scalar (function and aggregation parameters).
+    pub(crate) fn eval_scalar(&self, expr: &Expr, ts: i64) -> Result<f64, EvalError> {
+        match self.eval(expr, ts)? {
+            Val::Scalar(v) => Ok(v),
+            other => Err(EvalError::exec(format!(
+                "expected type scalar, got {}",
+                other.type_name()
+            ))),
+        }
+    }
+
+    /// Evaluates an expression that must be an instant vector.
+    pub(crate) fn eval_vector(&self, expr: &Expr, ts: i64) -> Result<Vector, EvalError> {
+        match self.eval(expr, ts)? {
+            Val::Vector(v) => Ok(v),
+            other => Err(EvalError::exec(format!(
+                "expected type instant vector, got {}",
+                other.type_name()
+            ))),
+        }
+    }
+
+    /// The reference time of a selector or subquery: the `@` time (or `ts`) minus the offset.
+    pub(crate) fn ref_time(
+        &self,
+        at: &Option<AtModifier>,
+        offset: &Option<Offset>,
+        ts: i64,
+    ) -> i64 {
+        let base = match at {
+            None => ts,
+            Some(AtModifier::Start) => self.start,
+            Some(AtModifier::End) => self.end,
+            Some(AtModifier::At(t)) => system_time_ms(t),
+        };
+        base - offset_ms(offset)
+    }
+}
+
+pub(crate) fn offset_ms(o: &Option<Offset>) -> i64 {
+    match o {
+        None => 0,
+        Some(Offset::Pos(d)) => d.as_millis() as i64,
+        Some(Offset::Neg(d)) => -(d.as_millis() as i64),
+    }
+}
+
+fn system_time_ms(t: &std::time::SystemTime) -> i64 {
+    match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => d.as_millis() as i64,
+        Err(e) => -(e.duration().as_millis() as i64),
+    }
+}
+
+/// Prometheus' check after every operator and function: two elements of one instant
+/// vector may not share a label set.
+pub(crate) fn check_no_duplicate_labelsets(v: &Vector) -> Result<(), EvalError> {
+    if v.len() < 2 {
+        return Ok(());
+    }
+    let mut seen = HashSet::with_capacity(v.len());
+    for s in v {
+        if !seen.insert(&s.labels) {
+            return Err(EvalError::exec(
+                "vector cannot contain metrics with the same labelset",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Collects points per label set, in order of first appearance.
+#[derive(Default)]
+pub(crate) struct SeriesAccumulator {
+    index: HashMap<Labels, usize>,
+    series: Vec<Series>,
+}
+
+impl SeriesAccumulator {
+    pub(crate) fn push(&mut self, labels: Labels, p: Point) {
+        if let Some(&i) = self.index.get(&labels) {
+            self.series[i].points.push(p);
+        } else {
+            self.index.insert(labels.clone(), self.series.len());
+            self.series.push(Series {
+                labels,
+                points: vec![p],
+            });
+        }
+    }
+
+    pub(crate) fn finish(self) -> Matrix {
+        self.series
+    }
+}

@@ -1,0 +1,166 @@
+//! Instant selectors, range selectors and subqueries.
+
+use std::collections::BTreeMap;
+
+use promql_parser::label::{MatchOp, Matcher};
+use promql_parser::parser::{MatrixSelector, SubqueryExpr, VectorSelector};
+
+use super::{EvalError, Evaluator, SeriesAccumulator, Val};
+use crate::labels::{Labels, METRIC_NAME};
+use crate::storage::{is_stale, Point};
+use crate::value::{Matrix, Sample, Vector};
+
+/// A range vector together with the window it was read for; `rate` & co. extrapolate to
+/// the window's edges.
+pub(crate) struct RangeVector {
+    pub(crate) series: Matrix,
+    /// Window end (the reference time: `@`/eval time minus offset).
+    pub(crate) range_end: i64,
+    /// Window length in ms.
+    pub(crate) range_ms: i64,
+}
+
+impl Evaluator<'_> {
+    /// Series matching the selector with their points in `[mint, maxt]`, in label order.
+    fn select(
+        &self,
+        vs: &VectorSelector,
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<(Labels, Vec<Point>)>, EvalError> {
+        let mut base: Vec<Matcher> = Vec::with_capacity(vs.matchers.matchers.len() + 1);
+        if let Some(name) = &vs.name {
+            base.push(Matcher::new(MatchOp::Equal, METRIC_NAME, name));
+        }
+        let groups: Vec<Vec<Matcher>> = if vs.matchers.or_matchers.is_empty() {
+            let mut m = base;
+            m.extend(vs.matchers.matchers.iter().cloned());
+            vec![m]
+        } else {
+            // `{a="1" or b="2"}`: the union of the alternatives.
+            vs.matchers
+                .or_matchers
+                .iter()
+                .map(|g| {
+                    let mut m = base.clone();
+                    m.extend(g.iter().cloned());
+                    m
+                })
+                .collect()
+        };
+        let mut out: BTreeMap<Labels, Vec<Point>> = BTreeMap::new();
+        for matchers in &groups {
+            for s in self.store.select(matchers, mint, maxt)? {
+                let from = s.points.partition_point(|p| p.t < mint);
+                let to = s.points.partition_point(|p| p.t <= maxt);
+                if from < to {
+                    out.entry(s.labels.into_owned())
+                        .or_insert_with(|| s.points[from..to].to_vec());
+                }
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    /// Evaluates an instant selector at `ts`. With `sample_time`, each element carries
+    /// its sample's own timestamp (what `timestamp(selector)` reports) instead of `ts`.
+    pub(crate) fn vector_selector(
+        &self,
+        vs: &VectorSelector,
+        ts: i64,
+        sample_time: bool,
+    ) -> Result<Vector, EvalError> {
+        let reft = self.ref_time(&vs.at, &vs.offset, ts);
+        let series = self.select(vs, reft - self.opts.lookback_delta_ms, reft)?;
+        let mut out = Vec::with_capacity(series.len());
+        for (labels, points) in series {
+            // `select` returned only points inside the lookback window; the newest wins.
+            let Some(p) = points.last() else { continue };
+            if is_stale(p.v) {
+                continue;
+            }
+            out.push(Sample {
+                labels,
+                t: if sample_time { p.t } else { ts },
+                v: p.v,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Evaluates a range selector at `ts`.
+    pub(crate) fn matrix_selector(
+        &self,
+        ms: &MatrixSelector,
+        ts: i64,
+    ) -> Result<RangeVector, EvalError> {
+        let reft = self.ref_time(&ms.vs.at, &ms.vs.offset, ts);
+        let range = ms.range.as_millis() as i64;
+        let series = self.select(&ms.vs, reft - range, reft)?;
+        let mut out = Vec::with_capacity(series.len());
+        for (labels, mut points) in series {
+            points.retain(|p| !is_stale(p.v));
+            if !points.is_empty() {
+                out.push(crate::value::Series { labels, points });
+            }
+        }
+        Ok(RangeVector {
+            series: out,
+            range_end: reft,
+            range_ms: range,
+        })
+    }
+
+    /// Evaluates a subquery at `ts`: the inner expression at every multiple of the step
+    /// within `[end - range, end]`.
+    pub(crate) fn subquery(&self, sq: &SubqueryExpr, ts: i64) -> Result<RangeVector, EvalError> {
+        let end = self.ref_time(&sq.at, &sq.offset, ts);
+        let range = sq.range.as_millis() as i64;
+        let step = sq
+            .step
+            .map(|s| s.as_millis() as i64)
+            .unwrap_or(self.opts.subquery_step_ms);
+        if step <= 0 {
+            return Err(EvalError::exec(format!(
+                "subquery step must be positive, got {step}ms"
+            )));
+        }
+        let lo = end - range;
+        // First multiple of the step at or after `lo` (Prometheus aligns subquery steps to
+        // absolute time so that consecutive evaluations reuse the same inner timestamps).
+        let start = lo.div_euclid(step) * step + if lo.rem_euclid(step) == 0 { 0 } else { step };
+        if start <= end && (end - start) / step >= self.opts.max_subquery_steps {
+            return Err(EvalError::exec(format!(
+                "subquery would evaluate {} steps, more than the limit of {}",
+                (end - start) / step + 1,
+                self.opts.max_subquery_steps
+            )));
+        }
+        let mut acc = SeriesAccumulator::default();
+        let mut t = start;
+        while t <= end {
+            match self.eval(&sq.expr, t)? {
+                Val::Scalar(v) => acc.push(Labels::empty(), Point { t, v }),
+                Val::Vector(vec) => {
+                    for s in vec {
+                        acc.push(s.labels, Point { t, v: s.v });
+                    }
+                }
+                other => {
+                    return Err(EvalError::exec(format!(
+                        "subquery is only allowed on instant vector or scalar, got {}",
+                        other.type_name()
+                    )))
+                }
+            }
+            t += step;
+        }
+        let mut series = acc.finish();
+        series.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(RangeVector {
+            series,
+            range_end: end,
+            range_ms: range,
+        })
+    }
+}

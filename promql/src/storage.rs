@@ -1,0 +1,252 @@
+//! In-memory time-series storage and the [`Queryable`] abstraction the evaluator reads from.
+//!
+//! The store is deliberately simple: one sorted `Vec<Point>` per series in a `BTreeMap`
+//! keyed by labels (so selections come back in label order and results are
+//! deterministic), plus an index by metric name because nearly every selector in a rule
+//! file names its metric. The alerter bounds memory by calling
+//! [`MemStorage::trim_before`] with "now minus the longest reach of any rule" (see
+//! [`crate::eval::lookback_reach_ms`]).
+//!
+//! Staleness follows Prometheus: a stale marker is a sample whose value has the bit
+//! pattern [`STALE_NAN_BITS`]; the evaluator treats it as "series ended here".
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use promql_parser::label::{MatchOp, Matcher};
+
+use crate::error::{AppendError, EvalError};
+use crate::labels::{Labels, METRIC_NAME};
+
+/// Bit pattern of Prometheus' staleness marker (`value.StaleNaN`).
+pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+
+/// The staleness marker value. Compare with [`is_stale`], never with `==` (it is a NaN).
+pub fn stale_nan() -> f64 {
+    f64::from_bits(STALE_NAN_BITS)
+}
+
+/// Whether `v` is a staleness marker (and not just any NaN).
+pub fn is_stale(v: f64) -> bool {
+    v.to_bits() == STALE_NAN_BITS
+}
+
+/// One sample of one series: timestamp in milliseconds since the epoch, and value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Point {
+    pub t: i64,
+    pub v: f64,
+}
+
+/// A series returned by [`Queryable::select`]. Points are sorted by time and cover at least
+/// the requested `[mint, maxt]` (extra points outside are allowed and ignored); they may
+/// include staleness markers.
+#[derive(Debug, Clone)]
+pub struct SelectedSeries<'a> {
+    pub labels: Cow<'a, Labels>,
+    pub points: Cow<'a, [Point]>,
+}
+
+/// A source of series for the evaluator. Implemented by [`MemStorage`]; the alerter may
+/// implement it over other sources.
+pub trait Queryable {
+    /// All series whose labels satisfy every matcher (a missing label matches as ""), with
+    /// their points in `[mint, maxt]` (inclusive, milliseconds).
+    fn select(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<SelectedSeries<'_>>, EvalError>;
+}
+
+/// The in-memory store. See the module docs.
+#[derive(Debug, Default, Clone)]
+pub struct MemStorage {
+    series: BTreeMap<Labels, Vec<Point>>,
+    by_name: HashMap<String, BTreeSet<Labels>>,
+}
+
+impl MemStorage {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends one sample. Timestamps of a series must increase; a repeated timestamp with
+    /// the identical value (same bits) is ignored, with another value it is rejected, as
+    /// Prometheus' TSDB does. Append [`stale_nan()`] to mark a series stale.
+    pub fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<(), AppendError> {
+        if let Some(points) = self.series.get_mut(labels) {
+            if let Some(last) = points.last() {
+                if t < last.t {
+                    return Err(AppendError::OutOfOrder {
+                        series: labels.to_string(),
+                        timestamp_ms: t,
+                        last_ms: last.t,
+                    });
+                }
+                if t == last.t {
+                    if last.v.to_bits() == v.to_bits() {
+                        return Ok(());
+                    }
+                    return Err(AppendError::DuplicateTimestamp {
+                        series: labels.to_string(),
+                        timestamp_ms: t,
+                    });
+                }
+            }
+            points.push(Point { t, v });
+            return Ok(());
+        }
+        if let Some(name) = labels.metric_name() {
+            self.by_name
+                .entry(name.to_string())
+                .or_default()
+                .insert(labels.clone());
+        }
+        self.series.insert(labels.clone(), vec![Point { t, v }]);
+        Ok(())
+    }
+
+    /// Drops every sample older than `t` (milliseconds) and every series left without
+    /// samples.
+    pub fn trim_before(&mut self, t: i64) {
+        let mut emptied = Vec::new();
+        for (labels, points) in self.series.iter_mut() {
+            let keep_from = points.partition_point(|p| p.t < t);
+            if keep_from == points.len() {
+                emptied.push(labels.clone());
+            } else if keep_from > 0 {
+                points.drain(..keep_from);
+            }
+        }
+        for labels in emptied {
+            self.series.remove(&labels);
+            if let Some(name) = labels.metric_name() {
+                if let Some(set) = self.by_name.get_mut(name) {
+                    set.remove(&labels);
+                    if set.is_empty() {
+                        self.by_name.remove(name);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Number of series held.
+    pub fn series_count(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Number of samples held (staleness markers included).
+    pub fn sample_count(&self) -> usize {
+        self.series.values().map(Vec::len).sum()
+    }
+
+    /// All series with all their points, in label order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Labels, &[Point])> {
+        self.series.iter().map(|(l, p)| (l, p.as_slice()))
+    }
+
+    /// The points of one series, if present.
+    pub fn points(&self, labels: &Labels) -> Option<&[Point]> {
+        self.series.get(labels).map(Vec::as_slice)
+    }
+}
+
+/// Whether every matcher accepts the label set.
+pub fn matches_all(labels: &Labels, matchers: &[Matcher]) -> bool {
+    matchers
+        .iter()
+        .all(|m| m.is_match(labels.get_or_empty(&m.name)))
+}
+
+fn window(points: &[Point], mint: i64, maxt: i64) -> &[Point] {
+    let from = points.partition_point(|p| p.t < mint);
+    let to = points.partition_point(|p| p.t <= maxt);
+    if from >= to {
+        &[]
+    } else {
+        &points[from..to]
+    }
+}
+
+impl Queryable for MemStorage {
+    fn select(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<SelectedSeries<'_>>, EvalError> {
+        let name_eq = matchers
+            .iter()
+            .find(|m| m.name == METRIC_NAME && matches!(m.op, MatchOp::Equal));
+        let mut out: Vec<(&Labels, &[Point])> = Vec::new();
+        let candidates: Box<dyn Iterator<Item = (&Labels, &Vec<Point>)>> = match name_eq {
+            Some(m) => match self.by_name.get(&m.value) {
+                Some(set) => Box::new(set.iter().filter_map(|l| self.series.get_key_value(l))),
+                None => Box::new(std::iter::empty()),
+            },
+            None => Box::new(self.series.iter()),
+        };
+        for (labels, points) in candidates {
+            if matches_all(labels, matchers) {
+                let w = window(points, mint, maxt);
+                if !w.is_empty() {
+                    out.push((labels, w));
+                }
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|(l, p)| SelectedSeries {
+                labels: Cow::Borrowed(l),
+                points: Cow::Borrowed(p),
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eq(name: &str, value: &str) -> Matcher {
+        Matcher::new(MatchOp::Equal, name, value)
+    }
+
+    #[test]
+    fn append_select_trim() {
+        let mut s = MemStorage::new();
+        let a = Labels::from_pairs(&[("__name__", "m"), ("i", "a")]);
+        let b = Labels::from_pairs(&[("__name__", "m"), ("i", "b")]);
+        for t in 0..10 {
+            s.append(&a, t * 1000, t as f64).unwrap();
+        }
+        s.append(&b, 500, 1.0).unwrap();
+        assert!(matches!(
+            s.append(&a, 5000, 1.0),
+            Err(AppendError::OutOfOrder { .. })
+        ));
+        assert!(matches!(
+            s.append(&a, 9000, 1.0),
+            Err(AppendError::DuplicateTimestamp { .. })
+        ));
+        s.append(&a, 9000, 9.0).unwrap();
+        let sel = s.select(&[eq("__name__", "m")], 2000, 4000).unwrap();
+        assert_eq!(sel.len(), 1);
+        assert_eq!(sel[0].points.len(), 3);
+        let sel = s.select(&[eq("i", "b")], 0, 1000).unwrap();
+        assert_eq!(sel.len(), 1);
+        s.trim_before(3000);
+        assert_eq!(s.series_count(), 1);
+        assert_eq!(s.sample_count(), 7);
+    }
+
+    #[test]
+    fn stale_marker() {
+        assert!(is_stale(stale_nan()));
+        assert!(!is_stale(f64::NAN));
+        assert!(stale_nan().is_nan());
+    }
+}
