@@ -1,1 +1,50 @@
-//! Alertmanager-style notifications (placeholder until the notifications issue lands).
+//! Alertmanager-compatible notifications for the etcd-monitor alerter.
+//!
+//! The alerter hands over the alerts of each rule evaluation; this crate routes them (Alertmanager's
+//! routing tree from an `alertmanager.yml`), groups, inhibits, silences, deduplicates against a
+//! notification log, and delivers through email, Slack, PagerDuty, webhooks and the console. It can
+//! also forward the alerts to real Alertmanagers.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use etcd_monitor_notify::{Alert, Dispatcher, DispatcherOptions, NotifyConfig};
+//! let config = NotifyConfig::load("alertmanager.yml")?;
+//! let dispatcher = Dispatcher::start(config, DispatcherOptions {
+//!     state_file: Some("notify-state.json".into()),
+//!     external_url: "http://alerter:9093".into(),
+//!     ..Default::default()
+//! })?;
+//! let app = axum::Router::new().merge(dispatcher.router()); // /api/v2/silences ...
+//! dispatcher.send(vec![/* the evaluation's firing and resolved alerts */]);
+//! # let _ = app; Ok(()) }
+//! ```
+//!
+//! Architecture: `core` is pure (clock passed in): alert store, aggregation groups, flush timing,
+//! muting and the dedup decision. `dispatcher` drives it on a timer and calls `deliver` for I/O.
+//! Go templates in `alertmanager.yml` are not rendered: messages use Alertmanager's default layouts,
+//! and a configured field (Slack `title`, email `Subject` header, ...) is sent as written.
+
+pub mod alert;
+mod api;
+pub mod config;
+pub mod core;
+pub mod deliver;
+pub mod dispatcher;
+pub mod duration;
+pub mod forward;
+pub mod inhibit;
+pub mod matcher;
+pub mod message;
+pub mod metrics;
+pub mod nflog;
+pub mod route;
+pub mod silence;
+pub mod state;
+
+pub use alert::{Alert, Fingerprint, LabelSet};
+pub use config::{ConfigError, NotifyConfig};
+pub use dispatcher::{Dispatcher, DispatcherOptions};
+pub use forward::{AlertingConfig, AlertmanagerConfig, AlertmanagerForwarder, ForwarderOptions};
+pub use matcher::{parse_matcher, parse_matchers, Matcher, Matchers};
+pub use metrics::Metrics;
+pub use silence::{PostableSilence, Silence, SilenceMatcher};

@@ -1,0 +1,308 @@
+//! The I/O edge: sending one notification through one integration, with Alertmanager's retry policy
+//! (5xx, 429 and connection errors retried with exponential backoff until the group interval runs out;
+//! other 4xx answers are final and logged with the receiver's reply).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use lettre::message::{header::ContentType, Mailbox, MessageBuilder};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use serde_json::Value;
+
+use crate::config::{ConsoleFormat, EmailConfig, HttpConfig, Integration};
+use crate::message::{
+    console_lines, email_body, pagerduty_payload, slack_payload, webhook_payload, MessageData,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// Worth another try: 5xx, 429, connection or timeout.
+    #[error("{0}")]
+    Retryable(String),
+    /// The receiver refused (4xx) or the configuration cannot work: never retried.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+const INITIAL_BACKOFF: Duration = Duration::from_millis(250);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// One attempt never waits longer than this for the receiver.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Delivery context the dispatcher passes down.
+#[derive(Clone, Debug)]
+pub struct DeliveryContext {
+    pub console_json: bool,
+}
+
+/// Sends until success, a permanent error, or `deadline`. Returns the number of attempts on success.
+pub async fn deliver_with_retry(
+    integ: &Integration,
+    data: &MessageData,
+    ctx: &DeliveryContext,
+    deadline: DateTime<Utc>,
+) -> Result<u32, DeliveryError> {
+    let mut backoff = INITIAL_BACKOFF;
+    let mut attempts = 0u32;
+    loop {
+        attempts += 1;
+        let remaining = (deadline - Utc::now())
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+            .max(Duration::from_millis(100));
+        let res =
+            match tokio::time::timeout(remaining.min(ATTEMPT_TIMEOUT), attempt(integ, data, ctx))
+                .await
+            {
+                Ok(r) => r,
+                Err(_) => Err(DeliveryError::Retryable("timed out".into())),
+            };
+        match res {
+            Ok(()) => return Ok(attempts),
+            Err(DeliveryError::Permanent(e)) => return Err(DeliveryError::Permanent(e)),
+            Err(DeliveryError::Retryable(e)) => {
+                let now = Utc::now();
+                if now + chrono::Duration::from_std(backoff).unwrap_or_default() >= deadline {
+                    return Err(DeliveryError::Retryable(format!(
+                        "{e} (gave up after {attempts} attempts)"
+                    )));
+                }
+                tracing::warn!(integration = integ.kind(), receiver = %data.receiver, attempt = attempts, error = %e, retry_in = ?backoff, "notification failed, retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+/// One try, no retry.
+pub async fn attempt(
+    integ: &Integration,
+    data: &MessageData,
+    ctx: &DeliveryContext,
+) -> Result<(), DeliveryError> {
+    match integ {
+        Integration::Webhook(c) => {
+            post_json(&c.url, &c.http_config, &webhook_payload(data, c.max_alerts)).await
+        }
+        Integration::Slack(c) => {
+            post_json(&c.api_url, &c.http_config, &slack_payload(c, data)).await
+        }
+        Integration::PagerDuty(c) => {
+            post_json(&c.url, &c.http_config, &pagerduty_payload(c, data)).await
+        }
+        Integration::Email(c) => send_email(c, data).await,
+        Integration::Console(c) => {
+            let json = match c.format {
+                ConsoleFormat::Json => true,
+                ConsoleFormat::Text => false,
+                ConsoleFormat::Auto => ctx.console_json,
+            };
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            for line in console_lines(data, json, Utc::now()) {
+                writeln!(out, "{line}")
+                    .map_err(|e| DeliveryError::Retryable(format!("stdout: {e}")))?;
+            }
+            out.flush()
+                .map_err(|e| DeliveryError::Retryable(format!("stdout: {e}")))
+        }
+    }
+}
+
+/// A reqwest client honouring Prometheus' `http_config` TLS and proxy settings.
+pub fn http_client(h: &HttpConfig, timeout: Duration) -> Result<reqwest::Client, DeliveryError> {
+    let mut b = reqwest::Client::builder()
+        .timeout(timeout)
+        .user_agent(concat!("etcd-monitor/", env!("CARGO_PKG_VERSION")));
+    let t = &h.tls_config;
+    if let Some(ca) = &t.ca_file {
+        let pem = std::fs::read(ca)
+            .map_err(|e| DeliveryError::Permanent(format!("ca_file {}: {e}", ca.display())))?;
+        let cert = reqwest::Certificate::from_pem(&pem)
+            .map_err(|e| DeliveryError::Permanent(format!("ca_file {}: {e}", ca.display())))?;
+        b = b.add_root_certificate(cert);
+    }
+    if let (Some(cert), Some(key)) = (&t.cert_file, &t.key_file) {
+        let mut pem = std::fs::read(cert)
+            .map_err(|e| DeliveryError::Permanent(format!("cert_file {}: {e}", cert.display())))?;
+        pem.extend(
+            std::fs::read(key).map_err(|e| {
+                DeliveryError::Permanent(format!("key_file {}: {e}", key.display()))
+            })?,
+        );
+        let id = reqwest::Identity::from_pem(&pem)
+            .map_err(|e| DeliveryError::Permanent(format!("client certificate: {e}")))?;
+        b = b.identity(id);
+    }
+    if t.insecure_skip_verify {
+        b = b.danger_accept_invalid_certs(true);
+    }
+    if let Some(p) = &h.proxy_url {
+        b = b.proxy(
+            reqwest::Proxy::all(p)
+                .map_err(|e| DeliveryError::Permanent(format!("proxy_url: {e}")))?,
+        );
+    }
+    if h.follow_redirects == Some(false) {
+        b = b.redirect(reqwest::redirect::Policy::none());
+    }
+    b.build()
+        .map_err(|e| DeliveryError::Permanent(format!("http client: {e}")))
+}
+
+/// Adds the configured credentials to a request.
+pub fn authorize(mut req: reqwest::RequestBuilder, h: &HttpConfig) -> reqwest::RequestBuilder {
+    if let Some(ba) = &h.basic_auth {
+        req = req.basic_auth(&ba.username, ba.password.as_deref());
+    }
+    if let Some(tok) = &h.bearer_token {
+        req = req.bearer_auth(tok);
+    }
+    if let Some(a) = &h.authorization {
+        let kind = a.kind.clone().unwrap_or_else(|| "Bearer".into());
+        req = req.header(
+            "Authorization",
+            format!("{kind} {}", a.credentials.clone().unwrap_or_default()),
+        );
+    }
+    req
+}
+
+/// Classifies an HTTP answer as Alertmanager's integrations do.
+pub async fn check_response(resp: reqwest::Response) -> Result<(), DeliveryError> {
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    let body = resp.text().await.unwrap_or_default();
+    let body: String = body.chars().take(1024).collect();
+    let msg = format!(
+        "unexpected status code {}: {}",
+        status.as_u16(),
+        body.trim()
+    );
+    if status.is_server_error() || status.as_u16() == 429 {
+        Err(DeliveryError::Retryable(msg))
+    } else {
+        Err(DeliveryError::Permanent(msg))
+    }
+}
+
+async fn post_json(url: &str, h: &HttpConfig, body: &Value) -> Result<(), DeliveryError> {
+    let client = http_client(h, ATTEMPT_TIMEOUT)?;
+    let req = authorize(client.post(url).json(body), h);
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| DeliveryError::Retryable(format!("POST {}: {e}", redact(url))))?;
+    check_response(resp).await
+}
+
+/// Webhook and Slack URLs carry secrets in their path: log only scheme, host and port.
+pub fn redact(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => format!(
+            "{}://{}{}",
+            u.scheme(),
+            u.host_str().unwrap_or(""),
+            u.port().map(|p| format!(":{p}")).unwrap_or_default()
+        ),
+        Err(_) => "<invalid url>".into(),
+    }
+}
+
+fn smtp_err(e: lettre::transport::smtp::Error) -> DeliveryError {
+    if e.is_permanent() {
+        DeliveryError::Permanent(format!("smtp: {e}"))
+    } else {
+        DeliveryError::Retryable(format!("smtp: {e}"))
+    }
+}
+
+async fn send_email(c: &EmailConfig, d: &MessageData) -> Result<(), DeliveryError> {
+    let (host, port) = c
+        .smarthost
+        .rsplit_once(':')
+        .and_then(|(h, p)| {
+            p.parse::<u16>()
+                .ok()
+                .map(|p| (h.trim_matches(['[', ']']).to_string(), p))
+        })
+        .ok_or_else(|| {
+            DeliveryError::Permanent(format!("smarthost {:?}: expected host:port", c.smarthost))
+        })?;
+    let server_name = c
+        .tls_config
+        .server_name
+        .clone()
+        .unwrap_or_else(|| host.clone());
+    let mut tls = TlsParameters::builder(server_name)
+        .dangerous_accept_invalid_certs(c.tls_config.insecure_skip_verify);
+    if let Some(ca) = &c.tls_config.ca_file {
+        let pem = std::fs::read(ca)
+            .map_err(|e| DeliveryError::Permanent(format!("ca_file {}: {e}", ca.display())))?;
+        tls = tls.add_root_certificate(
+            Certificate::from_pem(&pem)
+                .map_err(|e| DeliveryError::Permanent(format!("ca_file {}: {e}", ca.display())))?,
+        );
+    }
+    let tls = tls
+        .build()
+        .map_err(|e| DeliveryError::Permanent(format!("smtp tls: {e}")))?;
+    // As Alertmanager: port 465 speaks TLS from the first byte; otherwise STARTTLS when required.
+    let mode = if port == 465 {
+        Tls::Wrapper(tls)
+    } else if c.require_tls {
+        Tls::Required(tls)
+    } else {
+        Tls::None
+    };
+    let mut transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+        .port(port)
+        .tls(mode)
+        .hello_name(ClientId::Domain(c.hello.clone()))
+        .timeout(Some(ATTEMPT_TIMEOUT));
+    if let Some(user) = &c.auth_username {
+        transport = transport.credentials(Credentials::new(
+            user.clone(),
+            c.auth_password.clone().unwrap_or_default(),
+        ));
+    }
+    let transport = transport.build();
+
+    let from: Mailbox = c
+        .from
+        .parse()
+        .map_err(|e| DeliveryError::Permanent(format!("from {:?}: {e}", c.from)))?;
+    let mut msg: MessageBuilder = lettre::Message::builder().from(from).date_now();
+    for to in c.to.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let mb: Mailbox = to
+            .parse()
+            .map_err(|e| DeliveryError::Permanent(format!("to {to:?}: {e}")))?;
+        msg = msg.to(mb);
+    }
+    let subject = c
+        .headers
+        .get("Subject")
+        .cloned()
+        .unwrap_or_else(|| d.subject());
+    msg = msg.subject(subject);
+    for (k, v) in &c.headers {
+        if matches!(k.as_str(), "Subject" | "To" | "From") {
+            continue;
+        }
+        let name = lettre::message::header::HeaderName::new_from_ascii(k.clone())
+            .map_err(|e| DeliveryError::Permanent(format!("header {k:?}: {e}")))?;
+        msg = msg.raw_header(lettre::message::header::HeaderValue::new(name, v.clone()));
+    }
+    let email = msg
+        .header(ContentType::TEXT_PLAIN)
+        .body(email_body(d))
+        .map_err(|e| DeliveryError::Permanent(format!("email: {e}")))?;
+    transport.send(email).await.map_err(smtp_err)?;
+    Ok(())
+}

@@ -1,0 +1,309 @@
+//! Forwarding alerts to existing Alertmanagers (`alerting.alertmanagers` of the Prometheus-style
+//! configuration) with Prometheus' notifier semantics: `POST /api/v2/alerts`, a firing alert re-sent
+//! every `resend_delay` with `endsAt = now + 4 × max(resend_delay, evaluation interval)`, a resolved
+//! alert sent at once with its `endsAt`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::alert::{Alert, Fingerprint};
+use crate::config::{Authorization, BasicAuth, HttpConfig, TlsConfig};
+use crate::core::chrono_dur;
+use crate::deliver::{authorize, check_response, http_client, redact};
+use crate::duration::de_duration;
+use crate::message::go_time;
+use crate::metrics::Metrics;
+
+/// `alerting:` of a Prometheus configuration.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertingConfig {
+    #[serde(default)]
+    pub alertmanagers: Vec<AlertmanagerConfig>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticConfig {
+    #[serde(default)]
+    pub targets: Vec<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// One entry of `alerting.alertmanagers`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertmanagerConfig {
+    #[serde(default)]
+    pub static_configs: Vec<StaticConfig>,
+    #[serde(default = "default_scheme")]
+    pub scheme: String,
+    #[serde(default)]
+    pub path_prefix: String,
+    #[serde(default = "default_timeout", deserialize_with = "de_duration")]
+    pub timeout: Duration,
+    #[serde(default = "default_api_version")]
+    pub api_version: String,
+    #[serde(default)]
+    pub tls_config: TlsConfig,
+    #[serde(default)]
+    pub basic_auth: Option<BasicAuth>,
+    #[serde(default)]
+    pub authorization: Option<Authorization>,
+    #[serde(default)]
+    pub bearer_token: Option<String>,
+    #[serde(default)]
+    pub bearer_token_file: Option<PathBuf>,
+    #[serde(default)]
+    pub proxy_url: Option<String>,
+    #[serde(default)]
+    pub follow_redirects: Option<bool>,
+    #[serde(default)]
+    pub enable_http2: Option<bool>,
+}
+
+fn default_scheme() -> String {
+    "http".into()
+}
+fn default_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_api_version() -> String {
+    "v2".into()
+}
+
+#[derive(Clone, Debug)]
+pub struct ForwarderOptions {
+    /// Prometheus' `--rules.alert.resend-delay` (1m).
+    pub resend_delay: Duration,
+    /// The rule evaluation interval.
+    pub eval_interval: Duration,
+    pub metrics: Option<Arc<Metrics>>,
+}
+
+impl Default for ForwarderOptions {
+    fn default() -> Self {
+        ForwarderOptions {
+            resend_delay: Duration::from_secs(60),
+            eval_interval: Duration::from_secs(60),
+            metrics: None,
+        }
+    }
+}
+
+struct Target {
+    url: String,
+    http: HttpConfig,
+    client: reqwest::Client,
+}
+
+#[derive(Clone, Copy)]
+struct Sent {
+    at: DateTime<Utc>,
+    resolved_sent: bool,
+}
+
+/// Sends the alerter's alerts to Alertmanagers. Call `forward` after every evaluation with the alerts
+/// that are firing or resolved (not pending); it decides what needs (re)sending.
+pub struct AlertmanagerForwarder {
+    targets: Vec<Target>,
+    opts: ForwarderOptions,
+    metrics: Arc<Metrics>,
+    sent: Mutex<HashMap<Fingerprint, Sent>>,
+}
+
+impl AlertmanagerForwarder {
+    /// Builds the targets; relative `*_file` paths are taken relative to `base_dir` (the config's folder).
+    pub fn new(
+        cfg: &AlertingConfig,
+        base_dir: &std::path::Path,
+        opts: ForwarderOptions,
+    ) -> anyhow::Result<Self> {
+        let mut targets = Vec::new();
+        for (i, am) in cfg.alertmanagers.iter().enumerate() {
+            if am.api_version != "v2" {
+                anyhow::bail!(
+                    "alerting.alertmanagers[{i}].api_version: {:?} is not supported (only v2)",
+                    am.api_version
+                );
+            }
+            if am.scheme != "http" && am.scheme != "https" {
+                anyhow::bail!(
+                    "alerting.alertmanagers[{i}].scheme: {:?} must be http or https",
+                    am.scheme
+                );
+            }
+            let mut http = HttpConfig {
+                basic_auth: am.basic_auth.clone(),
+                authorization: am.authorization.clone(),
+                bearer_token: am.bearer_token.clone(),
+                bearer_token_file: None,
+                tls_config: am.tls_config.clone(),
+                proxy_url: am.proxy_url.clone(),
+                follow_redirects: am.follow_redirects,
+                enable_http2: am.enable_http2,
+            };
+            let abs = |p: &PathBuf| {
+                if p.is_relative() {
+                    base_dir.join(p)
+                } else {
+                    p.clone()
+                }
+            };
+            if let Some(f) = &am.bearer_token_file {
+                let p = abs(f);
+                http.bearer_token = Some(
+                    std::fs::read_to_string(&p)
+                        .map_err(|e| {
+                            anyhow::anyhow!(
+                                "alerting.alertmanagers[{i}].bearer_token_file {}: {e}",
+                                p.display()
+                            )
+                        })?
+                        .trim()
+                        .to_string(),
+                );
+            }
+            if let Some(ba) = http.basic_auth.as_mut() {
+                if let Some(f) = ba.password_file.take() {
+                    let p = abs(&f);
+                    ba.password = Some(
+                        std::fs::read_to_string(&p)
+                            .map_err(|e| {
+                                anyhow::anyhow!(
+                                    "alerting.alertmanagers[{i}].basic_auth.password_file {}: {e}",
+                                    p.display()
+                                )
+                            })?
+                            .trim_end_matches(['\n', '\r'])
+                            .to_string(),
+                    );
+                }
+            }
+            for p in [
+                &mut http.tls_config.ca_file,
+                &mut http.tls_config.cert_file,
+                &mut http.tls_config.key_file,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                *p = abs(p);
+            }
+            let client = http_client(&http, am.timeout)
+                .map_err(|e| anyhow::anyhow!("alerting.alertmanagers[{i}]: {e}"))?;
+            let prefix = am.path_prefix.trim_end_matches('/');
+            for sc in &am.static_configs {
+                for t in &sc.targets {
+                    targets.push(Target {
+                        url: format!("{}://{}{}/api/v2/alerts", am.scheme, t, prefix),
+                        http: http.clone(),
+                        client: client.clone(),
+                    });
+                }
+            }
+        }
+        let metrics = opts.metrics.clone().unwrap_or_default();
+        Ok(AlertmanagerForwarder {
+            targets,
+            opts,
+            metrics,
+            sent: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.targets.is_empty()
+    }
+
+    /// The alerts that need sending now, as Prometheus' `Alert.needsSending` decides, with their
+    /// `endsAt` set; marks them sent. Pure apart from the internal bookkeeping.
+    pub fn due(&self, alerts: &[Alert], now: DateTime<Utc>) -> Vec<Alert> {
+        let valid_for = chrono_dur(4 * self.opts.resend_delay.max(self.opts.eval_interval));
+        let resend = chrono_dur(self.opts.resend_delay);
+        let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+        let present: std::collections::HashSet<Fingerprint> =
+            alerts.iter().map(Alert::fingerprint).collect();
+        sent.retain(|fp, _| present.contains(fp));
+        let mut out = Vec::new();
+        for a in alerts {
+            let fp = a.fingerprint();
+            let resolved = a.resolved_at(now);
+            let prev = sent.get(&fp).copied();
+            let needs = match prev {
+                None => true,
+                Some(s) if resolved && !s.resolved_sent => true,
+                Some(s) => s.at + resend < now,
+            };
+            if !needs {
+                continue;
+            }
+            let mut a = a.clone();
+            if !resolved {
+                a.ends_at = Some(now + valid_for);
+            }
+            sent.insert(
+                fp,
+                Sent {
+                    at: now,
+                    resolved_sent: resolved,
+                },
+            );
+            out.push(a);
+        }
+        out
+    }
+
+    /// Sends what is due to every Alertmanager. Errors are logged and counted, never returned: a down
+    /// Alertmanager must not stop rule evaluation. Returns how many Alertmanagers accepted the batch.
+    pub async fn forward(&self, alerts: &[Alert]) -> usize {
+        let batch = self.due(alerts, Utc::now());
+        if batch.is_empty() || self.targets.is_empty() {
+            return 0;
+        }
+        let body: Vec<Value> = batch
+            .iter()
+            .map(|a| {
+                json!({
+                    "labels": a.labels,
+                    "annotations": a.annotations,
+                    "startsAt": go_time(Some(a.starts_at)),
+                    "endsAt": go_time(a.ends_at),
+                    "generatorURL": a.generator_url,
+                })
+            })
+            .collect();
+        let body = Value::Array(body);
+        let n = batch.len();
+        let sends = self.targets.iter().map(|t| {
+            let body = &body;
+            async move {
+                let start = Instant::now();
+                let res = match authorize(t.client.post(&t.url).json(body), &t.http).send().await {
+                    Ok(r) => check_response(r).await.map_err(|e| e.to_string()),
+                    Err(e) => Err(format!("POST {}: {e}", redact(&t.url))),
+                };
+                self.metrics.observe("alertmanager", res.is_ok(), start.elapsed());
+                match res {
+                    Ok(()) => true,
+                    Err(e) => {
+                        tracing::error!(alertmanager = %redact(&t.url), alerts = n, error = %e, "error sending alerts to Alertmanager");
+                        false
+                    }
+                }
+            }
+        });
+        futures::future::join_all(sends)
+            .await
+            .into_iter()
+            .filter(|ok| *ok)
+            .count()
+    }
+}
