@@ -1,0 +1,312 @@
+//! The HTTP face: `/metrics` and the original design's REST API. Handlers only read what the collection
+//! loops last stored; a request never waits on etcd.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::snapshot::ClusterSnapshot;
+use crate::state::percentile;
+use crate::Shared;
+
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/health", get(health))
+        .route("/-/healthy", get(healthy))
+        .route("/-/ready", get(ready))
+        .route("/api/v1/clusters", get(clusters))
+        .route("/api/v1/cluster/status", get(cluster_status))
+        .route("/api/v1/cluster/members", get(cluster_members))
+        .route("/api/v1/cluster/leader", get(cluster_leader))
+        .route("/api/v1/metrics/current", get(metrics_current))
+        .route("/api/v1/metrics/latency", get(metrics_latency))
+        .route("/api/v1/metrics/history", get(metrics_history))
+        .with_state(shared)
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let rendered = shared.rendered();
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if prom_exposition::accepts_openmetrics(accept) {
+        (
+            [(
+                header::CONTENT_TYPE,
+                prom_exposition::OPENMETRICS_CONTENT_TYPE,
+            )],
+            rendered.openmetrics.clone(),
+        )
+            .into_response()
+    } else {
+        (
+            [(header::CONTENT_TYPE, prom_exposition::TEXT_CONTENT_TYPE)],
+            rendered.text.clone(),
+        )
+            .into_response()
+    }
+}
+
+async fn healthy() -> &'static str {
+    "etcd-monitor exporter is healthy.\n"
+}
+
+async fn ready(State(shared): State<Arc<Shared>>) -> Response {
+    if shared.snapshots().iter().all(|s| s.is_some()) {
+        "etcd-monitor exporter is ready.\n".into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "waiting for the first snapshot of every cluster\n",
+        )
+            .into_response()
+    }
+}
+
+/// The original design's `/health`: the exporter's own health, with each cluster's verdict beside it.
+async fn health(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    let clusters: BTreeMap<String, Value> = shared
+        .names()
+        .into_iter()
+        .zip(shared.snapshots())
+        .map(|(name, s)| {
+            let v = match s {
+                Some(s) => json!({"healthy": s.verdict.healthy, "snapshot_age_seconds": age(&s)}),
+                None => json!({"healthy": null, "snapshot_age_seconds": null}),
+            };
+            (name, v)
+        })
+        .collect();
+    Json(json!({"status": "ok", "clusters": clusters}))
+}
+
+fn age(s: &ClusterSnapshot) -> f64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    (now - s.timestamp).max(0.0)
+}
+
+#[derive(Debug, Deserialize)]
+struct ClusterQuery {
+    cluster: Option<String>,
+    limit: Option<usize>,
+}
+
+/// The snapshot of `?cluster=NAME`, or of the first cluster.
+// The error is a finished response; it is built once per request, so its size does not matter.
+#[allow(clippy::result_large_err)]
+fn pick(shared: &Shared, q: &ClusterQuery) -> Result<(usize, Arc<ClusterSnapshot>), Response> {
+    let names = shared.names();
+    let i = match &q.cluster {
+        Some(name) => names.iter().position(|n| n == name).ok_or_else(|| {
+            (
+                StatusCode::NOT_FOUND,
+                Json(json!({"error": format!("no cluster named {name:?}"), "clusters": names})),
+            )
+                .into_response()
+        })?,
+        None => 0,
+    };
+    match shared.snapshots().into_iter().nth(i).flatten() {
+        Some(s) => Ok((i, s)),
+        None => Err((
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": "no snapshot taken yet", "cluster": names.get(i)})),
+        )
+            .into_response()),
+    }
+}
+
+async fn clusters(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    let list: Vec<Value> = shared
+        .names()
+        .into_iter()
+        .zip(shared.snapshots())
+        .map(|(name, s)| json!({"cluster": name, "verdict": s.map(|s| s.verdict.clone())}))
+        .collect();
+    Json(json!({ "clusters": list }))
+}
+
+async fn cluster_status(
+    State(shared): State<Arc<Shared>>,
+    Query(q): Query<ClusterQuery>,
+) -> Response {
+    let (i, s) = match pick(&shared, &q) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let leader_changes = shared.with_state(i, |st| st.leader_changes);
+    let v = &s.verdict;
+    Json(json!({
+        "cluster": s.cluster,
+        "timestamp": s.timestamp,
+        "reachable": s.reachable,
+        "cluster_id": s.cluster_id,
+        "healthy": v.healthy,
+        "has_leader": v.has_leader,
+        "leader": {"id": v.leader_id, "name": v.leader_name},
+        "member_count": v.member_count,
+        "voting_members": v.voting_members,
+        "learners": v.learners,
+        "quorum_size": v.quorum_size,
+        "healthy_members": v.healthy_members,
+        "fault_tolerance": v.fault_tolerance,
+        "split_brain": v.split_brain,
+        "revision_divergence": v.revision_divergence,
+        "raft_index_divergence": v.raft_index_divergence,
+        "alarms": s.alarms,
+        "defrag_recommended": v.defrag_recommended,
+        "leader_changes_total": leader_changes,
+        "problems": v.problems,
+        // The original design's field names, which scripts use (`jq '.MemberCount'`).
+        "MemberCount": v.member_count,
+        "Healthy": v.healthy,
+        "HasLeader": v.has_leader,
+        "QuorumSize": v.quorum_size,
+        "LeaderID": v.leader_id,
+    }))
+    .into_response()
+}
+
+async fn cluster_members(
+    State(shared): State<Arc<Shared>>,
+    Query(q): Query<ClusterQuery>,
+) -> Response {
+    match pick(&shared, &q) {
+        Ok((_, s)) => Json(json!({"cluster": s.cluster, "members": s.members})).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn cluster_leader(
+    State(shared): State<Arc<Shared>>,
+    Query(q): Query<ClusterQuery>,
+) -> Response {
+    let (i, s) = match pick(&shared, &q) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let leader_changes = shared.with_state(i, |st| st.leader_changes);
+    let v = &s.verdict;
+    let member = s
+        .members
+        .iter()
+        .find(|m| Some(&m.id) == v.leader_id.as_ref());
+    let body = json!({
+        "cluster": s.cluster,
+        "has_leader": v.has_leader,
+        "leader": member.map(|m| json!({
+            "id": m.id, "name": m.name, "endpoint": m.endpoint,
+            "raft_term": m.status.as_ref().map(|st| st.raft_term),
+        })),
+        "leader_changes_total": leader_changes,
+    });
+    if v.has_leader {
+        Json(body).into_response()
+    } else {
+        // Still JSON, so that scripts can read it; 503 says "no leader" to probes and load balancers.
+        (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+    }
+}
+
+async fn metrics_current(
+    State(shared): State<Arc<Shared>>,
+    Query(q): Query<ClusterQuery>,
+) -> Response {
+    let (i, s) = match pick(&shared, &q) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let leader_changes = shared.with_state(i, |st| st.leader_changes);
+    let members: Vec<Value> = s
+        .members
+        .iter()
+        .map(|m| {
+            let st = m.status.as_ref();
+            json!({
+                "name": m.name,
+                "up": m.up(),
+                "is_leader": st.map(|s| s.is_leader),
+                "is_learner": m.is_learner,
+                "db_size_bytes": st.map(|s| s.db_size_bytes),
+                "db_size_in_use_bytes": st.map(|s| s.db_size_in_use_bytes),
+                "quota_bytes": m.quota_bytes,
+                "raft_term": st.map(|s| s.raft_term),
+                "raft_index": st.map(|s| s.raft_index),
+                "raft_applied_index": st.map(|s| s.raft_applied_index),
+                "revision": st.map(|s| s.revision),
+                "status_latency_seconds": st.map(|s| s.latency_seconds),
+                "probes": m.probes,
+                "defrag_recommended": m.defrag_recommended,
+            })
+        })
+        .collect();
+    Json(json!({
+        "cluster": s.cluster,
+        "timestamp": s.timestamp,
+        "healthy": s.verdict.healthy,
+        "leader_changes_total": leader_changes,
+        "revision_divergence": s.verdict.revision_divergence,
+        "raft_index_divergence": s.verdict.raft_index_divergence,
+        "members": members,
+        "collectors": s.collectors,
+    }))
+    .into_response()
+}
+
+async fn metrics_latency(
+    State(shared): State<Arc<Shared>>,
+    Query(q): Query<ClusterQuery>,
+) -> Response {
+    let (i, s) = match pick(&shared, &q) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let latency = shared.with_state(i, |st| {
+        let mut out: BTreeMap<String, BTreeMap<&'static str, Value>> = BTreeMap::new();
+        for ((member, op), recent) in &st.recent_probes {
+            out.entry(member.clone()).or_default().insert(
+                op.as_str(),
+                json!({
+                    "samples": recent.len(),
+                    "last_seconds": recent.back(),
+                    "p50_seconds": percentile(recent, 0.50),
+                    "p95_seconds": percentile(recent, 0.95),
+                    "p99_seconds": percentile(recent, 0.99),
+                    "max_seconds": recent.iter().copied().fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v)))),
+                }),
+            );
+        }
+        out
+    });
+    Json(json!({"cluster": s.cluster, "window": crate::state::RECENT_PROBES, "probes": latency}))
+        .into_response()
+}
+
+async fn metrics_history(
+    State(shared): State<Arc<Shared>>,
+    Query(q): Query<ClusterQuery>,
+) -> Response {
+    let (i, s) = match pick(&shared, &q) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let limit = q.limit.unwrap_or(usize::MAX);
+    let entries = shared.with_state(i, |st| {
+        let skip = st.history.len().saturating_sub(limit);
+        st.history.iter().skip(skip).cloned().collect::<Vec<_>>()
+    });
+    Json(json!({"cluster": s.cluster, "capacity": shared.history_size, "entries": entries}))
+        .into_response()
+}

@@ -1,0 +1,124 @@
+//! The pass-through: each member's own /metrics, scraped on its own interval, relabelled with `cluster`
+//! and `member`, so that etcd's official rules and dashboards work on one scrape target.
+
+use std::time::{Duration, Instant};
+
+use prom_exposition::{parse_text, MetricFamily};
+
+/// What one member's /metrics gave.
+#[derive(Debug, Clone, Default)]
+pub struct MemberMetrics {
+    pub families: Vec<MetricFamily>,
+    pub up: bool,
+    pub error: Option<String>,
+    pub duration_seconds: f64,
+    /// `etcd_server_quota_backend_bytes`, when the member exports it.
+    pub quota_bytes: Option<u64>,
+}
+
+/// Fetches and parses `<client_url>/metrics`. A member that is down or sends garbage gives `up = false`
+/// and an error; it never fails the exporter.
+pub async fn scrape(http: &reqwest::Client, client_url: &str, timeout: Duration) -> MemberMetrics {
+    let start = Instant::now();
+    let url = format!("{}/metrics", client_url.trim_end_matches('/'));
+    let result = async {
+        let resp = http
+            .get(&url)
+            .timeout(timeout)
+            .header("Accept", "text/plain; version=0.0.4")
+            .send()
+            .await
+            .map_err(|e| format!("GET {url}: {}", error_chain(&e)))?;
+        if !resp.status().is_success() {
+            return Err(format!("GET {url}: HTTP {}", resp.status()));
+        }
+        let body = resp
+            .text()
+            .await
+            .map_err(|e| format!("GET {url}: {}", error_chain(&e)))?;
+        parse_text(&body).map_err(|e| format!("{url}: {e}"))
+    }
+    .await;
+    let duration_seconds = start.elapsed().as_secs_f64();
+    match result {
+        Ok(families) => {
+            let quota_bytes = families
+                .iter()
+                .find(|f| f.name == "etcd_server_quota_backend_bytes")
+                .and_then(|f| f.samples.first())
+                .map(|s| s.value)
+                .filter(|v| v.is_finite() && *v > 0.0)
+                .map(|v| v as u64);
+            MemberMetrics {
+                families,
+                up: true,
+                error: None,
+                duration_seconds,
+                quota_bytes,
+            }
+        }
+        Err(e) => MemberMetrics {
+            families: Vec::new(),
+            up: false,
+            error: Some(e),
+            duration_seconds,
+            quota_bytes: None,
+        },
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cur = s.source();
+    }
+    parts.join(": ")
+}
+
+/// Adds `cluster` and `member` to every sample. A label of the same name the member already had is kept
+/// as `exported_cluster`/`exported_member`, as Prometheus does when honor_labels is false.
+pub fn relabel(families: &[MetricFamily], cluster: &str, member: &str) -> Vec<MetricFamily> {
+    families
+        .iter()
+        .map(|f| {
+            let mut f = f.clone();
+            for s in &mut f.samples {
+                for (k, _) in s.labels.iter_mut() {
+                    if k == "cluster" || k == "member" {
+                        *k = format!("exported_{k}");
+                    }
+                }
+                s.labels
+                    .insert(0, ("member".to_string(), member.to_string()));
+                s.labels
+                    .insert(0, ("cluster".to_string(), cluster.to_string()));
+            }
+            f
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relabel_adds_cluster_and_member_and_keeps_clashing_labels() {
+        let fams = parse_text("# TYPE x gauge\nx{member=\"old\",a=\"b\"} 1\n").unwrap();
+        let out = relabel(&fams, "c1", "m0");
+        assert_eq!(
+            out[0].samples[0].labels,
+            vec![
+                ("cluster".to_string(), "c1".to_string()),
+                ("member".to_string(), "m0".to_string()),
+                ("exported_member".to_string(), "old".to_string()),
+                ("a".to_string(), "b".to_string()),
+            ]
+        );
+    }
+}
