@@ -127,9 +127,12 @@ mod tests {
 
     #[test]
     fn fingerprint_matches_prometheus_common_test_vectors() {
-        // prometheus/common model/signature_test.go TestLabelsToSignature / labelset fingerprints:
-        // {"name": "value"} -> 5799056148416392346.
-        let ls: LabelSet = [("name".to_string(), "value".to_string())].into();
+        // prometheus/common model/fingerprinting_test.go TestMetricToFingerprint.
+        let ls: LabelSet = [
+            ("name".to_string(), "garland, briggs".to_string()),
+            ("fear".to_string(), "love is not enough".to_string()),
+        ]
+        .into();
         assert_eq!(Fingerprint::of(&ls).0, 5799056148416392346);
     }
 }
