@@ -1,0 +1,392 @@
+//! What a run does: the workload and its shape, validated once before anything touches etcd.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// etcd's benchmark workloads (tools/benchmark), plus `delete`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Workload {
+    Put,
+    Range,
+    TxnPut,
+    Mixed,
+    Delete,
+    WatchLatency,
+    LeaseKeepalive,
+}
+
+impl Workload {
+    pub const ALL: [Workload; 7] = [
+        Workload::Put,
+        Workload::Range,
+        Workload::TxnPut,
+        Workload::Mixed,
+        Workload::Delete,
+        Workload::WatchLatency,
+        Workload::LeaseKeepalive,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Put => "put",
+            Workload::Range => "range",
+            Workload::TxnPut => "txn-put",
+            Workload::Mixed => "mixed",
+            Workload::Delete => "delete",
+            Workload::WatchLatency => "watch-latency",
+            Workload::LeaseKeepalive => "lease-keepalive",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Workload> {
+        Workload::ALL.into_iter().find(|w| w.name() == s)
+    }
+
+    /// Whether requests of this workload write keys (and so count against the quota budget).
+    pub fn writes(self) -> bool {
+        !matches!(self, Workload::Range | Workload::LeaseKeepalive)
+    }
+}
+
+impl std::fmt::Display for Workload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Read consistency, as etcd's `--consistency l|s`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Consistency {
+    #[serde(rename = "l")]
+    Linearizable,
+    #[serde(rename = "s")]
+    Serializable,
+}
+
+/// When a run ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopAfter {
+    /// After this many requests (etcd's `--total`).
+    Total(u64),
+    /// After this long (as `etcdctl check perf`).
+    #[serde(serialize_with = "ser_secs")]
+    Duration(Duration),
+}
+
+fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+/// Mixed reads and writes as a whole-number ratio, so that the split of N requests is exact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RwRatio {
+    pub reads: u32,
+    pub writes: u32,
+}
+
+impl RwRatio {
+    /// The original design's default: 70% reads.
+    pub const DEFAULT: RwRatio = RwRatio {
+        reads: 7,
+        writes: 3,
+    };
+
+    /// `R:W`, or a single number as etcd's `--rw-ratio` (reads per write, e.g. `1` or `2.5`).
+    pub fn parse(s: &str) -> Result<RwRatio, String> {
+        let bad = || format!("{s:?} is not a read/write ratio like 7:3 or 2.5 (reads per write)");
+        let ratio = if let Some((r, w)) = s.split_once(':') {
+            let reads = r.trim().parse::<u32>().map_err(|_| bad())?;
+            let writes = w.trim().parse::<u32>().map_err(|_| bad())?;
+            RwRatio { reads, writes }
+        } else {
+            let f: f64 = s.trim().parse().map_err(|_| bad())?;
+            if !(0.0..=1_000_000.0).contains(&f) {
+                return Err(bad());
+            }
+            // Two decimals are as precise as anyone asks for; keep the integers small.
+            let reads = (f * 100.0).round() as u32;
+            let g = gcd(reads, 100);
+            RwRatio {
+                reads: reads / g,
+                writes: 100 / g,
+            }
+        };
+        if ratio.reads == 0 && ratio.writes == 0 {
+            return Err(bad());
+        }
+        Ok(ratio)
+    }
+
+    pub fn read_fraction(self) -> f64 {
+        f64::from(self.reads) / f64::from(self.reads + self.writes)
+    }
+
+    /// Whether request `i` (0-based) is a read. Spreads reads evenly so that any prefix of the run
+    /// holds the ratio, and N requests hold exactly `reads_in(N)` reads.
+    pub fn is_read(self, i: u64) -> bool {
+        self.reads_in(i + 1) > self.reads_in(i)
+    }
+
+    /// Number of reads among the first `n` requests.
+    pub fn reads_in(self, n: u64) -> u64 {
+        let period = u64::from(self.reads + self.writes);
+        if period == 0 {
+            return 0;
+        }
+        (n as u128 * u128::from(self.reads) / u128::from(period)) as u64
+    }
+}
+
+fn gcd(a: u32, b: u32) -> u32 {
+    if b == 0 {
+        a.max(1)
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+impl std::fmt::Display for RwRatio {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.reads, self.writes)
+    }
+}
+
+/// Everything that shapes one run.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchConfig {
+    pub workload: Workload,
+    pub clients: usize,
+    pub conns: usize,
+    pub stop: StopAfter,
+    pub key_size: usize,
+    pub val_size: usize,
+    pub key_space_size: u64,
+    pub sequential_keys: bool,
+    /// Requests per second in total; 0 runs closed-loop, as fast as the clients go.
+    pub rate: f64,
+    pub consistency: Consistency,
+    pub rw_ratio: RwRatio,
+    pub txn_ops: usize,
+    /// watch-latency: watch streams (spread over the `conns` connections), as etcd's `--streams`.
+    pub streams: usize,
+    /// watch-latency: watchers on each stream, as etcd's `--watchers-per-stream`.
+    pub watchers_per_stream: usize,
+    pub target_leader: bool,
+    pub prefix: String,
+    /// Run even when the prefix already holds keys (they are deleted afterwards with ours).
+    pub force: bool,
+    /// Stop before the database reaches this fraction of its quota.
+    pub max_quota_fraction: f64,
+    /// Requests sent this much after their intended time count as late.
+    #[serde(serialize_with = "ser_secs")]
+    pub late_threshold: Duration,
+    /// Per-request deadline; a request past it counts as an error (DeadlineExceeded).
+    #[serde(serialize_with = "ser_secs")]
+    pub request_timeout: Duration,
+}
+
+impl BenchConfig {
+    /// etcd's defaults for a workload (tools/benchmark's flag defaults).
+    pub fn new(workload: Workload) -> BenchConfig {
+        let (key_size, val_size, total) = match workload {
+            Workload::WatchLatency => (32, 32, 1000),
+            _ => (8, 8, 10_000),
+        };
+        BenchConfig {
+            workload,
+            clients: 1,
+            conns: 1,
+            stop: StopAfter::Total(total),
+            key_size,
+            val_size,
+            key_space_size: 1,
+            sequential_keys: false,
+            rate: if workload == Workload::WatchLatency {
+                100.0
+            } else {
+                0.0
+            },
+            consistency: Consistency::Linearizable,
+            rw_ratio: RwRatio::DEFAULT,
+            txn_ops: 1,
+            streams: 10,
+            watchers_per_stream: 10,
+            target_leader: false,
+            prefix: crate::DEFAULT_PREFIX.to_string(),
+            force: false,
+            max_quota_fraction: 0.8,
+            late_threshold: Duration::from_millis(5),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Checks the combination of flags; the message names the flag at fault.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.clients == 0 {
+            return Err("--clients must be at least 1".into());
+        }
+        if self.conns == 0 {
+            return Err("--conns must be at least 1".into());
+        }
+        if self.conns > self.clients && self.workload != Workload::WatchLatency {
+            return Err(format!(
+                "--conns {} is more than --clients {}: each connection needs a client",
+                self.conns, self.clients
+            ));
+        }
+        match self.stop {
+            StopAfter::Total(0) => return Err("--total must be at least 1".into()),
+            StopAfter::Duration(d) if d.is_zero() => {
+                return Err("--duration must be longer than 0".into())
+            }
+            _ => {}
+        }
+        if self.key_space_size == 0 {
+            return Err("--key-space-size must be at least 1".into());
+        }
+        if !self.rate.is_finite() || self.rate < 0.0 {
+            return Err("--rate must be 0 (unbounded) or a positive number".into());
+        }
+        if self.workload == Workload::WatchLatency && self.rate == 0.0 {
+            return Err("watch-latency needs a --rate for its puts (etcd's --put-rate)".into());
+        }
+        if self.prefix.is_empty() {
+            return Err(
+                "--prefix must not be empty: the bench writes only under its own prefix".into(),
+            );
+        }
+        if matches!(
+            self.workload,
+            Workload::Put | Workload::TxnPut | Workload::Mixed | Workload::Range
+        ) {
+            let needed = crate::keys::digits(self.key_space_size.saturating_sub(1));
+            if self.key_size < needed {
+                return Err(format!(
+                    "--key-size {} cannot hold --key-space-size {} distinct keys (needs at least {needed})",
+                    self.key_size, self.key_space_size
+                ));
+            }
+        }
+        if self.workload == Workload::Delete {
+            match self.stop {
+                StopAfter::Duration(_) => {
+                    return Err(
+                        "delete needs --total: it deletes keys written beforehand, one per request"
+                            .into(),
+                    )
+                }
+                StopAfter::Total(n) if self.key_size < crate::keys::digits(n - 1) => {
+                    return Err(format!(
+                        "--key-size {} cannot hold --total {n} distinct keys to delete",
+                        self.key_size
+                    ))
+                }
+                StopAfter::Total(_) => {}
+            }
+        }
+        if self.workload == Workload::TxnPut {
+            if self.txn_ops == 0 {
+                return Err("--txn-ops must be at least 1".into());
+            }
+            if self.txn_ops as u64 > self.key_space_size && self.key_space_size > 0 {
+                return Err(format!(
+                    "--txn-ops {} needs --key-space-size of at least {}: a txn may not put the same key twice",
+                    self.txn_ops, self.txn_ops
+                ));
+            }
+        }
+        if self.workload == Workload::WatchLatency
+            && (self.streams == 0 || self.watchers_per_stream == 0)
+        {
+            return Err("--streams and --watchers-per-stream must be at least 1".into());
+        }
+        if !(self.max_quota_fraction > 0.0 && self.max_quota_fraction <= 1.0) {
+            return Err("--max-quota-fraction must be in (0, 1]".into());
+        }
+        Ok(())
+    }
+
+    /// Bytes one request adds to the database at most, for the quota budget. bbolt pages, the
+    /// revision index and the key's previous versions make the file grow by more than key + value;
+    /// twice the payload plus a page-header allowance has held in our measurements.
+    pub fn write_cost_bytes(&self) -> u64 {
+        let per_put = 2 * (self.prefix.len() + self.key_size + self.val_size) as u64 + 128;
+        match self.workload {
+            Workload::TxnPut => per_put * self.txn_ops as u64,
+            Workload::Range | Workload::LeaseKeepalive => 0,
+            Workload::Delete => 128,
+            _ => per_put,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rw_ratio_parses_both_forms() {
+        assert_eq!(
+            RwRatio::parse("7:3").unwrap(),
+            RwRatio {
+                reads: 7,
+                writes: 3
+            }
+        );
+        // etcd's form: reads per write.
+        assert_eq!(
+            RwRatio::parse("1").unwrap(),
+            RwRatio {
+                reads: 1,
+                writes: 1
+            }
+        );
+        assert_eq!(
+            RwRatio::parse("2.5").unwrap(),
+            RwRatio {
+                reads: 5,
+                writes: 2
+            }
+        );
+        assert!(RwRatio::parse("x").is_err());
+        assert!(RwRatio::parse("0:0").is_err());
+        assert!(RwRatio::parse("-1").is_err());
+    }
+
+    #[test]
+    fn rw_ratio_split_is_exact_and_even() {
+        let r = RwRatio::DEFAULT;
+        let reads = (0..1000).filter(|&i| r.is_read(i)).count();
+        assert_eq!(reads, 700);
+        assert_eq!(r.reads_in(1000), 700);
+        // Every window of 10 holds 7 reads.
+        for start in (0..1000).step_by(10) {
+            assert_eq!((start..start + 10).filter(|&i| r.is_read(i)).count(), 7);
+        }
+        let writes_only = RwRatio {
+            reads: 0,
+            writes: 1,
+        };
+        assert!((0..10).all(|i| !writes_only.is_read(i)));
+    }
+
+    #[test]
+    fn validation_names_the_flag() {
+        let mut c = BenchConfig::new(Workload::Put);
+        assert!(c.validate().is_ok());
+        c.key_space_size = 1_000_000_000;
+        assert!(c.validate().unwrap_err().contains("--key-size"));
+        let mut c = BenchConfig::new(Workload::Put);
+        c.conns = 2;
+        assert!(c.validate().unwrap_err().contains("--conns"));
+        let mut c = BenchConfig::new(Workload::Delete);
+        c.stop = StopAfter::Duration(Duration::from_secs(1));
+        assert!(c.validate().unwrap_err().contains("--total"));
+        let mut c = BenchConfig::new(Workload::TxnPut);
+        c.txn_ops = 3;
+        assert!(c.validate().unwrap_err().contains("--txn-ops"));
+    }
+}

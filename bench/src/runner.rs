@@ -1,0 +1,577 @@
+//! One run against a cluster: connect, check the prefix and the quota, prepare, measure, clean up.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use etcd_client::Client;
+use etcd_connect::EtcdTarget;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{BenchConfig, StopAfter, Workload};
+use crate::keys::{random_value, KeySpace};
+use crate::pacing::{timing, Pacing};
+use crate::progress::Progress;
+use crate::report::{Stopped, Summary};
+use crate::safety::{self, DbState};
+use crate::stats::{error_code, Recorder};
+use crate::workloads::{self, WorkerOp};
+use crate::BenchError;
+
+/// How often the db size is read during a run.
+const MONITOR_INTERVAL: Duration = Duration::from_millis(250);
+
+/// State the clients of a run share.
+struct Shared {
+    next: AtomicU64,
+    done: AtomicU64,
+    /// Bytes the run may still write before its quota bound (may go negative by one request).
+    budget: AtomicI64,
+    stop: Mutex<Option<Stopped>>,
+    /// Cancelled when the run must end early: interrupted, at the quota bound.
+    halt: CancellationToken,
+    /// Says what the quota bound is, for the message when the budget runs out.
+    bound_note: String,
+}
+
+impl Shared {
+    fn stop_with(&self, reason: Stopped) {
+        if let Ok(mut s) = self.stop.lock() {
+            s.get_or_insert(reason);
+        }
+        self.halt.cancel();
+    }
+
+    /// Takes `cost` bytes from the budget; false (and the run halts) when it is spent.
+    fn spend(&self, cost: u64) -> bool {
+        if cost == 0 {
+            return true;
+        }
+        let before = self.budget.fetch_sub(cost as i64, Ordering::AcqRel);
+        if before < cost as i64 {
+            self.stop_with(Stopped::Quota(format!(
+                "stopped before the database reaches the bench's bound of {}: the bytes written so \
+                 far plus the next request could pass it",
+                self.bound_note
+            )));
+            return false;
+        }
+        true
+    }
+}
+
+pub(crate) fn human_bytes(b: u64) -> String {
+    const MIB: f64 = 1024.0 * 1024.0;
+    if b as f64 >= MIB {
+        format!("{:.1} MiB", b as f64 / MIB)
+    } else {
+        format!("{:.1} KiB", b as f64 / 1024.0)
+    }
+}
+
+/// Runs `config` against `target` and returns its summary. `cancel` ends it early (Ctrl-C, SIGTERM);
+/// the keys under the prefix are deleted on every path once the run has started writing.
+pub async fn run(
+    config: &BenchConfig,
+    target: &EtcdTarget,
+    cancel: CancellationToken,
+    progress: Progress,
+) -> Result<Summary, BenchError> {
+    config.validate().map_err(BenchError::Config)?;
+    let endpoints = if config.target_leader {
+        vec![find_leader(target).await?]
+    } else {
+        target.endpoints.clone()
+    };
+    tracing::info!(workload = %config.workload, endpoints = ?endpoints, conns = config.conns,
+        clients = config.clients, "connecting");
+    let mut clients = Vec::with_capacity(config.conns);
+    for _ in 0..config.conns {
+        if cancel.is_cancelled() {
+            return Err(BenchError::Interrupted);
+        }
+        clients.push(target.connect_to(&endpoints, None).await?);
+    }
+    let mut control = clients[0].clone();
+
+    // The first request tells whether the endpoints and credentials work at all.
+    let existing = safety::keys_under(&mut control, &config.prefix)
+        .await
+        .map_err(|e| unreachable_or_auth(target, e))?;
+    if existing > 0 && !config.force {
+        return Err(BenchError::PrefixNotEmpty {
+            prefix: config.prefix.clone(),
+            count: existing,
+        });
+    }
+    let db = safety::read_db_state(target, &target.endpoints).await?;
+    let bound = db.bound(config.max_quota_fraction);
+    if db.db_size >= bound {
+        return Err(BenchError::Quota(format!(
+            "the database is {} already, at or above the bench's bound of {} ({:.0}% of the {} quota)",
+            human_bytes(db.db_size),
+            human_bytes(bound),
+            config.max_quota_fraction * 100.0,
+            human_bytes(db.quota)
+        )));
+    }
+    let mut value_rng = fastrand::Rng::new();
+    let value = random_value(config.val_size, &mut value_rng);
+    let keys = KeySpace::new(
+        &config.prefix,
+        config.key_size,
+        config.key_space_size,
+        config.sequential_keys,
+    );
+    let to_populate = workloads::keys_to_populate(config);
+    let populate_cost = to_populate * (2 * (keys.key(0).len() + value.len()) as u64 + 128);
+    if populate_cost > db.budget(config.max_quota_fraction) {
+        return Err(BenchError::Quota(format!(
+            "writing the {to_populate} keys this workload reads or deletes would take the database \
+             past the bench's bound of {} ({:.0}% of the {} quota; it is {} now)",
+            human_bytes(bound),
+            config.max_quota_fraction * 100.0,
+            human_bytes(db.quota),
+            human_bytes(db.db_size)
+        )));
+    }
+    tracing::info!(
+        db_size = db.db_size,
+        quota = db.quota,
+        bound,
+        "database before the run"
+    );
+
+    // From here on the run writes: clean up whatever happens.
+    let mut leases = Vec::new();
+    let result = measure(
+        config,
+        target,
+        &endpoints,
+        &clients,
+        &keys,
+        value,
+        &db,
+        cancel.clone(),
+        progress,
+        &mut leases,
+    )
+    .await;
+    cleanup(&mut control, &config.prefix, &leases).await;
+    result
+}
+
+fn unreachable_or_auth(target: &EtcdTarget, e: etcd_client::Error) -> BenchError {
+    let text = e.to_string();
+    if text.contains("permission denied")
+        || text.contains("Unauthenticated")
+        || text.contains("user name")
+    {
+        BenchError::Unreachable(format!(
+            "etcd at {} refused the request: {text}",
+            target.endpoints_display()
+        ))
+    } else {
+        BenchError::Unreachable(format!("{}: {text}", target.endpoints_display()))
+    }
+}
+
+/// The client URL of the member that is leader (`--target-leader`).
+async fn find_leader(target: &EtcdTarget) -> Result<String, BenchError> {
+    let mut last = String::from("no endpoint answered");
+    for ep in &target.endpoints {
+        let mut c = match target
+            .connect_to(std::slice::from_ref(ep), Some(Duration::from_secs(5)))
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                last = e.to_string();
+                continue;
+            }
+        };
+        match c.status().await {
+            Ok(s) => {
+                if let Some(h) = s.header() {
+                    if s.leader() != 0 && s.leader() == h.member_id() {
+                        return Ok(ep.clone());
+                    }
+                }
+            }
+            Err(e) => last = format!("{ep}: {e}"),
+        }
+    }
+    Err(BenchError::Unreachable(format!(
+        "--target-leader: none of the endpoints is the leader ({last})"
+    )))
+}
+
+async fn cleanup(control: &mut Client, prefix: &str, leases: &[i64]) {
+    for id in leases {
+        if let Err(e) = control.lease_revoke(*id).await {
+            tracing::warn!(lease = id, error = %e, "revoking the bench's lease");
+        }
+    }
+    match safety::delete_prefix(control, prefix).await {
+        Ok(n) => tracing::info!(prefix, deleted = n, "deleted the bench's keys"),
+        Err(e) => tracing::error!(prefix, error = %e,
+            "could not delete the bench's keys; delete them with etcdctl del --prefix {prefix}"),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn measure(
+    config: &BenchConfig,
+    target: &EtcdTarget,
+    endpoints: &[String],
+    clients: &[Client],
+    keys: &KeySpace,
+    value: Vec<u8>,
+    db: &DbState,
+    cancel: CancellationToken,
+    progress: Progress,
+    leases: &mut Vec<i64>,
+) -> Result<Summary, BenchError> {
+    let bound = db.bound(config.max_quota_fraction);
+    let shared = Arc::new(Shared {
+        next: AtomicU64::new(0),
+        done: AtomicU64::new(0),
+        budget: AtomicI64::new(db.budget(config.max_quota_fraction) as i64),
+        stop: Mutex::new(None),
+        halt: cancel.child_token(),
+        bound_note: format!(
+            "{} ({:.0}% of the {} quota)",
+            human_bytes(bound),
+            config.max_quota_fraction * 100.0,
+            human_bytes(db.quota)
+        ),
+    });
+    let mut control = clients[0].clone();
+    let to_populate = workloads::keys_to_populate(config);
+    if to_populate > 0 {
+        tracing::info!(keys = to_populate, "writing the keys the workload needs");
+        workloads::populate(&mut control, keys, &value, to_populate, &shared.halt)
+            .await
+            .map_err(|e| BenchError::etcd("writing the keys to read or delete", e))?;
+        let per = 2 * (keys.key(0).len() + value.len()) as i64 + 128;
+        shared
+            .budget
+            .fetch_sub(per * to_populate as i64, Ordering::AcqRel);
+    }
+    if cancel.is_cancelled() {
+        return Err(BenchError::Interrupted);
+    }
+
+    // The db size, read from every member while the run writes.
+    let mut monitor_clients = Vec::new();
+    if config.workload.writes() {
+        for ep in &target.endpoints {
+            if let Ok(c) = target
+                .connect_to(std::slice::from_ref(ep), Some(Duration::from_secs(2)))
+                .await
+            {
+                monitor_clients.push(c);
+            }
+        }
+    }
+
+    let pacing = Pacing::new(config.rate);
+    let expected = match config.stop {
+        StopAfter::Total(n) => Some(n),
+        StopAfter::Duration(d) => pacing.requests_within(d),
+    };
+    let started_at = chrono::Utc::now();
+    let start = Instant::now();
+    let recorder = if config.workload == Workload::WatchLatency {
+        let per_event = (config.streams * config.watchers_per_stream) as u64;
+        progress.start(expected.map(|n| n * per_event), config.stop);
+        let ticker = spawn_ticker(&shared, &progress);
+        let monitor = spawn_monitor(&shared, monitor_clients, bound, db.quota, config);
+        // etcd's watch-latency puts through a connection of its own.
+        let putter = target.connect_to(endpoints, None).await;
+        let r = match putter {
+            Ok(p) => watch_latency(config, clients, p, keys, &shared, start, pacing).await,
+            Err(e) => Err(BenchError::Connect(e)),
+        };
+        monitor.abort();
+        ticker.abort();
+        r?
+    } else {
+        // Clients are prepared before the clock starts: lease grants are not part of the measure.
+        let mut ops = Vec::with_capacity(config.clients);
+        for i in 0..config.clients {
+            let client = clients[i % clients.len()].clone();
+            let (op, lease) = WorkerOp::new(
+                config,
+                client,
+                keys.clone(),
+                value.clone(),
+                fastrand::u64(..) ^ i as u64,
+            )
+            .await
+            .map_err(|e| BenchError::etcd("preparing a client", e))?;
+            leases.extend(lease);
+            ops.push(op);
+        }
+        let start = Instant::now();
+        progress.start(expected, config.stop);
+        let ticker = spawn_ticker(&shared, &progress);
+        let monitor = spawn_monitor(&shared, monitor_clients, bound, db.quota, config);
+        let mut set = tokio::task::JoinSet::new();
+        for op in ops {
+            let shared = shared.clone();
+            let config = config.clone();
+            set.spawn(async move { client_loop(op, &config, &shared, pacing, start).await });
+        }
+        let mut total = Recorder::new(pacing.open_loop());
+        while let Some(r) = set.join_next().await {
+            match r {
+                Ok(rec) => total.merge(&rec),
+                Err(e) => tracing::error!(error = %e, "a client task failed"),
+            }
+        }
+        monitor.abort();
+        ticker.abort();
+        total
+    };
+    let duration = start.elapsed();
+    progress.finish();
+    let stopped = if cancel.is_cancelled() {
+        Stopped::Interrupted("interrupted by a signal (Ctrl-C or SIGTERM)".into())
+    } else {
+        shared
+            .stop
+            .lock()
+            .ok()
+            .and_then(|s| s.clone())
+            .unwrap_or(Stopped::Completed)
+    };
+    if let Stopped::Quota(m) = &stopped {
+        tracing::warn!("{m}");
+    }
+    Ok(Summary::new(
+        config, &recorder, started_at, duration, stopped,
+    ))
+}
+
+fn spawn_ticker(shared: &Arc<Shared>, progress: &Progress) -> tokio::task::JoinHandle<()> {
+    let shared = shared.clone();
+    let progress = progress.clone();
+    tokio::spawn(async move {
+        loop {
+            progress.set(shared.done.load(Ordering::Relaxed));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+}
+
+fn spawn_monitor(
+    shared: &Arc<Shared>,
+    mut clients: Vec<Client>,
+    bound: u64,
+    quota: u64,
+    config: &BenchConfig,
+) -> tokio::task::JoinHandle<()> {
+    let shared = shared.clone();
+    let fraction = config.max_quota_fraction;
+    tokio::spawn(async move {
+        if clients.is_empty() {
+            return;
+        }
+        loop {
+            tokio::time::sleep(MONITOR_INTERVAL).await;
+            if let Some(size) = safety::max_db_size(&mut clients).await {
+                if size >= bound {
+                    shared.stop_with(Stopped::Quota(format!(
+                        "stopped: the database reached {} of its {} quota, the bench's bound is {:.0}% ({})",
+                        human_bytes(size),
+                        human_bytes(quota),
+                        fraction * 100.0,
+                        human_bytes(bound)
+                    )));
+                    return;
+                }
+            }
+        }
+    })
+}
+
+/// The loop of one client: take the next request number, wait for its intended time (open loop),
+/// send, record.
+async fn client_loop(
+    mut op: WorkerOp,
+    config: &BenchConfig,
+    shared: &Shared,
+    pacing: Pacing,
+    start: Instant,
+) -> Recorder {
+    let mut rec = Recorder::new(pacing.open_loop());
+    let cost = config.write_cost_bytes();
+    loop {
+        if shared.halt.is_cancelled() {
+            break;
+        }
+        let i = shared.next.fetch_add(1, Ordering::Relaxed);
+        let intended = pacing.intended_offset(i);
+        match (config.stop, intended) {
+            (StopAfter::Total(n), _) if i >= n => break,
+            (StopAfter::Duration(d), Some(t)) if t >= d => break,
+            (StopAfter::Duration(d), None) if start.elapsed() >= d => break,
+            _ => {}
+        }
+        if let Some(t) = intended {
+            let at = start + t;
+            if Instant::now() < at {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(at.into()) => {}
+                    _ = shared.halt.cancelled() => break,
+                }
+            }
+        }
+        if !shared.spend(cost) {
+            break;
+        }
+        let sent = start.elapsed();
+        let result = tokio::select! {
+            biased;
+            _ = shared.halt.cancelled() => break,
+            r = tokio::time::timeout(config.request_timeout, op.request(i)) => r,
+        };
+        let answered = start.elapsed();
+        let t = timing(intended, sent, answered, config.late_threshold);
+        if t.late {
+            rec.record_late();
+        }
+        match result {
+            Ok(Ok(())) => rec.record_ok(t.corrected, t.service),
+            Ok(Err(e)) => {
+                let code = error_code(&e);
+                tracing::debug!(request = i, code, error = %e, "request failed");
+                rec.record_error(&code);
+            }
+            Err(_) => rec.record_error("DeadlineExceeded"),
+        }
+        shared.done.fetch_add(1, Ordering::Relaxed);
+    }
+    rec
+}
+
+/// etcd's watch-latency: watchers on one key, a putter at `--rate`, latency from each put's intended
+/// send time to each watcher's event.
+#[allow(clippy::too_many_arguments)]
+async fn watch_latency(
+    config: &BenchConfig,
+    clients: &[Client],
+    mut putter: Client,
+    keys: &KeySpace,
+    shared: &Arc<Shared>,
+    start: Instant,
+    pacing: Pacing,
+) -> Result<Recorder, BenchError> {
+    let total = match config.stop {
+        StopAfter::Total(n) => n,
+        StopAfter::Duration(d) => pacing.requests_within(d).unwrap_or(0),
+    };
+    let key = keys.key(0);
+    let streams =
+        workloads::open_watchers(clients, &key, config.streams, config.watchers_per_stream)
+            .await
+            .map_err(|e| BenchError::etcd("opening the watchers", e))?;
+    let times = workloads::PutTimes::new(total);
+    let received = Arc::new(AtomicU64::new(0));
+    let stop_watchers = shared.halt.child_token();
+    let mut set = tokio::task::JoinSet::new();
+    for mut ws in streams {
+        let times = times.clone();
+        let received = received.clone();
+        let stop = stop_watchers.clone();
+        let shared = shared.clone();
+        let late_threshold = config.late_threshold;
+        set.spawn(async move {
+            let mut rec = Recorder::new(true);
+            loop {
+                let msg = tokio::select! {
+                    _ = stop.cancelled() => break,
+                    m = ws.message() => m,
+                };
+                let now = start.elapsed();
+                match msg {
+                    Ok(Some(resp)) => {
+                        for ev in resp.events() {
+                            let Some(i) =
+                                ev.kv().and_then(|kv| workloads::index_of_value(kv.value()))
+                            else {
+                                continue;
+                            };
+                            let Some(sent) = times.sent(i) else { continue };
+                            let t = timing(pacing.intended_offset(i), sent, now, late_threshold);
+                            rec.record_ok(t.corrected, t.service);
+                            received.fetch_add(1, Ordering::Relaxed);
+                            shared.done.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        rec.record_error(&error_code(&e));
+                        break;
+                    }
+                }
+            }
+            rec
+        });
+    }
+    let mut puts = Recorder::new(true);
+    let mut ok_puts = 0u64;
+    let cost = config.write_cost_bytes();
+    for i in 0..total {
+        let intended = pacing.intended_offset(i).unwrap_or_default();
+        let at = start + intended;
+        if Instant::now() < at {
+            tokio::select! {
+                _ = tokio::time::sleep_until(at.into()) => {}
+                _ = shared.halt.cancelled() => break,
+            }
+        }
+        if shared.halt.is_cancelled() || !shared.spend(cost) {
+            break;
+        }
+        let sent = start.elapsed();
+        if sent.saturating_sub(intended) > config.late_threshold {
+            puts.record_late();
+        }
+        times.mark(i, sent);
+        let v = workloads::indexed_value(i, config.val_size);
+        match tokio::time::timeout(config.request_timeout, putter.put(key.clone(), v, None)).await {
+            Ok(Ok(_)) => ok_puts += 1,
+            Ok(Err(e)) => puts.record_error(&error_code(&e)),
+            Err(_) => puts.record_error("DeadlineExceeded"),
+        }
+    }
+    // Every watcher should see every successful put; wait a little for the last events.
+    let watchers = (config.streams * config.watchers_per_stream) as u64;
+    let expected = ok_puts * watchers;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while received.load(Ordering::Relaxed) < expected
+        && Instant::now() < deadline
+        && !shared.halt.is_cancelled()
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop_watchers.cancel();
+    let mut total_rec = Recorder::new(true);
+    while let Some(r) = set.join_next().await {
+        if let Ok(rec) = r {
+            total_rec.merge(&rec);
+        }
+    }
+    let got = total_rec.succeeded();
+    if !shared.halt.is_cancelled() && got < expected {
+        total_rec.record_errors("MissingWatchEvent", expected - got);
+    }
+    // Late sends and put errors belong to the putter.
+    total_rec.late += puts.late;
+    for (code, n) in &puts.errors {
+        total_rec.record_errors(code, *n * watchers);
+    }
+    Ok(total_rec)
+}
