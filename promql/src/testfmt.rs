@@ -290,14 +290,45 @@ pub fn load_series(
     values: &str,
     interval_ms: i64,
 ) -> Result<(), FormatError> {
+    load_series_until(store, series, values, interval_ms, i64::MAX)
+}
+
+/// Like [`load_series`], but only the samples at or before `until_ms`; see
+/// [`promtool_load_horizon`] for why promtool's results depend on it.
+pub fn load_series_until(
+    store: &mut MemStorage,
+    series: &str,
+    values: &str,
+    interval_ms: i64,
+    until_ms: i64,
+) -> Result<(), FormatError> {
     let labels = parse_series(series)?;
     let values = expand_values(values)?;
     for (i, v) in values.into_iter().enumerate() {
+        let t = i as i64 * interval_ms;
+        if t > until_ms {
+            break;
+        }
         if let Some(v) = v {
-            store.append(&labels, i as i64 * interval_ms, v)?;
+            store.append(&labels, t, v)?;
         }
     }
     Ok(())
+}
+
+/// The last timestamp whose samples promtool has loaded when it evaluates a test group.
+///
+/// promtool (2.42, `cmd/promtool/unittest.go`) steps from 0 to the group's largest
+/// `eval_time` (over `alert_rule_test` and `promql_expr_test`) by `evaluation_interval`,
+/// loading input samples only up to the current step. So samples after the last step
+/// `floor(max_eval_time / evaluation_interval) * evaluation_interval` never exist for
+/// the group's queries: `x offset -5m` or `x @ <later time>` do not see them. Reproducing
+/// promtool's results requires loading with [`load_series_until`] and this horizon.
+pub fn promtool_load_horizon(max_eval_time_ms: i64, evaluation_interval_ms: i64) -> i64 {
+    if evaluation_interval_ms <= 0 {
+        return max_eval_time_ms;
+    }
+    max_eval_time_ms.div_euclid(evaluation_interval_ms) * evaluation_interval_ms
 }
 
 #[cfg(test)]
