@@ -96,15 +96,20 @@ pub fn write_text(families: &[MetricFamily], out: &mut String) {
 ///
 /// A counter is declared without its `_total` suffix, as OpenMetrics requires; a counter whose samples
 /// lack `_total` (legal in the text format, not in OpenMetrics) is declared `unknown` rather than
-/// renamed, so that the series keep the names etcd gave them.
+/// renamed, so that the series keep the names etcd gave them. So is a counter whose name without
+/// `_total` is another family's name.
 pub fn write_openmetrics(families: &[MetricFamily], out: &mut String) {
+    let names: std::collections::HashSet<&str> = families.iter().map(|f| f.name.as_str()).collect();
     for f in families.iter().filter(|f| !f.samples.is_empty()) {
         let (name, kind) = match f.kind {
             MetricKind::Counter => match f.name.strip_suffix("_total") {
+                // Go's runtime exports both a gauge `go_memstats_alloc_bytes` and a counter
+                // `go_memstats_alloc_bytes_total`: stripping `_total` would declare one family twice.
                 Some(base)
-                    if f.samples
-                        .iter()
-                        .all(|s| s.name == f.name || s.name == format!("{base}_created")) =>
+                    if !names.contains(base)
+                        && f.samples
+                            .iter()
+                            .all(|s| s.name == f.name || s.name == format!("{base}_created")) =>
                 {
                     (base, "counter")
                 }
@@ -158,6 +163,22 @@ mod tests {
         write_text(&families, &mut out);
         let back = parse_text(&out).unwrap();
         assert_eq!(back, families);
+    }
+
+    #[test]
+    fn openmetrics_counter_clashing_with_a_gauge_is_unknown() {
+        let families = vec![
+            fam("alloc_bytes", MetricKind::Gauge, &[("alloc_bytes", 1.0)]),
+            fam(
+                "alloc_bytes_total",
+                MetricKind::Counter,
+                &[("alloc_bytes_total", 2.0)],
+            ),
+        ];
+        let mut out = String::new();
+        write_openmetrics(&families, &mut out);
+        assert!(out.contains("# TYPE alloc_bytes gauge\n"), "{out}");
+        assert!(out.contains("# TYPE alloc_bytes_total unknown\n"), "{out}");
     }
 
     #[test]
