@@ -1,0 +1,360 @@
+//! Shared by the `stack_*` tests: the real programs of a monitoring stack started on loopback — the
+//! etcd-monitor binary, Debian's `prometheus` and `prometheus-pushgateway` — and a small client for
+//! Prometheus' HTTP API. Every process is killed when its handle drops.
+
+#![allow(dead_code)] // each stack_* test uses a part of this
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::Value;
+
+/// The repository root (rules/, dashboards/, deploy/).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("cli/ has a parent")
+        .to_path_buf()
+}
+
+/// A child process with its output in `log`; killed on drop.
+pub struct Proc {
+    pub name: String,
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Proc {
+    pub fn spawn(name: &str, cmd: &mut Command, log: PathBuf) -> Result<Proc> {
+        let out = File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        let err = out.try_clone()?;
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .with_context(|| format!("starting {name} ({:?})", cmd.get_program()))?;
+        Ok(Proc {
+            name: name.to_string(),
+            child,
+            log,
+        })
+    }
+
+    /// The last lines of the process' output, for failure messages.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// Fails when the process has already exited.
+    pub fn check_running(&mut self) -> Result<()> {
+        if let Some(status) = self.child.try_wait()? {
+            bail!(
+                "{} exited with {status}; its output ends with:\n{}",
+                self.name,
+                self.log_tail(30)
+            );
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Finds a program installed by scripts/deps.sh, or says which package brings it.
+pub fn program(name: &str, package: &str) -> Result<PathBuf> {
+    for dir in std::env::var("PATH").unwrap_or_default().split(':') {
+        let p = Path::new(dir).join(name);
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    bail!("{name} not found: install Debian's {package} (scripts/deps.sh does, as root)")
+}
+
+/// Polls `f` until it returns Ok(Some(_)) or `within` passes.
+pub async fn wait_for<T, F, Fut>(what: &str, within: Duration, mut f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>>>,
+{
+    let deadline = Instant::now() + within;
+    let mut last_err = None;
+    loop {
+        match f().await {
+            Ok(Some(v)) => return Ok(v),
+            Ok(None) => {}
+            Err(e) => last_err = Some(e),
+        }
+        if Instant::now() > deadline {
+            return Err(match last_err {
+                Some(e) => e.context(format!("waiting for {what}")),
+                None => anyhow!("timed out after {within:?} waiting for {what}"),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// `etcd-monitor exporter` against `endpoints`, every interval 1 s, on a free loopback port.
+pub async fn start_exporter(
+    dir: &Path,
+    endpoints: &str,
+    cluster_name: &str,
+) -> Result<(Proc, String)> {
+    let port = etcd_testkit::free_port()?;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_etcd-monitor"));
+    cmd.args([
+        "exporter",
+        &format!("--endpoints={endpoints}"),
+        &format!("--listen=127.0.0.1:{port}"),
+        &format!("--cluster-name={cluster_name}"),
+        "--health-check-interval=1s",
+        "--metrics-interval=1s",
+        "--member-timeout=1s",
+    ]);
+    let mut proc = Proc::spawn(
+        "etcd-monitor exporter",
+        &mut cmd,
+        dir.join(format!("exporter-{cluster_name}.log")),
+    )?;
+    let url = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let want = format!("etcd_cluster_healthy{{cluster=\"{cluster_name}\"}} 1");
+    let res = wait_for(
+        "the exporter to report a healthy cluster",
+        Duration::from_secs(30),
+        || {
+            let http = http.clone();
+            let url = url.clone();
+            let want = want.clone();
+            async move {
+                let Ok(r) = http.get(format!("{url}/metrics")).send().await else {
+                    return Ok(None);
+                };
+                let body = r.text().await?;
+                Ok(body.contains(&want).then_some(()))
+            }
+        },
+    )
+    .await;
+    if let Err(e) = res {
+        proc.check_running()?;
+        return Err(e.context(format!("exporter output:\n{}", proc.log_tail(20))));
+    }
+    Ok((proc, url))
+}
+
+/// Debian's Pushgateway on a free loopback port.
+pub async fn start_pushgateway(dir: &Path) -> Result<(Proc, String)> {
+    let bin = program("prometheus-pushgateway", "prometheus-pushgateway")?;
+    let port = etcd_testkit::free_port()?;
+    let mut cmd = Command::new(bin);
+    cmd.arg(format!("--web.listen-address=127.0.0.1:{port}"));
+    let proc = Proc::spawn(
+        "prometheus-pushgateway",
+        &mut cmd,
+        dir.join("pushgateway.log"),
+    )?;
+    let url = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    wait_for("the Pushgateway", Duration::from_secs(20), || {
+        let r = http.get(format!("{url}/-/ready")).send();
+        async move { Ok(r.await.ok().filter(|r| r.status().is_success()).map(|_| ())) }
+    })
+    .await?;
+    Ok((proc, url))
+}
+
+/// Debian's Prometheus, scraping `targets` (job name, host:port, honor_labels) every second and evaluating
+/// `rule_files` every second.
+pub async fn start_prometheus(
+    dir: &Path,
+    targets: &[(&str, &str, bool)],
+    rule_files: &[PathBuf],
+) -> Result<(Proc, Prometheus)> {
+    let bin = program("prometheus", "prometheus")?;
+    let port = etcd_testkit::free_port()?;
+    let mut config = String::from(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nrule_files:\n",
+    );
+    for f in rule_files {
+        config.push_str(&format!("  - {:?}\n", f.display().to_string()));
+    }
+    config.push_str("scrape_configs:\n");
+    for (job, target, honor) in targets {
+        config.push_str(&format!(
+            "  - job_name: {job:?}\n    honor_labels: {honor}\n    static_configs:\n      - targets: [{target:?}]\n"
+        ));
+    }
+    let config_path = dir.join("prometheus.yml");
+    std::fs::write(&config_path, config)?;
+    let mut cmd = Command::new(bin);
+    cmd.arg(format!("--config.file={}", config_path.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("tsdb").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+    let mut proc = Proc::spawn("prometheus", &mut cmd, dir.join("prometheus.log"))?;
+    let prom = Prometheus {
+        url: format!("http://127.0.0.1:{port}"),
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()?,
+    };
+    let ready = wait_for("Prometheus to be ready", Duration::from_secs(30), || {
+        let r = prom.http.get(format!("{}/-/ready", prom.url)).send();
+        async move { Ok(r.await.ok().filter(|r| r.status().is_success()).map(|_| ())) }
+    })
+    .await;
+    if let Err(e) = ready {
+        proc.check_running()?;
+        return Err(e.context(format!("prometheus output:\n{}", proc.log_tail(20))));
+    }
+    Ok((proc, prom))
+}
+
+/// Prometheus' HTTP API.
+#[derive(Clone)]
+pub struct Prometheus {
+    pub url: String,
+    pub http: reqwest::Client,
+}
+
+impl Prometheus {
+    async fn api(&self, path: &str, params: &[(&str, String)]) -> Result<Value> {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .query(params)
+            .send()
+            .await
+            .with_context(|| format!("GET {path}"))?;
+        let body: Value = resp
+            .json()
+            .await
+            .with_context(|| format!("GET {path}: body"))?;
+        if body["status"] != "success" {
+            bail!(
+                "{}: {}",
+                body["errorType"].as_str().unwrap_or("error"),
+                body["error"].as_str().unwrap_or("(no message)")
+            );
+        }
+        Ok(body["data"].clone())
+    }
+
+    /// An instant query at `time` (Unix seconds); the result vector (or scalar wrapped in a vector).
+    pub async fn query(&self, expr: &str, time: f64) -> Result<Vec<Value>> {
+        let data = self
+            .api(
+                "/api/v1/query",
+                &[("query", expr.to_string()), ("time", format!("{time:.3}"))],
+            )
+            .await?;
+        Ok(match data["resultType"].as_str() {
+            Some("scalar") | Some("string") => vec![data["result"].clone()],
+            _ => data["result"].as_array().cloned().unwrap_or_default(),
+        })
+    }
+
+    /// A range query; the result matrix.
+    pub async fn query_range(
+        &self,
+        expr: &str,
+        start: f64,
+        end: f64,
+        step_seconds: u64,
+    ) -> Result<Vec<Value>> {
+        let data = self
+            .api(
+                "/api/v1/query_range",
+                &[
+                    ("query", expr.to_string()),
+                    ("start", format!("{start:.3}")),
+                    ("end", format!("{end:.3}")),
+                    ("step", step_seconds.to_string()),
+                ],
+            )
+            .await?;
+        Ok(data["result"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Values of `label` on series matching `selector` (what Grafana's `label_values()` asks).
+    pub async fn label_values(
+        &self,
+        label: &str,
+        selector: &str,
+        start: f64,
+        end: f64,
+    ) -> Result<Vec<String>> {
+        let data = self
+            .api(
+                &format!("/api/v1/label/{label}/values"),
+                &[
+                    ("match[]", selector.to_string()),
+                    ("start", format!("{start:.3}")),
+                    ("end", format!("{end:.3}")),
+                ],
+            )
+            .await?;
+        Ok(data
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Rule groups as Prometheus loaded them (`/api/v1/rules`).
+    pub async fn rule_groups(&self) -> Result<Vec<Value>> {
+        let data = self.api("/api/v1/rules", &[]).await?;
+        Ok(data["groups"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Labels of the alerts that are firing now.
+    pub async fn firing_alerts(&self) -> Result<Vec<Value>> {
+        let data = self.api("/api/v1/alerts", &[]).await?;
+        Ok(data["alerts"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|a| a["state"] == "firing")
+            .collect())
+    }
+}
+
+/// Seconds since the Unix epoch, as Prometheus' API takes them.
+pub fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// The rule files in rules/.
+pub fn rule_files() -> Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo_root().join("rules"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with(".rules.yml"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        bail!("no rules/*.rules.yml");
+    }
+    Ok(files)
+}

@@ -1,0 +1,485 @@
+//! Every Grafana dashboard in dashboards/, checked live: a real 3-member etcd 3.5 cluster, the real
+//! exporter (this package's binary), and Debian's Prometheus scraping it every second with rules/ loaded.
+//! Every panel query and every variable query is run through Prometheus' HTTP API with Grafana's
+//! variables filled in as Grafana fills them; each must parse and return data. Panels whose description
+//! says they have data only under a fault ("Data only ...") are checked after the test has made those
+//! faults: a member killed for a few seconds (calls to it fail), and the database quota filled (a NOSPACE
+//! alarm, which also fires etcdClusterAlarmActive).
+//!
+//! The bench dashboard needs `etcd-monitor bench` results in a Pushgateway: when the binary can run a
+//! bench, the test runs one and pushes it to a real Pushgateway; until then its queries are only checked to
+//! parse, and the test says so.
+
+mod stack_common;
+
+use std::collections::{BTreeSet, HashMap};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use etcd_testkit::{Cluster, ClusterOptions, EtcdVersion};
+use serde_json::Value;
+use stack_common::*;
+
+/// Small enough to fill in a second, large enough for a few minutes of probes and a short bench.
+const QUOTA_BYTES: u64 = 8 * 1024 * 1024;
+/// Prometheus' scrape interval in this test, which Grafana's $__rate_interval depends on.
+const SCRAPE_SECONDS: u64 = 1;
+const STEP_SECONDS: u64 = 1;
+
+struct PanelQuery {
+    dashboard: String,
+    panel: String,
+    ref_id: String,
+    expr: String,
+    instant: bool,
+    /// The panel's description says it has data only under a fault.
+    fault_only: bool,
+}
+
+fn load_dashboards() -> Result<Vec<(String, Value)>> {
+    let dir = repo_root().join("dashboards");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)?;
+        let board: Value =
+            serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
+        out.push((
+            path.file_name().unwrap().to_string_lossy().into_owned(),
+            board,
+        ));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    if out.len() < 3 {
+        bail!("expected the overview, internals and bench dashboards in dashboards/");
+    }
+    Ok(out)
+}
+
+fn all_panels(board: &Value) -> Vec<&Value> {
+    let mut out = Vec::new();
+    for p in board["panels"].as_array().into_iter().flatten() {
+        out.push(p);
+        for inner in p["panels"].as_array().into_iter().flatten() {
+            out.push(inner);
+        }
+    }
+    out
+}
+
+fn panel_queries(name: &str, board: &Value) -> Vec<PanelQuery> {
+    let mut out = Vec::new();
+    for p in all_panels(board) {
+        let fault_only = p["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("Data only"));
+        for t in p["targets"].as_array().into_iter().flatten() {
+            out.push(PanelQuery {
+                dashboard: name.to_string(),
+                panel: p["title"].as_str().unwrap_or("?").to_string(),
+                ref_id: t["refId"].as_str().unwrap_or("?").to_string(),
+                expr: t["expr"].as_str().unwrap_or("").to_string(),
+                instant: t["instant"].as_bool().unwrap_or(false),
+                fault_only,
+            });
+        }
+    }
+    out
+}
+
+/// What a dashboard must have for Grafana and for this project: current schema, a `datasource`
+/// variable that every panel and query uses, `cluster`/`member` variables where the data has them.
+fn structure_problems(name: &str, board: &Value) -> Vec<String> {
+    let mut p = Vec::new();
+    if board["schemaVersion"].as_u64().unwrap_or(0) < 39 {
+        p.push(format!("{name}: schemaVersion below Grafana 11's"));
+    }
+    if board["uid"].as_str().unwrap_or("").is_empty() {
+        p.push(format!("{name}: no uid"));
+    }
+    let vars: Vec<&Value> = board["templating"]["list"]
+        .as_array()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    let var = |n: &str| vars.iter().find(|v| v["name"] == n);
+    match var("datasource") {
+        Some(v) if v["type"] == "datasource" && v["query"] == "prometheus" => {}
+        _ => p.push(format!(
+            "{name}: no `datasource` variable of Prometheus data sources"
+        )),
+    }
+    let needs_member = !name.contains("bench");
+    if needs_member && (var("cluster").is_none() || var("member").is_none()) {
+        p.push(format!("{name}: needs `cluster` and `member` variables"));
+    }
+    let mut ids = BTreeSet::new();
+    for panel in all_panels(board) {
+        let title = panel["title"].as_str().unwrap_or("?");
+        if !ids.insert(panel["id"].as_u64().unwrap_or(0)) {
+            p.push(format!("{name}: panel {title:?}: duplicate id"));
+        }
+        let g = &panel["gridPos"];
+        if g["x"].as_u64().unwrap_or(99) + g["w"].as_u64().unwrap_or(99) > 24 {
+            p.push(format!(
+                "{name}: panel {title:?}: outside the 24-column grid"
+            ));
+        }
+        if panel["type"] == "row" {
+            continue;
+        }
+        if panel["datasource"]["uid"] != "${datasource}" {
+            p.push(format!(
+                "{name}: panel {title:?}: does not use the datasource variable"
+            ));
+        }
+        let targets = panel["targets"].as_array().cloned().unwrap_or_default();
+        if targets.is_empty() {
+            p.push(format!("{name}: panel {title:?}: no query"));
+        }
+        for t in targets {
+            if t["datasource"]["uid"] != "${datasource}" {
+                p.push(format!(
+                    "{name}: panel {title:?}: a query does not use the datasource variable"
+                ));
+            }
+            let expr = t["expr"].as_str().unwrap_or("");
+            if needs_member && !expr.contains("$cluster") {
+                p.push(format!(
+                    "{name}: panel {title:?}: query not filtered by $cluster: {expr}"
+                ));
+            }
+        }
+    }
+    p
+}
+
+/// Fills in Grafana's variables as Grafana does for a Prometheus query: `$__rate_interval` is
+/// max($__interval + scrape interval, 4 × scrape interval); a multi-value variable set to "All" becomes
+/// its `allValue` (here `.+`).
+fn substitute(expr: &str, vars: &HashMap<&str, String>, range_seconds: u64) -> String {
+    let rate_interval = (STEP_SECONDS + SCRAPE_SECONDS).max(4 * SCRAPE_SECONDS);
+    let mut out = expr
+        .replace("$__rate_interval", &format!("{rate_interval}s"))
+        .replace("$__interval", &format!("{STEP_SECONDS}s"))
+        .replace("$__range", &format!("{range_seconds}s"));
+    // Longest names first, so that `$member` is not taken for a prefix of another variable.
+    let mut names: Vec<&&str> = vars.keys().collect();
+    names.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    for n in names {
+        out = out
+            .replace(&format!("${{{n}}}"), &vars[*n])
+            .replace(&format!("${n}"), &vars[*n]);
+    }
+    out
+}
+
+/// `label_values(SELECTOR, LABEL)`, Grafana's Prometheus variable query.
+fn parse_label_values(q: &str) -> Option<(String, String)> {
+    let inner = q.trim().strip_prefix("label_values(")?.strip_suffix(')')?;
+    let (selector, label) = inner.rsplit_once(',')?;
+    Some((selector.trim().to_string(), label.trim().to_string()))
+}
+
+async fn run_bench_if_built(endpoints: &str, pushgateway: &str) -> Result<bool> {
+    let bin = env!("CARGO_BIN_EXE_etcd-monitor");
+    let help = Command::new(bin)
+        .args(["bench", "put", "--help"])
+        .output()?;
+    if !help.status.success() {
+        return Ok(false);
+    }
+    let out = Command::new(bin)
+        .args([
+            "bench",
+            "put",
+            &format!("--endpoints={endpoints}"),
+            "--total=2000",
+            "--clients=4",
+            "--conns=2",
+            "--val-size=64",
+            &format!("--pushgateway={pushgateway}"),
+        ])
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "etcd-monitor bench put failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(true)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_dashboard_query_returns_data_from_a_live_stack() -> Result<()> {
+    let boards = load_dashboards()?;
+    let problems: Vec<String> = boards
+        .iter()
+        .flat_map(|(n, b)| structure_problems(n, b))
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "dashboard structure:\n{}",
+        problems.join("\n")
+    );
+
+    let mut options = ClusterOptions::new(3, EtcdVersion::V3_5);
+    options.quota_backend_bytes = Some(QUOTA_BYTES);
+    let mut cluster = Cluster::start(options).await?;
+    let member_names: BTreeSet<String> = cluster.members.iter().map(|m| m.name.clone()).collect();
+    let dir = tempfile::tempdir()?;
+    let endpoints = cluster.client_urls().join(",");
+
+    let (_exporter, exporter_url) = start_exporter(dir.path(), &endpoints, "live").await?;
+    let (_pushgateway, pushgateway_url) = start_pushgateway(dir.path()).await?;
+    let exporter_target = exporter_url.trim_start_matches("http://").to_string();
+    let pushgateway_target = pushgateway_url.trim_start_matches("http://").to_string();
+    let (mut prometheus_proc, prom) = start_prometheus(
+        dir.path(),
+        &[
+            ("etcd-monitor", &exporter_target, false),
+            ("pushgateway", &pushgateway_target, true),
+        ],
+        &rule_files()?,
+    )
+    .await?;
+    let start = now();
+
+    // rules/ loaded, every group evaluating without error.
+    let groups = wait_for(
+        "Prometheus to evaluate rules/",
+        Duration::from_secs(20),
+        || {
+            let prom = prom.clone();
+            async move {
+                let groups = prom.rule_groups().await?;
+                let evaluated = groups.iter().all(|g| {
+                    g["rules"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .all(|r| r["health"] == "ok")
+                });
+                Ok((groups.len() >= 3 && evaluated).then_some(groups))
+            }
+        },
+    )
+    .await?;
+    let names: BTreeSet<&str> = groups.iter().filter_map(|g| g["name"].as_str()).collect();
+    assert!(
+        names.contains("etcd")
+            && names.contains("etcd-monitor-cluster")
+            && names.contains("etcd-monitor-bench"),
+        "rule groups loaded: {names:?}"
+    );
+
+    let bench_ran = run_bench_if_built(&endpoints, &pushgateway_url).await?;
+
+    // A healthy stretch: every panel that does not need a fault must have data by its end.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    prometheus_proc.check_running()?;
+    let healthy_end = now();
+
+    let queries: Vec<PanelQuery> = boards
+        .iter()
+        .flat_map(|(n, b)| panel_queries(n, b))
+        .collect();
+    let vars_all: HashMap<&str, String> = [
+        ("cluster", "live".to_string()),
+        ("member", ".+".to_string()),
+        ("workload", ".+".to_string()),
+        ("datasource", "Prometheus".to_string()),
+    ]
+    .into();
+    let mut failures = Vec::new();
+    let mut skipped_bench = Vec::new();
+    for q in &queries {
+        if q.fault_only || (q.dashboard.contains("bench") && !bench_ran) {
+            continue;
+        }
+        let range = (healthy_end - start).ceil() as u64;
+        let expr = substitute(&q.expr, &vars_all, range);
+        let result = if q.instant {
+            prom.query(&expr, healthy_end).await
+        } else {
+            prom.query_range(&expr, start, healthy_end, STEP_SECONDS)
+                .await
+        };
+        match result {
+            Ok(r) if r.is_empty() => failures.push(format!(
+                "healthy: {} / {} / {}: no data: {expr}",
+                q.dashboard, q.panel, q.ref_id
+            )),
+            Ok(_) => {}
+            Err(e) => failures.push(format!(
+                "healthy: {} / {} / {}: {e:#}: {expr}",
+                q.dashboard, q.panel, q.ref_id
+            )),
+        }
+    }
+
+    // Fault 1: a member down for a few seconds; the exporter's calls to it fail.
+    cluster.kill(2)?;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    cluster.restart(2)?;
+    cluster
+        .wait_member_ready(2, Duration::from_secs(30))
+        .await
+        .context("member 2 back after its restart")?;
+
+    // Fault 2: fill the quota until etcd raises NOSPACE.
+    let mut client = cluster.client().await?;
+    let value = vec![b'x'; 256 * 1024];
+    let mut nospace = false;
+    for i in 0..200 {
+        match client
+            .put(format!("/stack-test/fill/{i}"), value.clone(), None)
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.to_string().contains("database space exceeded") => {
+                nospace = true;
+                break;
+            }
+            Err(e) => return Err(anyhow::Error::new(e).context("filling the quota")),
+        }
+    }
+    assert!(
+        nospace,
+        "etcd never refused a write with a {QUOTA_BYTES}-byte quota"
+    );
+    let alarms = cluster.etcdctl(&["alarm", "list"])?;
+    assert!(alarms.contains("NOSPACE"), "etcdctl alarm list: {alarms}");
+    // etcdClusterAlarmActive has no `for`: it fires on the first evaluation after a scrape sees the alarm.
+    wait_for(
+        "etcdClusterAlarmActive to fire in Prometheus",
+        Duration::from_secs(30),
+        || {
+            let prom = prom.clone();
+            async move {
+                let firing = prom.firing_alerts().await?;
+                Ok(firing
+                    .iter()
+                    .any(|a| {
+                        a["labels"]["alertname"] == "etcdClusterAlarmActive"
+                            && a["labels"]["alarm"] == "NOSPACE"
+                    })
+                    .then_some(()))
+            }
+        },
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    prometheus_proc.check_running()?;
+    let end = now();
+    let range = (end - start).ceil() as u64;
+
+    // Variable queries: the values Grafana would offer.
+    for (name, board) in &boards {
+        for v in board["templating"]["list"].as_array().into_iter().flatten() {
+            if v["type"] != "query" {
+                continue;
+            }
+            let var = v["name"].as_str().unwrap_or("?");
+            let definition = v["definition"].as_str().unwrap_or("");
+            let Some((selector, label)) = parse_label_values(definition) else {
+                failures.push(format!(
+                    "{name}: variable {var}: not label_values(...): {definition}"
+                ));
+                continue;
+            };
+            let selector = substitute(&selector, &vars_all, range);
+            let values = match prom.label_values(&label, &selector, start, end).await {
+                Ok(v) => v,
+                Err(e) => {
+                    failures.push(format!("{name}: variable {var}: {e:#}"));
+                    continue;
+                }
+            };
+            let got: BTreeSet<String> = values.into_iter().collect();
+            match var {
+                "cluster" => {
+                    if !got.contains("live") {
+                        failures.push(format!(
+                            "{name}: variable cluster offers {got:?}, not \"live\""
+                        ));
+                    }
+                }
+                "member" => {
+                    if got != member_names {
+                        failures.push(format!(
+                            "{name}: variable member offers {got:?}, the cluster has {member_names:?}"
+                        ));
+                    }
+                }
+                _ if !bench_ran && name.contains("bench") => {}
+                _ => {
+                    if got.is_empty() {
+                        failures.push(format!("{name}: variable {var} offers nothing"));
+                    }
+                }
+            }
+        }
+    }
+
+    // Every query after the faults, with every member ("All") and with one member picked.
+    let first_member = member_names.iter().next().cloned().unwrap_or_default();
+    let mut vars_one = vars_all.clone();
+    vars_one.insert("member", first_member.clone());
+    for q in &queries {
+        let bench_without_data = q.dashboard.contains("bench") && !bench_ran;
+        for (label, vars) in [("all members", &vars_all), ("one member", &vars_one)] {
+            if label == "one member" && !q.expr.contains("$member") {
+                continue;
+            }
+            let expr = substitute(&q.expr, vars, range);
+            let result = if q.instant {
+                prom.query(&expr, end).await
+            } else {
+                prom.query_range(&expr, start, end, STEP_SECONDS).await
+            };
+            match result {
+                Ok(r) if r.is_empty() && bench_without_data => {
+                    skipped_bench.push(format!("{} / {}", q.panel, q.ref_id))
+                }
+                Ok(r) if r.is_empty() => failures.push(format!(
+                    "after faults, {label}: {} / {} / {}: no data: {expr}",
+                    q.dashboard, q.panel, q.ref_id
+                )),
+                Ok(_) => {}
+                Err(e) => failures.push(format!(
+                    "after faults, {label}: {} / {} / {}: {e:#}: {expr}",
+                    q.dashboard, q.panel, q.ref_id
+                )),
+            }
+        }
+    }
+
+    if !skipped_bench.is_empty() {
+        eprintln!(
+            "stack_dashboards: etcd-monitor bench cannot run yet, so the bench dashboard's {} queries were \
+             checked to parse but not for data: {}",
+            skipped_bench.len(),
+            skipped_bench.join(", ")
+        );
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} dashboard queries failed:\n{}\n\nprometheus log:\n{}",
+        failures.len(),
+        queries.len(),
+        failures.join("\n"),
+        prometheus_proc.log_tail(10)
+    );
+    eprintln!(
+        "stack_dashboards: {} panel queries over {} dashboards returned data ({}s of live data)",
+        queries.len(),
+        boards.len(),
+        range
+    );
+    Ok(())
+}
