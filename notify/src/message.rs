@@ -184,7 +184,16 @@ pub fn webhook_payload(d: &MessageData, max_alerts: usize) -> Value {
     } else {
         total.min(max_alerts)
     };
-    let alerts: Vec<Value> = d.alerts[..keep]
+    // As Alertmanager: truncate first, so status and common labels describe the alerts sent.
+    let d = &MessageData::new(
+        &d.receiver,
+        &d.group_key,
+        &d.group_labels,
+        d.alerts[..keep].to_vec(),
+        &d.external_url,
+    );
+    let alerts: Vec<Value> = d
+        .alerts
         .iter()
         .map(|a| {
             json!({
@@ -238,9 +247,17 @@ pub fn slack_payload(c: &SlackConfig, d: &MessageData) -> Value {
     put_nonempty(&mut att, "title", Some(title));
     put_nonempty(&mut att, "title_link", Some(title_link));
     put_nonempty(&mut att, "pretext", c.pretext.clone());
-    put_nonempty(&mut att, "text", c.text.clone());
-    put_nonempty(&mut att, "fallback", Some(fallback));
-    put_nonempty(&mut att, "footer", c.footer.clone());
+    // Alertmanager's attachment always carries these, empty or not.
+    att.insert(
+        "text".into(),
+        Value::String(c.text.clone().unwrap_or_default()),
+    );
+    att.insert("fallback".into(), Value::String(fallback));
+    att.insert("callback_id".into(), Value::String(String::new()));
+    att.insert(
+        "footer".into(),
+        Value::String(c.footer.clone().unwrap_or_default()),
+    );
     put_nonempty(&mut att, "color", Some(color));
     att.insert("mrkdwn_in".into(), json!(["fallback", "pretext", "text"]));
     let mut req = Map::new();
