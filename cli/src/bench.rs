@@ -1,32 +1,504 @@
 //! `etcd-monitor bench ...` and the original design's `--run-benchmark` flags (the bench issue owns
-//! this file).
+//! this file). Only the command line is here: the job lives in the `etcd-monitor-bench` crate.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
+use clap::{Subcommand, ValueEnum};
+use etcd_monitor_bench::daemon::{legacy_type, Trigger};
+use etcd_monitor_bench::{
+    BenchConfig, Consistency, JobOptions, Progress, RwRatio, StopAfter, Stopped, Thresholds,
+    Workload,
+};
+
+use crate::connection::{parse_duration, ConnectionArgs};
 use crate::LoggingArgs;
 
 #[derive(Debug, clap::Args)]
-pub struct BenchArgs {}
+pub struct BenchArgs {
+    #[command(subcommand)]
+    workload: WorkloadCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum WorkloadCommand {
+    /// Benchmark put (etcd's `benchmark put`)
+    Put {
+        #[command(flatten)]
+        common: CommonArgs,
+        #[command(flatten)]
+        kv: KvArgs,
+        /// The shape of `etcdctl check perf --load`: s, m, l or xl (clients, one connection each, rate,
+        /// 60 s, 256-byte keys, 1 KiB values); explicit flags win
+        #[arg(long, value_name = "s|m|l|xl")]
+        load: Option<String>,
+    },
+    /// Benchmark range (etcd's `benchmark range`) over keys written beforehand
+    Range {
+        #[command(flatten)]
+        common: CommonArgs,
+        #[command(flatten)]
+        kv: KvArgs,
+        #[command(flatten)]
+        read: ReadArgs,
+    },
+    /// Benchmark txns of puts (etcd's `benchmark txn-put`)
+    TxnPut {
+        #[command(flatten)]
+        common: CommonArgs,
+        #[command(flatten)]
+        kv: KvArgs,
+        /// Puts per txn
+        #[arg(long, default_value_t = 1)]
+        txn_ops: usize,
+    },
+    /// Benchmark reads and writes mixed (etcd's `benchmark txn-mixed`)
+    Mixed {
+        #[command(flatten)]
+        common: CommonArgs,
+        #[command(flatten)]
+        kv: KvArgs,
+        #[command(flatten)]
+        read: ReadArgs,
+        /// Reads to writes, as R:W or as etcd's reads per write (default: 70% reads)
+        #[arg(long, default_value = "7:3", value_parser = RwRatio::parse)]
+        rw_ratio: RwRatio,
+    },
+    /// Benchmark delete: each request deletes one key written beforehand
+    Delete {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Key size in bytes, after the prefix
+        #[arg(long)]
+        key_size: Option<usize>,
+        /// Value size of the keys written beforehand
+        #[arg(long)]
+        val_size: Option<usize>,
+    },
+    /// Benchmark the latency from a put to its watch events (etcd's `benchmark watch-latency`)
+    WatchLatency {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Key size in bytes, after the prefix
+        #[arg(long)]
+        key_size: Option<usize>,
+        /// Value size of the puts
+        #[arg(long)]
+        val_size: Option<usize>,
+        /// Watch streams, spread over the connections
+        #[arg(long, default_value_t = 10)]
+        streams: usize,
+        /// Watchers on each stream
+        #[arg(long, default_value_t = 10)]
+        watchers_per_stream: usize,
+    },
+    /// Benchmark lease keepalives (etcd's `benchmark lease-keepalive`)
+    LeaseKeepalive {
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ConsistencyArg {
+    /// Linearizable
+    L,
+    /// Serializable
+    S,
+}
+
+/// Flags every workload has.
+#[derive(Debug, clap::Args)]
+struct CommonArgs {
+    #[command(flatten)]
+    connection: ConnectionArgs,
+
+    /// Concurrent clients (etcd's --clients)
+    #[arg(long, default_value_t = 1, help_heading = "Workload")]
+    clients: usize,
+    /// gRPC connections the clients are spread over, each its own HTTP/2 connection (etcd's --conns)
+    #[arg(long, default_value_t = 1, help_heading = "Workload")]
+    conns: usize,
+    /// Requests in total (default: etcd's, 10000; watch-latency: puts, 1000)
+    #[arg(long, conflicts_with = "duration", help_heading = "Workload")]
+    total: Option<u64>,
+    /// Run for this long instead of a number of requests
+    #[arg(long, value_parser = parse_duration, help_heading = "Workload")]
+    duration: Option<Duration>,
+    /// Requests per second in total; 0 is as fast as possible. With a rate the run is open-loop and
+    /// latency counts from each request's intended send time (watch-latency: its put rate, default 100)
+    #[arg(long, help_heading = "Workload")]
+    rate: Option<f64>,
+    /// Send every request to the leader
+    #[arg(long, help_heading = "Workload")]
+    target_leader: bool,
+    /// Per-request deadline; a request past it counts as a DeadlineExceeded error
+    #[arg(long, default_value = "30s", value_parser = parse_duration, help_heading = "Workload")]
+    request_timeout: Duration,
+    /// Open loop: a request sent more than this after its intended time counts as late
+    #[arg(long, default_value = "5ms", value_parser = parse_duration, help_heading = "Workload")]
+    late_threshold: Duration,
+
+    /// The only key prefix the bench writes under; its keys are deleted afterwards
+    #[arg(long, default_value = etcd_monitor_bench::DEFAULT_PREFIX, help_heading = "Safety")]
+    prefix: String,
+    /// Run even when the prefix already holds keys (they are deleted afterwards too)
+    #[arg(long, help_heading = "Safety")]
+    force: bool,
+    /// Stop before the database reaches this fraction of its quota
+    #[arg(long, default_value_t = 0.8, help_heading = "Safety")]
+    max_quota_fraction: f64,
+
+    /// Report format on stdout
+    #[arg(long, value_enum, default_value_t = Output::Text, help_heading = "Results")]
+    output: Output,
+    /// Pass or fail like `etcdctl check perf` (exit code 0 or 1)
+    #[arg(long, help_heading = "Results")]
+    check: bool,
+    /// --check: throughput must be above this fraction of --rate
+    #[arg(long, default_value_t = 0.9, help_heading = "Results")]
+    check_min_throughput_ratio: f64,
+    /// --check: required requests per second when there is no --rate
+    #[arg(long, help_heading = "Results")]
+    check_min_rps: Option<f64>,
+    /// --check: the slowest request may take at most this long
+    #[arg(long, default_value = "500ms", value_parser = parse_duration, help_heading = "Results")]
+    check_max_slowest: Duration,
+    /// --check: the latency stddev may be at most this
+    #[arg(long, default_value = "100ms", value_parser = parse_duration, help_heading = "Results")]
+    check_max_stddev: Duration,
+    /// Push the results to this Pushgateway (http://HOST:9091)
+    #[arg(
+        long,
+        env = "PUSHGATEWAY_URL",
+        value_name = "URL",
+        help_heading = "Results"
+    )]
+    pushgateway: Option<String>,
+    /// Write each run's JSON result into this directory
+    #[arg(long, value_name = "DIR", help_heading = "Results")]
+    results_dir: Option<PathBuf>,
+    /// No progress bar even on a terminal
+    #[arg(long, help_heading = "Results")]
+    no_progress: bool,
+
+    /// Keep running as a daemon and run on this cron schedule ("*/30 * * * *")
+    #[arg(long, value_name = "CRON", help_heading = "Daemon")]
+    schedule: Option<String>,
+    /// Daemon: serve /metrics and POST /api/v1/performance/benchmark here
+    #[arg(long, default_value = "0.0.0.0:9106", help_heading = "Daemon")]
+    listen: SocketAddr,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Keys and values")]
+struct KvArgs {
+    /// Key size in bytes, after the prefix (etcd's default 8)
+    #[arg(long)]
+    key_size: Option<usize>,
+    /// Value size in bytes (etcd's default 8)
+    #[arg(long)]
+    val_size: Option<usize>,
+    /// Distinct keys the requests pick from
+    #[arg(long, default_value_t = 1)]
+    key_space_size: u64,
+    /// Pick keys in order instead of at random
+    #[arg(long)]
+    sequential_keys: bool,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Keys and values")]
+struct ReadArgs {
+    /// Read consistency: l (linearizable) or s (serializable)
+    #[arg(long, value_enum, default_value_t = ConsistencyArg::L)]
+    consistency: ConsistencyArg,
+}
 
 /// The original design's top-level benchmark flags, flattened into the top-level command.
 #[derive(Debug, Clone, clap::Args)]
-pub struct LegacyBenchArgs {}
+#[command(next_help_heading = "Benchmark (original invocation)")]
+pub struct LegacyBenchArgs {
+    /// Run a benchmark instead of the exporter
+    #[arg(long)]
+    run_benchmark: bool,
+    /// write (put), read (range) or mixed
+    #[arg(
+        long,
+        env = "BENCHMARK_TYPE",
+        default_value = "write",
+        value_name = "TYPE"
+    )]
+    benchmark_type: String,
+    /// Requests in the benchmark
+    #[arg(long, env = "BENCHMARK_OPS", default_value_t = 1000, value_name = "N")]
+    benchmark_ops: u64,
+    /// With --run-benchmark: run again every interval, as a daemon on --benchmark-listen
+    #[arg(long, env = "BENCHMARK_INTERVAL", value_parser = parse_duration, value_name = "DURATION")]
+    benchmark_interval: Option<Duration>,
+    /// With --benchmark-interval: serve /metrics and POST /api/v1/performance/benchmark here
+    #[arg(long, default_value = "0.0.0.0:9106", value_name = "ADDR")]
+    benchmark_listen: SocketAddr,
+}
 
 impl LegacyBenchArgs {
     /// True when the top-level invocation asks for a benchmark instead of the exporter.
     pub fn requested(&self) -> bool {
-        false
+        self.run_benchmark
     }
 }
 
-pub async fn run(_args: BenchArgs, _logging: &LoggingArgs) -> ExitCode {
-    crate::fail(anyhow::anyhow!("the bench is not built yet"), 2)
+/// A fully parsed command: what to run and how to report it.
+struct Plan {
+    job: JobOptions,
+    connection: ConnectionArgs,
+    output: Output,
+    progress: bool,
+    daemon: Option<(Trigger, SocketAddr)>,
+}
+
+fn load_shape(load: &str) -> Result<(usize, f64), String> {
+    // etcdctl check perf's models (etcdctl/ctlv3/command/check.go).
+    match load {
+        "s" | "small" => Ok((50, 150.0)),
+        "m" | "medium" => Ok((200, 1000.0)),
+        "l" | "large" => Ok((500, 8000.0)),
+        "xl" | "xLarge" => Ok((1000, 15000.0)),
+        other => Err(format!("--load {other:?}: expected s, m, l or xl")),
+    }
+}
+
+fn plan(args: BenchArgs) -> Result<Plan, String> {
+    let (workload, common) = match &args.workload {
+        WorkloadCommand::Put { common, .. } => (Workload::Put, common),
+        WorkloadCommand::Range { common, .. } => (Workload::Range, common),
+        WorkloadCommand::TxnPut { common, .. } => (Workload::TxnPut, common),
+        WorkloadCommand::Mixed { common, .. } => (Workload::Mixed, common),
+        WorkloadCommand::Delete { common, .. } => (Workload::Delete, common),
+        WorkloadCommand::WatchLatency { common, .. } => (Workload::WatchLatency, common),
+        WorkloadCommand::LeaseKeepalive { common } => (Workload::LeaseKeepalive, common),
+    };
+    let mut c = BenchConfig::new(workload);
+    let set_kv = |c: &mut BenchConfig, kv: &KvArgs| {
+        if let Some(k) = kv.key_size {
+            c.key_size = k;
+        }
+        if let Some(v) = kv.val_size {
+            c.val_size = v;
+        }
+        c.key_space_size = kv.key_space_size;
+        c.sequential_keys = kv.sequential_keys;
+    };
+    let consistency = |r: &ReadArgs| match r.consistency {
+        ConsistencyArg::L => Consistency::Linearizable,
+        ConsistencyArg::S => Consistency::Serializable,
+    };
+    let mut load_clients = None;
+    match &args.workload {
+        WorkloadCommand::Put { kv, load, .. } => {
+            if let Some(l) = load {
+                let (clients, rate) = load_shape(l)?;
+                c.clients = clients;
+                c.conns = clients;
+                c.rate = rate;
+                c.stop = StopAfter::Duration(Duration::from_secs(60));
+                c.key_size = 256;
+                c.val_size = 1024;
+                // check perf writes a fresh random key each time: a key space this large repeats none.
+                c.key_space_size = u64::MAX / 2;
+                load_clients = Some(clients);
+                if let Some(k) = kv.key_size {
+                    c.key_size = k;
+                }
+                if let Some(v) = kv.val_size {
+                    c.val_size = v;
+                }
+                c.sequential_keys = kv.sequential_keys;
+            } else {
+                set_kv(&mut c, kv);
+            }
+        }
+        WorkloadCommand::Range { kv, read, .. } => {
+            set_kv(&mut c, kv);
+            c.consistency = consistency(read);
+        }
+        WorkloadCommand::TxnPut { kv, txn_ops, .. } => {
+            set_kv(&mut c, kv);
+            c.txn_ops = *txn_ops;
+        }
+        WorkloadCommand::Mixed {
+            kv, read, rw_ratio, ..
+        } => {
+            set_kv(&mut c, kv);
+            c.consistency = consistency(read);
+            c.rw_ratio = *rw_ratio;
+        }
+        WorkloadCommand::Delete {
+            key_size, val_size, ..
+        }
+        | WorkloadCommand::WatchLatency {
+            key_size, val_size, ..
+        } => {
+            if let Some(k) = key_size {
+                c.key_size = *k;
+            }
+            if let Some(v) = val_size {
+                c.val_size = *v;
+            }
+        }
+        WorkloadCommand::LeaseKeepalive { .. } => {}
+    }
+    if let WorkloadCommand::WatchLatency {
+        streams,
+        watchers_per_stream,
+        ..
+    } = &args.workload
+    {
+        c.streams = *streams;
+        c.watchers_per_stream = *watchers_per_stream;
+    }
+    // Explicit flags win over --load.
+    let explicit_clients = load_clients.is_none() || common.clients != 1;
+    if explicit_clients {
+        c.clients = common.clients;
+    }
+    if load_clients.is_none() || common.conns != 1 {
+        c.conns = common.conns;
+    }
+    if let Some(n) = common.total {
+        c.stop = StopAfter::Total(n);
+    }
+    if let Some(d) = common.duration {
+        c.stop = StopAfter::Duration(d);
+    }
+    if let Some(r) = common.rate {
+        c.rate = r;
+    }
+    c.target_leader = common.target_leader;
+    c.request_timeout = common.request_timeout;
+    c.late_threshold = common.late_threshold;
+    c.prefix = common.prefix.clone();
+    c.force = common.force;
+    c.max_quota_fraction = common.max_quota_fraction;
+    c.validate()?;
+
+    let check = common.check.then_some(Thresholds {
+        min_throughput_ratio: common.check_min_throughput_ratio,
+        min_requests_per_sec: common.check_min_rps,
+        max_slowest: common.check_max_slowest,
+        max_stddev: common.check_max_stddev,
+    });
+    let daemon = match &common.schedule {
+        Some(expr) => Some((Trigger::cron(expr)?, common.listen)),
+        None => None,
+    };
+    Ok(Plan {
+        job: JobOptions {
+            config: c,
+            check,
+            pushgateway: common.pushgateway.clone(),
+            results_dir: common.results_dir.clone(),
+        },
+        connection: common.connection.clone(),
+        output: common.output,
+        progress: !common.no_progress,
+        daemon,
+    })
+}
+
+pub async fn run(args: BenchArgs, _logging: &LoggingArgs) -> ExitCode {
+    match plan(args) {
+        Ok(p) => execute(p).await,
+        Err(e) => crate::fail(anyhow::anyhow!(e), 2),
+    }
 }
 
 pub async fn run_legacy(
-    _legacy: LegacyBenchArgs,
-    _connection: crate::connection::ConnectionArgs,
+    legacy: LegacyBenchArgs,
+    connection: ConnectionArgs,
     _logging: &LoggingArgs,
 ) -> ExitCode {
-    crate::fail(anyhow::anyhow!("the bench is not built yet"), 2)
+    let Some(workload) = legacy_type(&legacy.benchmark_type) else {
+        return crate::fail(
+            anyhow::anyhow!(
+                "--benchmark-type {:?}: expected write, read or mixed",
+                legacy.benchmark_type
+            ),
+            2,
+        );
+    };
+    let mut c = BenchConfig::new(workload);
+    c.stop = StopAfter::Total(legacy.benchmark_ops);
+    if let Err(e) = c.validate() {
+        return crate::fail(anyhow::anyhow!("--benchmark-ops: {e}"), 2);
+    }
+    execute(Plan {
+        job: JobOptions {
+            config: c,
+            check: None,
+            pushgateway: None,
+            results_dir: None,
+        },
+        connection,
+        output: Output::Text,
+        progress: true,
+        daemon: legacy
+            .benchmark_interval
+            .map(|d| (Trigger::Every(d), legacy.benchmark_listen)),
+    })
+    .await
+}
+
+async fn execute(plan: Plan) -> ExitCode {
+    let target = match plan.connection.target() {
+        Ok(t) => t,
+        Err(e) => return crate::fail(e.into(), 2),
+    };
+    let cancel = etcd_monitor_bench::cancel_on_signals();
+    if let Some((trigger, listen)) = plan.daemon {
+        return match etcd_monitor_bench::daemon::serve(plan.job, target, trigger, listen, cancel)
+            .await
+        {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => crate::fail(e, 2),
+        };
+    }
+    let outcome =
+        etcd_monitor_bench::execute(&plan.job, &target, cancel, Progress::new(plan.progress)).await;
+    let summary = match outcome.result {
+        Ok(s) => s,
+        Err(e) => {
+            for p in &outcome.publish_errors {
+                tracing::error!("{p}");
+            }
+            let code = e.exit_code();
+            return crate::fail(e.into(), code);
+        }
+    };
+    match plan.output {
+        Output::Text => print!("{}", summary.to_text()),
+        Output::Json => println!("{}", summary.to_json()),
+    }
+    for p in &outcome.publish_errors {
+        eprintln!("etcd-monitor: error: {p}");
+    }
+    match &summary.stopped {
+        Stopped::Interrupted(_) => return ExitCode::from(130),
+        Stopped::Quota(m) | Stopped::Failed(m) => {
+            return crate::fail(anyhow::anyhow!("{m}"), 1);
+        }
+        Stopped::Completed => {}
+    }
+    if summary.check.as_ref().is_some_and(|c| !c.passed) || !outcome.publish_errors.is_empty() {
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
 }
