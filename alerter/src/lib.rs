@@ -4,5 +4,11 @@
 //! ([`alerting`]) and group evaluation ([`group`]) take the clock as an argument and reach data only through
 //! the [`engine::QueryEngine`] trait. Scraping, HTTP and the state file are at the edges.
 
+pub mod alerting;
+pub mod commands;
 pub mod duration;
+pub mod engine;
+pub mod group;
+pub mod rules;
 pub mod template;
+pub mod unittest;

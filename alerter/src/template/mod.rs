@@ -39,7 +39,7 @@ impl Funcs for NoQuery {
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{kind}{line_part}: {message}", line_part = if *.line > 0 { format!(":{}", .line) } else { String::new() })]
+#[error("{line}: {}{message}", if *.kind == "execute" { "executing: " } else { "" })]
 pub struct TemplateError {
     pub kind: &'static str,
     pub line: usize,
