@@ -95,16 +95,32 @@ pub fn convertible_to_i64(v: f64) -> bool {
     (i64::MIN as f64..=i64::MAX as f64).contains(&v)
 }
 
-/// Go's `%v`/`%g`-like formatting of a float as used in error messages.
+/// Go's `%v` formatting of a float64 (`strconv.FormatFloat(v, 'g', -1, 64)`), as used in
+/// error messages: shortest digits, exponent form when the exponent is < -4 or >= 6.
 pub fn format_float_g(v: f64) -> String {
     if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 {
+        return "NaN".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 {
             "+Inf".into()
         } else {
             "-Inf".into()
-        }
+        };
+    }
+    if v == 0.0 {
+        return if v.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
+    }
+    let sci = format!("{v:e}");
+    let (mant, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if !(-4..6).contains(&exp) {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{mant}e{sign}{:02}", exp.abs())
     } else {
         format!("{v}")
     }
@@ -133,6 +149,16 @@ mod tests {
         assert_eq!(parse_float("0.25"), Some(0.25));
         assert_eq!(parse_float("1e3"), Some(1000.0));
         assert_eq!(parse_float("abc"), None);
+        assert_eq!(format_float_g(1e19), "1e+19");
+        assert_eq!(format_float_g(-1.5e19), "-1.5e+19");
+        assert_eq!(
+            format_float_g(1.2345678901234568e22),
+            "1.2345678901234568e+22"
+        );
+        assert_eq!(format_float_g(1e-5), "1e-05");
+        assert_eq!(format_float_g(0.5), "0.5");
+        assert_eq!(format_float_g(123456.0), "123456");
+        assert_eq!(format_float_g(1234567.0), "1.234567e+06");
         assert_eq!(parse_float(""), None);
     }
 }

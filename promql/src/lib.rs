@@ -41,7 +41,10 @@ pub mod value;
 mod gomath;
 
 pub use error::{AppendError, EvalError, FormatError};
-pub use eval::{instant_query, lookback_reach_ms, parse, range_query, EvalOptions};
+pub use eval::{
+    instant_query, lookback_reach_ms, parse, range_query, register_prometheus_2_42_functions,
+    EvalOptions,
+};
 pub use labels::{Label, Labels};
 pub use storage::{is_stale, stale_nan, MemStorage, Point, Queryable, SelectedSeries};
 pub use value::{Matrix, Sample, Series, Value, Vector};

@@ -60,9 +60,30 @@ impl Default for EvalOptions {
     }
 }
 
-/// Parses a PromQL expression with `promql-parser`.
+/// Parses a PromQL expression with `promql-parser` (after
+/// [`register_prometheus_2_42_functions`]).
 pub fn parse(query: &str) -> Result<Expr, EvalError> {
+    register_prometheus_2_42_functions();
     promql_parser::parser::parse(query).map_err(EvalError::Parse)
+}
+
+/// Teaches `promql-parser` (which follows Prometheus 3) the functions of Prometheus 2.42 it
+/// no longer knows: `holt_winters(range-vector, scalar, scalar)`. The registry is global to
+/// the process; this is idempotent and [`parse`] calls it, but code parsing with
+/// `promql_parser::parser::parse` directly should call it first.
+pub fn register_prometheus_2_42_functions() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use promql_parser::parser::function::{register_extra_functions, Function};
+        // Only fails on a clash with a built-in, which holt_winters is not in 0.11.
+        let _ = register_extra_functions(vec![Function::new(
+            "holt_winters",
+            vec![ValueType::Matrix, ValueType::Scalar, ValueType::Scalar],
+            0,
+            ValueType::Vector,
+            false,
+        )]);
+    });
 }
 
 /// Evaluates `expr` at `t_ms` (an instant query, as rule evaluation does).
