@@ -1,0 +1,95 @@
+//! Helpers shared by the bench's integration tests: run the real binary against a real cluster, read
+//! what etcd itself says about revisions and keys.
+#![allow(dead_code)]
+
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+pub const PREFIX: &str = "/etcd-monitor-bench/";
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_etcd-monitor")
+}
+
+/// `etcd-monitor bench <args>` with the cluster's connection flags, waited for.
+pub fn bench(cluster: &etcd_testkit::Cluster, args: &[&str]) -> Output {
+    let mut cmd = Command::new(bin());
+    cmd.arg("bench")
+        .args(args)
+        .args(cluster.connection_args())
+        .env("LOG_LEVEL", "warn")
+        .env_remove("ENDPOINTS")
+        .stdin(Stdio::null());
+    cmd.output().expect("etcd-monitor runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The JSON report of a `--output json` run that must have succeeded.
+pub fn json_ok(o: &Output) -> serde_json::Value {
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        stdout(o),
+        stderr(o)
+    );
+    serde_json::from_str(&stdout(o)).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", stdout(o)))
+}
+
+fn etcdctl_json(cluster: &etcd_testkit::Cluster, args: &[&str]) -> serde_json::Value {
+    let out = cluster.etcdctl(args).expect("etcdctl");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("etcdctl {args:?}: not JSON ({e}): {out}"))
+}
+
+/// The cluster's current revision, as etcdctl reads it.
+pub fn revision(cluster: &etcd_testkit::Cluster) -> i64 {
+    etcdctl_json(cluster, &["get", "/", "-w", "json"])["header"]["revision"]
+        .as_i64()
+        .expect("revision")
+}
+
+/// Keys under `prefix`, now or at revision `rev`, as etcdctl counts them (the JSON omits a zero count).
+pub fn keys_at(cluster: &etcd_testkit::Cluster, prefix: &str, rev: Option<i64>) -> i64 {
+    let rev_flag = format!("--rev={}", rev.unwrap_or(0));
+    let v = etcdctl_json(
+        cluster,
+        &[
+            "get",
+            prefix,
+            "--prefix",
+            "--keys-only",
+            "--limit=1",
+            &rev_flag,
+            "-w",
+            "json",
+        ],
+    );
+    v["count"].as_i64().unwrap_or(0)
+}
+
+pub fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + within;
+    while !f() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub fn get_f64(v: &serde_json::Value, path: &[&str]) -> f64 {
+    let mut x = v;
+    for p in path {
+        x = &x[*p];
+    }
+    x.as_f64()
+        .unwrap_or_else(|| panic!("{path:?} is not a number in {v}"))
+}

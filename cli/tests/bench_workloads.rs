@@ -1,0 +1,240 @@
+//! Each workload sends the requests it says, and etcd agrees: revisions and key counts are read back
+//! from etcd with etcdctl, never from the bench's own report.
+
+mod bench_support;
+
+use std::time::Duration;
+
+use bench_support::*;
+use etcd_testkit::{Cluster, ClusterOptions, EtcdVersion};
+
+/// Runs a workload, checks the report's counts, and returns it with the revisions before and after.
+fn run_counted(cluster: &Cluster, args: &[&str], total: u64) -> (serde_json::Value, i64, i64) {
+    let before = revision(cluster);
+    let o = bench(cluster, &[args, &["--output", "json"]].concat());
+    let v = json_ok(&o);
+    let after = revision(cluster);
+    assert_eq!(v["total"], total, "{args:?}: {v}");
+    assert_eq!(v["succeeded"], total, "{args:?}: {v}");
+    assert_eq!(v["errors"], 0, "{args:?}");
+    assert_eq!(v["stopped"]["reason"], "completed");
+    // Every workload leaves nothing behind.
+    assert_eq!(keys_at(cluster, PREFIX, None), 0, "{args:?} left keys");
+    (v, before, after)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_workload_sends_its_requests_on_etcd_3_5() {
+    let cluster = Cluster::start(ClusterOptions::new(1, EtcdVersion::V3_5))
+        .await
+        .expect("cluster");
+
+    // put: 200 puts over 50 sequential keys: 200 revisions, then one for the clean-up delete.
+    let (v, r0, r1) = run_counted(
+        &cluster,
+        &[
+            "put",
+            "--clients=4",
+            "--total=200",
+            "--key-space-size=50",
+            "--sequential-keys",
+        ],
+        200,
+    );
+    assert_eq!(v["workload"], "put");
+    assert_eq!(r1 - r0, 201);
+    assert_eq!(keys_at(&cluster, PREFIX, Some(r0 + 200)), 50);
+
+    // txn-put: one revision per txn, 4 distinct keys each.
+    let (_, r0, r1) = run_counted(
+        &cluster,
+        &[
+            "txn-put",
+            "--clients=3",
+            "--total=100",
+            "--txn-ops=4",
+            "--key-space-size=40",
+            "--sequential-keys",
+        ],
+        100,
+    );
+    assert_eq!(r1 - r0, 101);
+    assert_eq!(keys_at(&cluster, PREFIX, Some(r0 + 100)), 40);
+
+    // mixed, 70% reads by default: the key space in one txn, 90 writes of 300, the clean-up.
+    let (v, r0, r1) = run_counted(
+        &cluster,
+        &["mixed", "--clients=4", "--total=300", "--key-space-size=10"],
+        300,
+    );
+    assert_eq!(r1 - r0, 1 + 90 + 1, "{v}");
+    assert_eq!(keys_at(&cluster, PREFIX, Some(r0 + 1)), 10);
+
+    // etcd's own ratio form: --rw-ratio 1 is one read per write.
+    let (_, r0, r1) = run_counted(
+        &cluster,
+        &[
+            "mixed",
+            "--total=100",
+            "--key-space-size=5",
+            "--rw-ratio=1",
+            "--consistency=s",
+        ],
+        100,
+    );
+    assert_eq!(r1 - r0, 1 + 50 + 1);
+
+    // range writes only its key space (one txn) and the clean-up.
+    let (_, r0, r1) = run_counted(
+        &cluster,
+        &[
+            "range",
+            "--clients=2",
+            "--total=150",
+            "--key-space-size=20",
+            "--consistency=s",
+        ],
+        150,
+    );
+    assert_eq!(r1 - r0, 2);
+
+    // delete: 100 keys written in txns of 64 (2 revisions), then one delete each; nothing to clean.
+    let (_, r0, r1) = run_counted(&cluster, &["delete", "--clients=4", "--total=100"], 100);
+    assert_eq!(r1 - r0, 2 + 100);
+    assert_eq!(keys_at(&cluster, PREFIX, Some(r0 + 2)), 100);
+
+    // watch-latency: 40 puts seen by 2x3 watchers = 240 events.
+    let (v, r0, r1) = run_counted(
+        &cluster,
+        &[
+            "watch-latency",
+            "--total=40",
+            "--rate=200",
+            "--streams=2",
+            "--watchers-per-stream=3",
+        ],
+        240,
+    );
+    assert_eq!(r1 - r0, 41);
+    assert!(get_f64(&v, &["latency_seconds", "max"]) < 5.0);
+
+    // lease-keepalive writes nothing and revokes its leases.
+    let (_, r0, r1) = run_counted(
+        &cluster,
+        &["lease-keepalive", "--clients=3", "--total=120"],
+        120,
+    );
+    assert_eq!(r1 - r0, 0);
+    let leases = cluster.etcdctl(&["lease", "list"]).unwrap();
+    assert!(leases.contains("found 0 leases"), "{leases}");
+}
+
+/// `--target-leader` sends everything to the leader: the members' own gRPC counters say so (etcd 3.4).
+#[tokio::test(flavor = "multi_thread")]
+async fn target_leader_on_etcd_3_4() {
+    let cluster = Cluster::start(ClusterOptions::new(3, EtcdVersion::V3_4))
+        .await
+        .expect("cluster");
+    let leader = cluster
+        .wait_for_leader(Duration::from_secs(10))
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let mut puts_before = Vec::new();
+    for url in cluster.client_urls() {
+        puts_before.push(grpc_puts(&http, &url).await);
+    }
+    let o = bench(
+        &cluster,
+        &[
+            "put",
+            "--target-leader",
+            "--clients=4",
+            "--conns=2",
+            "--total=300",
+            "--output=json",
+        ],
+    );
+    let v = json_ok(&o);
+    assert_eq!(v["succeeded"], 300);
+    for (i, url) in cluster.client_urls().iter().enumerate() {
+        let delta = grpc_puts(&http, url).await - puts_before[i];
+        if i == leader {
+            assert_eq!(delta, 300.0, "leader m{i}");
+        } else {
+            assert_eq!(delta, 0.0, "follower m{i}");
+        }
+    }
+}
+
+/// `grpc_server_handled_total{grpc_method="Put"}` of one member.
+async fn grpc_puts(http: &reqwest::Client, url: &str) -> f64 {
+    let text = http
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| {
+            l.starts_with("grpc_server_handled_total{") && l.contains("grpc_method=\"Put\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// `--conns N` opens N connections of its own: the kernel's socket table says how many.
+#[tokio::test(flavor = "multi_thread")]
+async fn conns_open_their_own_connections() {
+    let cluster = Cluster::start(ClusterOptions::new(1, EtcdVersion::V3_5))
+        .await
+        .expect("cluster");
+    let port = cluster.members[0].client_port;
+    let mut counts = Vec::new();
+    for conns in [1usize, 6] {
+        let mut child = std::process::Command::new(bin())
+            .args(["bench", "put", "--clients=6", "--duration=3s", "--rate=300"])
+            .arg(format!("--conns={conns}"))
+            .args(cluster.connection_args())
+            .env("LOG_LEVEL", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        counts.push(established_to(child.id(), port));
+        assert!(child.wait().unwrap().success());
+    }
+    assert_eq!(
+        counts[1] - counts[0],
+        5,
+        "sockets with --conns 1 and 6: {counts:?}"
+    );
+}
+
+/// TCP connections of process `pid` to 127.0.0.1:`port`, from /proc.
+fn established_to(pid: u32, port: u16) -> usize {
+    let inodes: std::collections::HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| {
+            let s = l.to_string_lossy().into_owned();
+            s.strip_prefix("socket:[")?
+                .strip_suffix(']')
+                .map(str::to_string)
+        })
+        .collect();
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let remote = format!("0100007F:{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            // rem_address, state 01 = ESTABLISHED, inode.
+            f.len() > 9 && f[2] == remote && f[3] == "01" && inodes.contains(f[9])
+        })
+        .count()
+}
