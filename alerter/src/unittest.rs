@@ -48,25 +48,9 @@ struct TestGroup {
 #[serde(deny_unknown_fields)]
 struct InputSeries {
     series: String,
+    /// Taken as written: `0x15` is a hex integer to YAML but "0 fifteen more times" to promtool.
     #[serde(default)]
-    values: Scalar,
-}
-
-/// A YAML scalar taken as text (`values: 1` is an int to YAML, a values string to promtool).
-#[derive(Debug, Default)]
-struct Scalar(String);
-
-impl<'de> Deserialize<'de> for Scalar {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = serde_yaml::Value::deserialize(d)?;
-        Ok(Scalar(match v {
-            serde_yaml::Value::String(s) => s,
-            serde_yaml::Value::Number(n) => n.to_string(),
-            serde_yaml::Value::Null => String::new(),
-            serde_yaml::Value::Bool(b) => b.to_string(),
-            _ => return Err(serde::de::Error::custom("expected a string of values")),
-        }))
-    }
+    values: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -314,7 +298,7 @@ fn run_group(tg: &TestGroup, groups: &[Group], eval_interval: i64) -> Vec<String
     };
     let mut st = LocalStorage::new(opts);
     for s in &tg.input_series {
-        if let Err(e) = testfmt::load_series(&mut st.store, &s.series, &s.values.0, interval) {
+        if let Err(e) = testfmt::load_series(&mut st.store, &s.series, &s.values, interval) {
             return vec![e.to_string()];
         }
     }
@@ -433,7 +417,13 @@ fn run_group(tg: &TestGroup, groups: &[Group], eval_interval: i64) -> Vec<String
         let mut exp = Vec::new();
         let mut bad = None;
         for s in &case.exp_samples {
-            match testfmt::parse_series(&s.labels) {
+            // promtool's parser.ParseMetric accepts `{}`: the labels of a scalar result.
+            let parsed = if s.labels.trim() == "{}" {
+                Ok(Labels::empty())
+            } else {
+                testfmt::parse_series(&s.labels)
+            };
+            match parsed {
                 Ok(l) => exp.push((l, s.value)),
                 Err(e) => bad = Some(e.to_string()),
             }
