@@ -105,7 +105,8 @@ impl Collector {
         }
         let client = self
             .target
-            .connect_to(&[url.to_string()], Some(self.settings.member_timeout))
+            // No per-request timeout in the client: every call is bounded by `timed`, whose error says so.
+            .connect_to(&[url.to_string()], None)
             .await
             .map_err(|e| one_line(&e.to_string()))?;
         self.clients.insert(url.to_string(), client.clone());
@@ -126,7 +127,7 @@ impl Collector {
             (
                 u.clone(),
                 target
-                    .connect_to(std::slice::from_ref(u), Some(timeout))
+                    .connect_to(std::slice::from_ref(u), None)
                     .await
                     .map_err(|e| one_line(&e.to_string())),
             )

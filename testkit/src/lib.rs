@@ -172,6 +172,8 @@ pub struct Cluster {
     pub options: ClusterOptions,
     pub members: Vec<Member>,
     pub certs: Option<TestCerts>,
+    /// Set once auth has been enabled; before that, clients connect without credentials.
+    auth_enabled: bool,
     token: String,
     dir: tempfile::TempDir,
 }
@@ -221,6 +223,7 @@ impl Cluster {
             options,
             members,
             certs,
+            auth_enabled: false,
             token,
             dir,
         };
@@ -230,6 +233,7 @@ impl Cluster {
         cluster.wait_for_leader(Duration::from_secs(30)).await?;
         if cluster.options.auth {
             cluster.enable_auth().await?;
+            cluster.auth_enabled = true;
         }
         Ok(cluster)
     }
@@ -282,7 +286,7 @@ impl Cluster {
             },
             None => TlsFiles::default(),
         };
-        let (u, p) = if self.options.auth {
+        let (u, p) = if self.auth_enabled {
             (Some("root".to_string()), Some(ROOT_PASSWORD.to_string()))
         } else {
             (None, None)
@@ -322,6 +326,11 @@ impl Cluster {
         let scheme = self.scheme();
         let m = &self.members[i];
         std::fs::create_dir_all(&m.data_dir)?;
+        // etcd warns about data directories others can read.
+        std::fs::set_permissions(
+            &m.data_dir,
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )?;
         let client_url = format!("{scheme}://127.0.0.1:{}", m.client_port);
         let mut args: Vec<String> = vec![
             format!("--name={}", m.name),
@@ -498,12 +507,21 @@ impl Cluster {
         let peer_port = free_port()?;
         let peer_url = format!("http://127.0.0.1:{peer_port}");
         let mut c = self.client().await?;
-        c.member_add(
-            [peer_url.clone()],
-            Some(etcd_client::MemberAddOptions::new().with_is_learner()),
-        )
-        .await
-        .context("MemberAdd as learner")?;
+        // etcd refuses reconfiguration until every member has been connected for 5 s ("unhealthy
+        // cluster"); a cluster started a moment ago has to wait for that.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let options = etcd_client::MemberAddOptions::new().with_is_learner();
+            match c.member_add([peer_url.clone()], Some(options)).await {
+                Ok(_) => break,
+                Err(e)
+                    if e.to_string().contains("unhealthy cluster") && Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(e) => return Err(anyhow::Error::new(e).context("MemberAdd as learner")),
+            }
+        }
         let mut initial = self
             .members
             .iter()
