@@ -255,12 +255,13 @@ def build(spec_path):
         times = [str(t) for t in group.get("eval_times", ["5m"])]
         cases = []
         for e in group["exprs"]:
+            # Multi-line rule expressions: promtool's YAML folds them onto one line.
             if isinstance(e, dict):
                 for t in e.get("eval_times", times):
-                    cases.append((e["expr"], str(t)))
+                    cases.append((e["expr"].strip().replace("\n", " "), str(t)))
             else:
                 for t in times:
-                    cases.append((e, t))
+                    cases.append((e.strip().replace("\n", " "), t))
         results = run_group_stable(eval_interval, group, cases)
         max_all = max(dur_ms(t) for _, t in cases)
 
