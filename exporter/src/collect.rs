@@ -122,7 +122,6 @@ impl Collector {
             .cloned()
             .collect();
         let target = &self.target;
-        let timeout = self.settings.member_timeout;
         let results = join_all(missing.iter().map(|u| async move {
             (
                 u.clone(),
