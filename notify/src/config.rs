@@ -87,6 +87,8 @@ impl RouteConfig {
 /// Separates an error message from the raw text whose line we look up afterwards: serde_yaml reports
 /// the enclosing mapping's position for errors raised inside a sequence of strings.
 const LOCATE: &str = "\u{1}";
+/// As `LOCATE`, and the key on the line found is added to the error (durations: `group_wait: 30`).
+pub(crate) const LOCATE_KEY: &str = "\u{2}";
 
 /// A YAML list of matcher strings; each entry may itself hold several (`a="b", c="d"`).
 #[derive(Clone, Debug, Default)]
@@ -116,7 +118,10 @@ impl<'de> Deserialize<'de> for RegexString {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         regex::Regex::new(&format!("^(?:{s})$")).map_err(|e| {
-            serde::de::Error::custom(format!("invalid regular expression {s:?}: {e}{LOCATE}{s}"))
+            serde::de::Error::custom(format!(
+                "invalid regular expression {s:?}: {}{LOCATE}{s}",
+                crate::matcher::one_line(&e)
+            ))
         })?;
         Ok(RegexString(s))
     }
@@ -567,12 +572,28 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     /// An error about a key found after parsing: located at the first line that mentions `needle`.
     fn err(&self, needle: &str, message: String) -> ConfigError {
-        let (line, column) = self
-            .text
-            .lines()
+        self.err_after("", 1, needle, message)
+    }
+
+    /// Located at the first line holding `needle` after the `nth` line holding `anchor`.
+    fn err_after(&self, anchor: &str, nth: usize, needle: &str, message: String) -> ConfigError {
+        let lines: Vec<&str> = self.text.lines().collect();
+        let start = if anchor.is_empty() {
+            0
+        } else {
+            lines
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| l.trim_start().trim_start_matches("- ").trim_end() == anchor)
+                .nth(nth.saturating_sub(1))
+                .map_or(0, |(i, _)| i)
+        };
+        let (line, column) = lines
+            .iter()
             .enumerate()
+            .skip(start)
             .find_map(|(i, l)| l.find(needle).map(|c| (i + 1, c + 1)))
-            .unwrap_or((1, 1));
+            .unwrap_or((start + 1, 1));
         ConfigError {
             file: self.file.clone(),
             line,
@@ -654,16 +675,30 @@ impl NotifyConfig {
                 None => msg,
             };
             let (mut line, mut column) = (line, column);
-            if let Some(i) = msg.find(LOCATE) {
-                let needle = msg[i + LOCATE.len()..].to_string();
+            let marker = msg
+                .find(LOCATE)
+                .map(|i| (i, false))
+                .or_else(|| msg.find(LOCATE_KEY).map(|i| (i, true)));
+            if let Some((i, with_key)) = marker {
+                let needle = msg[i + 1..].to_string();
                 msg.truncate(i);
-                if let Some((l, c)) = text
+                if let Some((l, c, src)) = text
                     .lines()
                     .enumerate()
                     .skip(line.saturating_sub(1))
-                    .find_map(|(n, l)| l.find(&needle).map(|c| (n + 1, c + 1)))
+                    .find_map(|(n, l)| l.find(&needle).map(|c| (n + 1, c + 1, l)))
                 {
                     (line, column) = (l, c);
+                    if with_key {
+                        if let Some((key, _)) =
+                            src.trim_start().trim_start_matches("- ").split_once(':')
+                        {
+                            msg = match msg.split_once(": ") {
+                                Some((path, rest)) => format!("{path}.{key}: {rest}"),
+                                None => format!("{key}: {msg}"),
+                            };
+                        }
+                    }
                 }
             }
             ConfigError {
@@ -704,19 +739,26 @@ impl NotifyConfig {
         let mut names = HashSet::new();
         let mut receivers = Vec::new();
         for r in raw.receivers {
+            let anchor = format!("name: {}", r.name);
             if !names.insert(r.name.clone()) {
-                return Err(ctx.err(
-                    &r.name,
+                return Err(ctx.err_after(
+                    &anchor,
+                    2,
+                    &anchor,
                     format!(
                         "receivers: notification config name {:?} is not unique",
                         r.name
                     ),
                 ));
             }
+            let rerr = |needle: &str, msg: String| ctx.err_after(&anchor, 1, needle, msg);
+            let rsecret = |key: &str, path: &Path| {
+                ctx.secret_file(key, path).map_err(|e| rerr(key, e.message))
+            };
             let mut integrations = Vec::new();
             for e in r.email_configs {
                 let to = e.to.clone().ok_or_else(|| {
-                    ctx.err(
+                    rerr(
                         "email_configs",
                         format!("receivers[{}].email_configs: missing to address", r.name),
                     )
@@ -726,7 +768,7 @@ impl NotifyConfig {
                     .clone()
                     .or_else(|| g.smtp_smarthost.clone())
                     .ok_or_else(|| {
-                        ctx.err(
+                        rerr(
                             "email_configs",
                             format!(
                                 "receivers[{}].email_configs: no global SMTP smarthost set",
@@ -739,7 +781,7 @@ impl NotifyConfig {
                     .clone()
                     .or_else(|| g.smtp_from.clone())
                     .ok_or_else(|| {
-                        ctx.err(
+                        rerr(
                             "email_configs",
                             format!(
                                 "receivers[{}].email_configs: no global SMTP from set",
@@ -752,7 +794,7 @@ impl NotifyConfig {
                 }
                 let password = match (&e.auth_password, &e.auth_password_file) {
                     (Some(p), _) => Some(p.clone()),
-                    (None, Some(f)) => Some(ctx.secret_file("auth_password_file", f)?),
+                    (None, Some(f)) => Some(rsecret("auth_password_file", f)?),
                     (None, None) => e.auth_secret.clone().or_else(|| smtp_password.clone()),
                 };
                 let mut tls = e.tls_config.clone();
@@ -794,12 +836,12 @@ impl NotifyConfig {
             for s in r.slack_configs {
                 let api_url = match (&s.api_url, &s.api_url_file) {
                     (Some(_), Some(_)) => {
-                        return Err(ctx.err("api_url", format!("receivers[{}].slack_configs: at most one of api_url & api_url_file must be configured", r.name)))
+                        return Err(rerr("api_url", format!("receivers[{}].slack_configs: at most one of api_url & api_url_file must be configured", r.name)))
                     }
                     (Some(u), None) => u.clone(),
-                    (None, Some(f)) => ctx.secret_file("api_url_file", f)?,
+                    (None, Some(f)) => rsecret("api_url_file", f)?,
                     (None, None) => slack_api_url.clone().ok_or_else(|| {
-                        ctx.err("slack_configs", format!("receivers[{}].slack_configs: no global Slack API URL set", r.name))
+                        rerr("slack_configs", format!("receivers[{}].slack_configs: no global Slack API URL set", r.name))
                     })?,
                 };
                 let _ = (
@@ -829,19 +871,19 @@ impl NotifyConfig {
             }
             for p in r.pagerduty_configs {
                 if p.service_key.is_some() {
-                    return Err(ctx.err(
+                    return Err(rerr(
                         "service_key",
                         format!("receivers[{}].pagerduty_configs: service_key (Events API v1) is not supported; use routing_key", r.name),
                     ));
                 }
                 let routing_key = match (&p.routing_key, &p.routing_key_file) {
                     (Some(_), Some(_)) => {
-                        return Err(ctx.err("routing_key", format!("receivers[{}].pagerduty_configs: at most one of routing_key & routing_key_file must be configured", r.name)))
+                        return Err(rerr("routing_key", format!("receivers[{}].pagerduty_configs: at most one of routing_key & routing_key_file must be configured", r.name)))
                     }
                     (Some(k), None) => k.clone(),
-                    (None, Some(f)) => ctx.secret_file("routing_key_file", f)?,
+                    (None, Some(f)) => rsecret("routing_key_file", f)?,
                     (None, None) => {
-                        return Err(ctx.err(
+                        return Err(rerr(
                             "pagerduty_configs",
                             format!("receivers[{}].pagerduty_configs: missing routing_key in PagerDuty config", r.name),
                         ))
@@ -869,16 +911,16 @@ impl NotifyConfig {
             for w in r.webhook_configs {
                 let url = match (&w.url, &w.url_file) {
                     (Some(_), Some(_)) => {
-                        return Err(ctx.err("url_file", format!("receivers[{}].webhook_configs: at most one of url & url_file must be configured", r.name)))
+                        return Err(rerr("url_file", format!("receivers[{}].webhook_configs: at most one of url & url_file must be configured", r.name)))
                     }
                     (Some(u), None) => u.clone(),
-                    (None, Some(f)) => ctx.secret_file("url_file", f)?,
+                    (None, Some(f)) => rsecret("url_file", f)?,
                     (None, None) => {
-                        return Err(ctx.err("webhook_configs", format!("receivers[{}].webhook_configs: one of url or url_file must be configured", r.name)))
+                        return Err(rerr("webhook_configs", format!("receivers[{}].webhook_configs: one of url or url_file must be configured", r.name)))
                     }
                 };
                 if reqwest::Url::parse(&url).is_err() {
-                    return Err(ctx.err(
+                    return Err(rerr(
                         &url,
                         format!(
                             "receivers[{}].webhook_configs: url: invalid URL {url:?}",

@@ -83,15 +83,19 @@ pub fn format_duration(d: Duration) -> String {
 
 pub(crate) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
-    parse_duration(&s).map_err(serde::de::Error::custom)
+    parse_duration(&s)
+        .map_err(|e| serde::de::Error::custom(format!("{e}{}{s}", crate::config::LOCATE_KEY)))
 }
 
 pub(crate) fn de_opt_duration<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Option<Duration>, D::Error> {
     let s = Option::<String>::deserialize(d)?;
-    s.map(|s| parse_duration(&s).map_err(serde::de::Error::custom))
-        .transpose()
+    s.map(|s| {
+        parse_duration(&s)
+            .map_err(|e| serde::de::Error::custom(format!("{e}{}{s}", crate::config::LOCATE_KEY)))
+    })
+    .transpose()
 }
 
 #[cfg(test)]

@@ -47,8 +47,12 @@ impl Matcher {
         let re = match kind {
             MatchType::Regexp | MatchType::NotRegexp => Some(
                 // Alertmanager anchors regular expressions at both ends.
-                Regex::new(&format!("^(?:{value})$"))
-                    .map_err(|e| format!("invalid regular expression {value:?}: {e}"))?,
+                Regex::new(&format!("^(?:{value})$")).map_err(|e| {
+                    format!(
+                        "invalid regular expression {value:?}: {}",
+                        crate::matcher::one_line(&e)
+                    )
+                })?,
             ),
             _ => None,
         };
@@ -116,6 +120,18 @@ impl fmt::Display for Matchers {
         let parts: Vec<String> = self.0.iter().map(ToString::to_string).collect();
         write!(f, "{{{}}}", parts.join(","))
     }
+}
+
+/// The regex crate's errors span several lines (pattern, caret, reason); keep the reason.
+pub(crate) fn one_line(e: &regex::Error) -> String {
+    let s = e.to_string();
+    s.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+        .trim_start_matches("error: ")
+        .to_string()
 }
 
 fn is_label_name(s: &str) -> bool {

@@ -1,0 +1,373 @@
+//! `alertmanager.yml` parsing: defaults and inheritance as Alertmanager's, errors naming file, line and
+//! key, and agreement with `amtool check-config` on which files are valid.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::labels;
+use etcd_monitor_notify::config::Integration;
+use etcd_monitor_notify::route::RouteTree;
+use etcd_monitor_notify::NotifyConfig;
+
+const FULL: &str = r#"
+global:
+  resolve_timeout: 2m
+  smtp_smarthost: mail.etcd.test:587
+  smtp_from: alerter@etcd.test
+  smtp_hello: alerter.etcd.test
+  smtp_auth_username: alerter
+  smtp_auth_password_file: secrets/smtp
+  slack_api_url_file: secrets/slack
+  pagerduty_url: https://events.pagerduty.test/v2/enqueue
+templates: []
+route:
+  receiver: default
+  group_by: [alertname, cluster]
+  routes:
+    - matchers:
+        - severity="critical"
+        - team=~"db|storage"
+      receiver: pager
+      group_wait: 10s
+      continue: true
+    - match:
+        severity: warning
+      match_re:
+        service: ^etcd.*
+      receiver: chat
+      group_by: ['...']
+      repeat_interval: 12h
+      routes:
+        - matchers: ['{env="prod", region!~"eu-.*"}']
+          receiver: mail
+receivers:
+  - name: default
+    console_configs:
+      - format: json
+  - name: pager
+    pagerduty_configs:
+      - routing_key_file: secrets/pd
+        severity: critical
+    webhook_configs:
+      - url: http://hooks.etcd.test/alert
+        max_alerts: 10
+        http_config:
+          basic_auth:
+            username: hook
+            password_file: secrets/hook
+  - name: chat
+    slack_configs:
+      - channel: '#etcd'
+        send_resolved: true
+  - name: mail
+    email_configs:
+      - to: dba@etcd.test
+inhibit_rules:
+  - source_matchers: [severity="critical"]
+    target_matchers: [severity="warning"]
+    equal: [cluster, alertname]
+  - source_match:
+      alertname: EtcdClusterDown
+    target_match_re:
+      alertname: Etcd.*
+"#;
+
+fn write_full(dir: &Path) -> std::path::PathBuf {
+    let s = dir.join("secrets");
+    std::fs::create_dir_all(&s).unwrap();
+    std::fs::write(s.join("smtp"), "mail-pass\n").unwrap();
+    std::fs::write(
+        s.join("slack"),
+        "https://hooks.slack.test/services/T0/B0/XXXX\n",
+    )
+    .unwrap();
+    std::fs::write(s.join("pd"), "0123456789abcdef0123456789abcdef\n").unwrap();
+    std::fs::write(s.join("hook"), "hook-pass").unwrap();
+    let p = dir.join("alertmanager.yml");
+    std::fs::write(&p, FULL).unwrap();
+    p
+}
+
+fn amtool_accepts(path: &Path) -> Option<bool> {
+    let out = Command::new("amtool")
+        .arg("check-config")
+        .arg(path)
+        .output()
+        .ok()?;
+    Some(out.status.success())
+}
+
+#[test]
+fn full_configuration_with_alertmanager_defaults_and_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_full(dir.path());
+    // amtool knows no console receiver (our addition): it checks the file with a webhook instead.
+    let for_amtool = dir.path().join("for-amtool.yml");
+    std::fs::write(
+        &for_amtool,
+        FULL.replace(
+            "console_configs:\n      - format: json",
+            "webhook_configs:\n      - url: http://127.0.0.1:9/",
+        ),
+    )
+    .unwrap();
+    if let Some(ok) = amtool_accepts(&for_amtool) {
+        assert!(ok, "amtool rejects the reference configuration");
+    }
+    let c = NotifyConfig::load(&p).unwrap();
+    assert_eq!(c.global.resolve_timeout, Duration::from_secs(120));
+    let recv = |n: &str| c.receiver(n).unwrap().integrations.clone();
+    let Integration::PagerDuty(pd) = &recv("pager")[0] else {
+        panic!()
+    };
+    assert_eq!(pd.routing_key, "0123456789abcdef0123456789abcdef");
+    assert_eq!(pd.url, "https://events.pagerduty.test/v2/enqueue");
+    assert!(pd.send_resolved, "PagerDuty sends resolved by default");
+    let Integration::Webhook(wh) = &recv("pager")[1] else {
+        panic!()
+    };
+    assert!(wh.send_resolved, "webhooks send resolved by default");
+    assert_eq!(wh.max_alerts, 10);
+    assert_eq!(
+        wh.http_config
+            .basic_auth
+            .as_ref()
+            .unwrap()
+            .password
+            .as_deref(),
+        Some("hook-pass")
+    );
+    let Integration::Slack(sl) = &recv("chat")[0] else {
+        panic!()
+    };
+    assert_eq!(sl.api_url, "https://hooks.slack.test/services/T0/B0/XXXX");
+    let Integration::Email(em) = &recv("mail")[0] else {
+        panic!()
+    };
+    assert!(!em.send_resolved, "email does not send resolved by default");
+    assert!(em.require_tls, "smtp_require_tls defaults to true");
+    assert_eq!(em.smarthost, "mail.etcd.test:587");
+    assert_eq!(em.hello, "alerter.etcd.test");
+    assert_eq!(em.auth_password.as_deref(), Some("mail-pass"));
+    let Integration::Console(co) = &recv("default")[0] else {
+        panic!()
+    };
+    assert!(co.send_resolved);
+    assert_eq!(c.inhibit_rules.len(), 2);
+    assert_eq!(
+        c.inhibit_rules[1].source.to_string(),
+        r#"{alertname="EtcdClusterDown"}"#
+    );
+
+    // Inheritance and Alertmanager's defaults (group_wait 30s, group_interval 5m, repeat 4h).
+    let tree = RouteTree::new(&c.route);
+    let root = &tree.nodes[0].opts;
+    assert_eq!(
+        (root.group_wait, root.group_interval, root.repeat_interval),
+        (
+            Duration::from_secs(30),
+            Duration::from_secs(300),
+            Duration::from_secs(4 * 3600)
+        )
+    );
+    let pager = &tree.nodes[1];
+    assert_eq!(pager.opts.group_wait, Duration::from_secs(10));
+    assert_eq!(
+        pager.opts.group_by.iter().cloned().collect::<Vec<_>>(),
+        vec!["alertname", "cluster"]
+    );
+    let chat = &tree.nodes[2];
+    assert!(chat.opts.group_by_all);
+    assert_eq!(chat.opts.repeat_interval, Duration::from_secs(12 * 3600));
+    let mail = &tree.nodes[3];
+    assert_eq!(
+        mail.opts.repeat_interval,
+        Duration::from_secs(12 * 3600),
+        "inherited from the parent"
+    );
+    assert!(mail.opts.group_by_all, "inherited from the parent");
+
+    // Matching: continue goes on to later siblings; children win over their parent.
+    let critical = labels(&[("alertname", "X"), ("severity", "critical"), ("team", "db")]);
+    let names = |ls| {
+        tree.matching(ls)
+            .into_iter()
+            .map(|i| tree.nodes[i].opts.receiver.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&critical), vec!["pager"]);
+    let both = labels(&[
+        ("severity", "critical"),
+        ("team", "db"),
+        ("service", "etcd-1"),
+    ]);
+    assert_eq!(
+        names(&both),
+        vec!["pager"],
+        "severity=critical does not match the warning route"
+    );
+    let warn = labels(&[
+        ("severity", "warning"),
+        ("service", "etcd-main"),
+        ("env", "prod"),
+        ("region", "us-1"),
+    ]);
+    assert_eq!(names(&warn), vec!["mail"]);
+    let warn_eu = labels(&[
+        ("severity", "warning"),
+        ("service", "etcd-main"),
+        ("env", "prod"),
+        ("region", "eu-1"),
+    ]);
+    assert_eq!(names(&warn_eu), vec!["chat"]);
+    assert_eq!(names(&labels(&[("alertname", "Y")])), vec!["default"]);
+    // Route keys as Alertmanager builds them (matchers sorted by name, value, type).
+    assert_eq!(
+        tree.nodes[1].key,
+        r#"{}/{severity="critical",team=~"db|storage"}"#
+    );
+    assert_eq!(
+        tree.nodes[3].key,
+        r#"{}/{service=~"^etcd.*",severity="warning"}/{env="prod",region!~"eu-.*"}"#
+    );
+}
+
+/// (name, yaml, the text our error must contain, the line it must name)
+const INVALID: &[(&str, &str, &str, usize)] = &[
+    (
+        "unknown key",
+        "route:\n  receiver: a\n  group_wiat: 1m\nreceivers:\n  - name: a\n",
+        "group_wiat",
+        3,
+    ),
+    (
+        "unknown receiver key",
+        "route:\n  receiver: a\nreceivers:\n  - name: a\n    webhook_configs:\n      - url: http://x/\n        sendresolved: true\n",
+        "sendresolved",
+        7,
+    ),
+    (
+        "malformed matcher",
+        "route:\n  receiver: a\n  routes:\n    - receiver: a\n      matchers:\n        - severity=\"critical\"\n        - 'job=~\"etcd'\nreceivers:\n  - name: a\n",
+        "matchers",
+        7,
+    ),
+    (
+        "matcher without operator",
+        "route:\n  receiver: a\n  routes:\n    - receiver: a\n      matchers: [severity]\nreceivers:\n  - name: a\n",
+        "matchers",
+        5,
+    ),
+    (
+        "bad regex in match_re",
+        "route:\n  receiver: a\n  routes:\n    - receiver: a\n      match_re:\n        job: 'etcd(('\nreceivers:\n  - name: a\n",
+        "match_re",
+        6,
+    ),
+    (
+        "undefined receiver",
+        "route:\n  receiver: a\n  routes:\n    - receiver: nobody\nreceivers:\n  - name: a\n",
+        "receiver",
+        4,
+    ),
+    ("bad duration", "route:\n  receiver: a\n  group_wait: 30\nreceivers:\n  - name: a\n", "group_wait", 3),
+    ("root without receiver", "route:\n  group_by: [a]\nreceivers:\n  - name: a\n", "route", 1),
+    (
+        "root with matchers",
+        "route:\n  receiver: a\n  matchers: [a=\"b\"]\nreceivers:\n  - name: a\n",
+        "route",
+        1,
+    ),
+    (
+        "wildcard with other labels",
+        "route:\n  receiver: a\n  group_by: ['...', job]\nreceivers:\n  - name: a\n",
+        "group_by",
+        3,
+    ),
+    (
+        "duplicate receiver",
+        "route:\n  receiver: a\nreceivers:\n  - name: a\n  - name: a\n",
+        "not unique",
+        5,
+    ),
+    (
+        "email without smarthost",
+        "route:\n  receiver: a\nreceivers:\n  - name: a\n    email_configs:\n      - to: x@y.z\n        from: a@b.c\n",
+        "smarthost",
+        5,
+    ),
+    (
+        "slack without URL",
+        "route:\n  receiver: a\nreceivers:\n  - name: a\n    slack_configs:\n      - channel: '#x'\n",
+        "Slack API URL",
+        5,
+    ),
+    (
+        "pagerduty without key",
+        "route:\n  receiver: a\nreceivers:\n  - name: a\n    pagerduty_configs:\n      - severity: info\n",
+        "routing_key",
+        5,
+    ),
+    (
+        "webhook without url",
+        "route:\n  receiver: a\nreceivers:\n  - name: a\n    webhook_configs:\n      - max_alerts: 1\n",
+        "url",
+        5,
+    ),
+    (
+        "missing secret file",
+        "route:\n  receiver: a\nreceivers:\n  - name: a\n    webhook_configs:\n      - url_file: /nonexistent/url\n",
+        "url_file",
+        6,
+    ),
+    (
+        "unknown inhibit key",
+        "route:\n  receiver: a\nreceivers:\n  - name: a\ninhibit_rules:\n  - source_matchers: [a=\"b\"]\n    equals: [c]\n",
+        "equals",
+        7,
+    ),
+];
+
+#[test]
+fn invalid_files_name_file_line_and_key_and_amtool_agrees() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, yaml, key, line) in INVALID {
+        let p = dir.path().join(format!("{}.yml", name.replace(' ', "-")));
+        std::fs::write(&p, yaml).unwrap();
+        let err = NotifyConfig::load(&p).expect_err(name);
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with(&format!("{}:{line}:", p.display())),
+            "{name}: wrong place: {msg}"
+        );
+        assert!(msg.contains(key), "{name}: does not name {key:?}: {msg}");
+        assert_eq!(msg.lines().count(), 1, "{name}: one line: {msg}");
+        if let Some(ok) = amtool_accepts(&p) {
+            assert!(!ok, "{name}: amtool accepts what we reject");
+        }
+    }
+}
+
+#[test]
+fn valid_variants_agree_with_amtool() {
+    let cases = [
+        "route:\n  receiver: a\nreceivers:\n  - name: a\n",
+        "route:\n  receiver: a\n  group_by: ['...']\n  routes:\n    - matchers: ['a=b', 'c!=\"d, e\"']\n      receiver: a\nreceivers:\n  - name: a\n",
+        "route:\n  receiver: a\n  routes:\n    - matchers: ['{a=~\"x|y\", b!~z}']\n      receiver: a\n      group_interval: 1m30s\nreceivers:\n  - name: a\n    webhook_configs:\n      - url: http://127.0.0.1:9/\n        send_resolved: false\n",
+        "global:\n  smtp_require_tls: false\nroute:\n  receiver: a\nreceivers:\n  - name: a\n    email_configs:\n      - to: x@y.z\n        from: a@b.c\n        smarthost: localhost:25\n        headers:\n          Subject: etcd\n",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (i, yaml) in cases.iter().enumerate() {
+        let p = dir.path().join(format!("valid{i}.yml"));
+        std::fs::write(&p, yaml).unwrap();
+        if let Err(e) = NotifyConfig::load(&p) {
+            panic!("case {i}: {e}");
+        }
+        if let Some(ok) = amtool_accepts(&p) {
+            assert!(ok, "case {i}: amtool rejects it");
+        }
+    }
+}
