@@ -161,8 +161,29 @@ pub async fn run(
     result
 }
 
+/// A gRPC failure as one short phrase: the code, etcd's message, and the root cause underneath.
+pub(crate) fn describe(e: &etcd_client::Error) -> String {
+    match e {
+        etcd_client::Error::GRpcStatus(s) => {
+            let mut root = None;
+            let mut cause = std::error::Error::source(s);
+            while let Some(c) = cause {
+                root = Some(c.to_string());
+                cause = c.source();
+            }
+            match root {
+                Some(r) if !s.message().contains(&r) => {
+                    format!("{:?}: {} ({r})", s.code(), s.message())
+                }
+                _ => format!("{:?}: {}", s.code(), s.message()),
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
 fn unreachable_or_auth(target: &EtcdTarget, e: etcd_client::Error) -> BenchError {
-    let text = e.to_string();
+    let text = describe(&e);
     if text.contains("permission denied")
         || text.contains("Unauthenticated")
         || text.contains("user name")
