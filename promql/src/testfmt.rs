@@ -116,7 +116,7 @@ impl Cursor<'_> {
         }
         let body = &rest[i..];
         for word in ["inf", "nan"] {
-            if body.len() >= 3 && body[..3].eq_ignore_ascii_case(word) {
+            if body.get(..3).is_some_and(|b| b.eq_ignore_ascii_case(word)) {
                 let is_ident_tail = body[3..]
                     .chars()
                     .next()

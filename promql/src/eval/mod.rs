@@ -64,7 +64,14 @@ impl Default for EvalOptions {
 /// [`register_prometheus_2_42_functions`]).
 pub fn parse(query: &str) -> Result<Expr, EvalError> {
     register_prometheus_2_42_functions();
-    promql_parser::parser::parse(query).map_err(EvalError::Parse)
+    // The parser is a third-party crate; should it ever panic on odd input, report a
+    // parse error instead of taking the alerter down.
+    match std::panic::catch_unwind(|| promql_parser::parser::parse(query)) {
+        Ok(r) => r.map_err(EvalError::Parse),
+        Err(_) => Err(EvalError::Parse(format!(
+            "the PromQL parser failed on {query:?}"
+        ))),
+    }
 }
 
 /// Teaches `promql-parser` (which follows Prometheus 3) the functions of Prometheus 2.42 it
