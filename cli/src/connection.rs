@@ -34,8 +34,7 @@ pub struct ConnectionArgs {
     #[arg(long, env = "KEY_FILE", value_name = "FILE")]
     pub key: Option<PathBuf>,
 
-    /// Use TLS without verifying the members' certificates (for the /metrics pass-through; gRPC still
-    /// verifies against --cacert)
+    /// Use TLS without verifying the members' certificates (trials only: it defeats TLS)
     #[arg(long, env = "INSECURE_SKIP_TLS", default_value_t = false, action = clap::ArgAction::Set,
           num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub insecure_skip_tls_verify: bool,

@@ -6,6 +6,8 @@
 //!
 //! This crate knows nothing about what the connections are used for: no metrics, no alerts, no workloads.
 
+mod insecure;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -257,18 +259,16 @@ impl EtcdTarget {
             options = options.with_user(c.username.clone(), c.password.clone());
         }
         if let Some(pem) = self.read_tls()? {
+            if pem.insecure {
+                // TLS is done by our own connector (see `insecure`), not by tonic.
+                return Ok(options);
+            }
             let mut tls = TlsOptions::new();
             if let Some(ca) = pem.ca {
                 tls = tls.ca_certificate(Certificate::from_pem(ca));
             }
             if let Some((cert, key)) = pem.identity {
                 tls = tls.identity(Identity::from_pem(cert, key));
-            }
-            if pem.insecure {
-                tracing::warn!(
-                    "--insecure-skip-tls-verify is set: TLS is used but server certificates are not verified \
-                     for the members' /metrics; gRPC still verifies against --cacert"
-                );
             }
             options = options.with_tls(tls);
         }
@@ -289,6 +289,9 @@ impl EtcdTarget {
     ) -> Result<Client, ConnectError> {
         let options = self.connect_options(request_timeout)?;
         let shown = endpoints.join(",");
+        if self.tls.insecure_skip_tls_verify {
+            return self.connect_insecure(endpoints, options, shown).await;
+        }
         // The dial timeout bounds connection set-up including the auth handshake, which etcd-client does
         // inside `connect` and which its own connect timeout does not cover.
         let result =
@@ -304,6 +307,46 @@ impl EtcdTarget {
                     humantime::format_duration(self.dial_timeout)
                 )),
             }),
+        }
+    }
+
+    /// `--insecure-skip-tls-verify`: one unverified TLS connection, to the first endpoint that accepts a
+    /// TCP connection (tonic balances only over channels it builds itself).
+    async fn connect_insecure(
+        &self,
+        endpoints: &[String],
+        options: ConnectOptions,
+        shown: String,
+    ) -> Result<Client, ConnectError> {
+        tracing::warn!(endpoints = %shown, "--insecure-skip-tls-verify: the members' certificates are not verified");
+        let pem = self.read_tls()?;
+        let identity = pem.as_ref().and_then(|p| p.identity.as_ref());
+        let config = insecure::client_config(identity).map_err(ConnectError::Incomplete)?;
+        let fail = |reason: String| ConnectError::Connect {
+            endpoints: shown.clone(),
+            source: etcd_client::Error::InvalidArgs(reason),
+        };
+        let mut chosen = None;
+        for e in endpoints {
+            let hostport = e.split_once("://").map(|(_, r)| r).unwrap_or(e);
+            if let Ok(Ok(_)) =
+                tokio::time::timeout(self.dial_timeout, tokio::net::TcpStream::connect(hostport))
+                    .await
+            {
+                chosen = Some(e.clone());
+                break;
+            }
+        }
+        let endpoint = chosen.ok_or_else(|| fail("no endpoint accepts connections".into()))?;
+        let channel = insecure::channel(&endpoint, config, self.dial_timeout).map_err(fail)?;
+        let connect = Client::from_channel(etcd_client::Channel::Tonic(channel), Some(options));
+        match tokio::time::timeout(self.dial_timeout, connect).await {
+            Ok(Ok(c)) => Ok(c),
+            Ok(Err(source)) => Err(classify(shown, self.credentials.as_ref(), source)),
+            Err(_) => Err(fail(format!(
+                "no answer within the dial timeout of {}",
+                humantime::format_duration(self.dial_timeout)
+            ))),
         }
     }
 

@@ -309,9 +309,15 @@ async fn tls_client_certificates_and_auth() {
     let mut auth = ClusterOptions::new(1, EtcdVersion::V3_4);
     auth.auth = true;
     let auth_cluster = Cluster::start(auth).await.unwrap();
+    // The same TLS cluster again, with --insecure-skip-tls-verify and no CA: the client certificate is
+    // still presented, the server's is not checked.
+    let mut insecure = cluster_config("insecure", &tls_cluster);
+    insecure.target.tls.cacert = None;
+    insecure.target.tls.insecure_skip_tls_verify = true;
     let exporter = start(config(vec![
         cluster_config("tls", &tls_cluster),
         cluster_config("auth", &auth_cluster),
+        insecure,
     ]))
     .await;
     let fams = eventually(
