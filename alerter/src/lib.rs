@@ -6,6 +6,7 @@
 
 pub mod alerting;
 pub mod commands;
+pub mod daemon;
 pub mod duration;
 pub mod engine;
 pub mod group;

@@ -10,6 +10,31 @@ use crate::LoggingArgs;
 pub struct AlerterArgs {
     #[command(subcommand)]
     command: Option<AlerterCommand>,
+
+    /// Prometheus configuration subset (global, rule_files, scrape_configs, alerting); without it: scrape
+    /// the exporter on 127.0.0.1:8080 and load rules/*.yml
+    #[arg(long, env = "ALERTER_CONFIG")]
+    config: Option<PathBuf>,
+
+    /// Notification configuration in Alertmanager's format; without it alerts go to the console
+    #[arg(long, env = "ALERTER_NOTIFY_CONFIG")]
+    notify_config: Option<PathBuf>,
+
+    /// Address of the HTTP API
+    #[arg(long, env = "ALERTER_LISTEN", default_value = "127.0.0.1:8081")]
+    listen: String,
+
+    /// Where alert state survives restarts (written atomically after every evaluation)
+    #[arg(long, env = "ALERTER_STATE_FILE")]
+    state_file: Option<PathBuf>,
+
+    /// Evaluate rules through this Prometheus-compatible HTTP API instead of scraping
+    #[arg(long, env = "ALERTER_QUERY_URL")]
+    query_url: Option<String>,
+
+    /// The URL the alerter is reached at, used in alert links (default: http://LISTEN)
+    #[arg(long, env = "ALERTER_EXTERNAL_URL")]
+    external_url: Option<String>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -37,7 +62,7 @@ enum CheckCommand {
     },
 }
 
-pub async fn run(args: AlerterArgs, _logging: &LoggingArgs) -> ExitCode {
+pub async fn run(args: AlerterArgs, logging: &LoggingArgs) -> ExitCode {
     match args.command {
         Some(AlerterCommand::Check {
             what: CheckCommand::Rules { files },
@@ -45,6 +70,20 @@ pub async fn run(args: AlerterArgs, _logging: &LoggingArgs) -> ExitCode {
         Some(AlerterCommand::Test { files }) => {
             ExitCode::from(etcd_monitor_alerter::commands::test_rules(&files))
         }
-        None => crate::fail(anyhow::anyhow!("the alerter daemon is not built yet"), 2),
+        None => {
+            let opts = etcd_monitor_alerter::daemon::DaemonOptions {
+                config: args.config,
+                notify_config: args.notify_config,
+                listen: args.listen,
+                state_file: args.state_file,
+                query_url: args.query_url,
+                external_url: args.external_url,
+                console_json: logging.log_format == crate::LogFormat::Json,
+            };
+            match etcd_monitor_alerter::daemon::run(opts).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => crate::fail(e, 2),
+            }
+        }
     }
 }

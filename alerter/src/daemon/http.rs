@@ -1,0 +1,346 @@
+//! The alerter's HTTP API: Prometheus' shapes for /api/v1/alerts and /api/v1/rules, alert history, own
+//! metrics, health/readiness, reload, and the notify crate's silences API mounted beside them.
+
+use std::fmt::Write;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use super::{reload, rfc3339, Shared};
+use crate::alerting::AlertState;
+use crate::group::Health;
+use crate::rules::RuleKind;
+use crate::template::gofmt::format_float;
+
+pub fn router(shared: Arc<Shared>) -> Router {
+    let api = Router::new()
+        .route("/api/v1/alerts", get(alerts))
+        .route("/api/v1/alerts/history", get(history))
+        .route("/api/v1/rules", get(rules))
+        .route("/api/v1/targets", get(targets))
+        .route("/api/v1/status/reload", get(reload_status))
+        .route("/metrics", get(metrics))
+        .route("/-/healthy", get(|| async { "Healthy.\n" }))
+        .route("/-/ready", get(|| async { "Ready.\n" }))
+        .route("/-/reload", post(do_reload).put(do_reload))
+        .with_state(shared.clone());
+    api.merge(shared.dispatcher.router())
+}
+
+fn alert_json(a: &crate::alerting::Alert) -> Value {
+    json!({
+        "labels": a.labels,
+        "annotations": a.annotations,
+        "state": a.state.as_str(),
+        "activeAt": rfc3339(a.active_at),
+        "value": format_float(a.value),
+    })
+}
+
+async fn alerts(State(sh): State<Arc<Shared>>) -> Json<Value> {
+    let eng = sh.engine();
+    let mut out = Vec::new();
+    for gs in &eng.states {
+        for rs in &gs.rules {
+            out.extend(rs.alerts.current().map(alert_json));
+        }
+    }
+    Json(json!({"status": "success", "data": {"alerts": out}}))
+}
+
+async fn history(State(sh): State<Arc<Shared>>) -> Json<Value> {
+    let eng = sh.engine();
+    Json(json!({"status": "success", "data": {"events": eng.history}}))
+}
+
+fn health(h: Health) -> &'static str {
+    match h {
+        Health::Ok => "ok",
+        Health::Err => "err",
+        Health::Unknown => "unknown",
+    }
+}
+
+async fn rules(State(sh): State<Arc<Shared>>) -> Json<Value> {
+    let eng = sh.engine();
+    let mut groups = Vec::new();
+    for (g, gs) in eng.groups.iter().zip(&eng.states) {
+        let mut rules = Vec::new();
+        for (r, rs) in g.rules.iter().zip(&gs.rules) {
+            let common = json!({
+                "name": r.name,
+                "query": r.expr_text.trim(),
+                "labels": r.labels,
+                "health": health(rs.health),
+                "lastError": rs.last_error.clone().unwrap_or_default(),
+                "evaluationTime": rs.eval_duration.as_secs_f64(),
+                "lastEvaluation": rs.last_eval_ms.map(rfc3339).unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
+            });
+            let mut v = common;
+            match &r.kind {
+                RuleKind::Recording => {
+                    v["type"] = json!("recording");
+                }
+                RuleKind::Alerting {
+                    hold,
+                    keep_firing_for,
+                    annotations,
+                } => {
+                    let state = rs
+                        .alerts
+                        .active
+                        .values()
+                        .map(|a| a.state)
+                        .max()
+                        .unwrap_or(AlertState::Inactive);
+                    v["type"] = json!("alerting");
+                    v["state"] = json!(state.as_str());
+                    v["duration"] = json!(hold.as_secs_f64());
+                    v["keepFiringFor"] = json!(keep_firing_for.as_secs_f64());
+                    v["annotations"] = json!(annotations);
+                    v["alerts"] = json!(rs.alerts.current().map(alert_json).collect::<Vec<_>>());
+                }
+            }
+            rules.push(v);
+        }
+        groups.push(json!({
+            "name": g.name,
+            "file": g.file.display().to_string(),
+            "interval": super::group_interval(g, &eng.config).as_secs_f64(),
+            "limit": g.limit,
+            "rules": rules,
+            "evaluationTime": gs.eval_duration.as_secs_f64(),
+            "lastEvaluation": gs.last_eval_ms.map(rfc3339).unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
+        }));
+    }
+    Json(json!({"status": "success", "data": {"groups": groups}}))
+}
+
+async fn targets(State(sh): State<Arc<Shared>>) -> Json<Value> {
+    let eng = sh.engine();
+    let active: Vec<Value> = eng
+        .targets
+        .iter()
+        .map(|(t, st)| {
+            json!({
+                "labels": t.labels,
+                "scrapePool": t.job,
+                "scrapeUrl": t.url(),
+                "health": match st.last_scrape_ms { None => "unknown", Some(_) if st.up => "up", Some(_) => "down" },
+                "lastError": st.last_error.clone().unwrap_or_default(),
+                "lastScrape": st.last_scrape_ms.map(rfc3339),
+                "lastScrapeDuration": st.last_duration.as_secs_f64(),
+            })
+        })
+        .collect();
+    Json(json!({"status": "success", "data": {"activeTargets": active}}))
+}
+
+async fn reload_status(State(sh): State<Arc<Shared>>) -> Json<Value> {
+    let eng = sh.engine();
+    Json(json!({"status": "success", "data": eng.reload}))
+}
+
+async fn do_reload(State(sh): State<Arc<Shared>>) -> Response {
+    match reload(&sh).await {
+        Ok(()) => (StatusCode::OK, "reloaded\n").into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("failed to reload config: {e}\n"),
+        )
+            .into_response(),
+    }
+}
+
+fn esc(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn labels_text(pairs: &[(&str, &str)]) -> String {
+    let inner: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", esc(v)))
+        .collect();
+    format!("{{{}}}", inner.join(","))
+}
+
+async fn metrics(State(sh): State<Arc<Shared>>) -> Response {
+    let mut out = String::new();
+    {
+        let eng = sh.engine();
+        let fam = |out: &mut String, name: &str, kind: &str, help: &str| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        };
+        fam(
+            &mut out,
+            "ALERTS",
+            "gauge",
+            "Pending and firing alerts, as Prometheus' ALERTS series.",
+        );
+        for (g, gs) in eng.groups.iter().zip(&eng.states) {
+            for (r, rs) in g.rules.iter().zip(&gs.rules) {
+                if !r.is_alert() {
+                    continue;
+                }
+                for a in rs.alerts.current() {
+                    let mut pairs: Vec<(&str, &str)> = a
+                        .labels
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str()))
+                        .collect();
+                    pairs.push(("alertstate", a.state.as_str()));
+                    pairs.sort();
+                    let _ = writeln!(out, "ALERTS{} 1", labels_text(&pairs));
+                }
+            }
+        }
+        type Getter = fn(
+            &crate::group::GroupState,
+            &crate::rules::Group,
+            &crate::daemon::config::AlerterConfig,
+        ) -> f64;
+        let per_group: [(&str, &str, &str, Getter); 6] = [
+            (
+                "etcd_alerter_rule_evaluations_total",
+                "counter",
+                "Rule evaluations.",
+                |gs, _, _| gs.rules.iter().map(|r| r.evaluations_total).sum::<u64>() as f64,
+            ),
+            (
+                "etcd_alerter_rule_evaluation_failures_total",
+                "counter",
+                "Rule evaluations that failed.",
+                |gs, _, _| gs.rules.iter().map(|r| r.failures_total).sum::<u64>() as f64,
+            ),
+            (
+                "etcd_alerter_rule_group_last_duration_seconds",
+                "gauge",
+                "Duration of the group's last evaluation.",
+                |gs, _, _| gs.eval_duration.as_secs_f64(),
+            ),
+            (
+                "etcd_alerter_rule_group_last_evaluation_timestamp_seconds",
+                "gauge",
+                "When the group was last evaluated.",
+                |gs, _, _| gs.last_eval_ms.map(|m| m as f64 / 1000.0).unwrap_or(0.0),
+            ),
+            (
+                "etcd_alerter_rule_group_interval_seconds",
+                "gauge",
+                "The group's evaluation interval.",
+                |_, g, c| super::group_interval(g, c).as_secs_f64(),
+            ),
+            (
+                "etcd_alerter_rule_group_rules",
+                "gauge",
+                "Rules in the group.",
+                |_, g, _| g.rules.len() as f64,
+            ),
+        ];
+        for (name, kind, help, get) in per_group {
+            fam(&mut out, name, kind, help);
+            for (g, gs) in eng.groups.iter().zip(&eng.states) {
+                let key = g.key();
+                let _ = writeln!(
+                    out,
+                    "{name}{} {}",
+                    labels_text(&[("rule_group", &key)]),
+                    format_float(get(gs, g, &eng.config))
+                );
+            }
+        }
+        fam(
+            &mut out,
+            "etcd_alerter_rule_health",
+            "gauge",
+            "1 when the rule's last evaluation succeeded, 0 when it failed.",
+        );
+        for (g, gs) in eng.groups.iter().zip(&eng.states) {
+            let key = g.key();
+            for (r, rs) in g.rules.iter().zip(&gs.rules) {
+                if rs.health != Health::Unknown {
+                    let v = if rs.health == Health::Ok { 1 } else { 0 };
+                    let _ = writeln!(
+                        out,
+                        "etcd_alerter_rule_health{} {v}",
+                        labels_text(&[("rule", &r.name), ("rule_group", &key)])
+                    );
+                }
+            }
+        }
+        fam(
+            &mut out,
+            "etcd_alerter_config_last_reload_successful",
+            "gauge",
+            "Whether the last configuration reload succeeded.",
+        );
+        let _ = writeln!(
+            out,
+            "etcd_alerter_config_last_reload_successful {}",
+            u8::from(eng.reload.success)
+        );
+        fam(
+            &mut out,
+            "etcd_alerter_config_last_reload_success_timestamp_seconds",
+            "gauge",
+            "When the configuration was last loaded successfully.",
+        );
+        let _ = writeln!(
+            out,
+            "etcd_alerter_config_last_reload_success_timestamp_seconds {}",
+            eng.reload.last_success_ms / 1000
+        );
+        fam(
+            &mut out,
+            "etcd_alerter_storage_series",
+            "gauge",
+            "Series held in memory.",
+        );
+        let _ = writeln!(
+            out,
+            "etcd_alerter_storage_series {}",
+            eng.store.mem().series_count()
+        );
+        fam(
+            &mut out,
+            "etcd_alerter_storage_samples",
+            "gauge",
+            "Samples held in memory.",
+        );
+        let _ = writeln!(
+            out,
+            "etcd_alerter_storage_samples {}",
+            eng.store.mem().sample_count()
+        );
+        fam(
+            &mut out,
+            "etcd_alerter_scrape_target_up",
+            "gauge",
+            "1 when the target's last scrape succeeded.",
+        );
+        for (t, st) in &eng.targets {
+            let _ = writeln!(
+                out,
+                "etcd_alerter_scrape_target_up{} {}",
+                labels_text(&[("instance", &t.address), ("job", &t.job)]),
+                u8::from(st.up)
+            );
+        }
+    }
+    out.push_str(&sh.dispatcher.metrics_text());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
+}

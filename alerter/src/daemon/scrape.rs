@@ -1,0 +1,271 @@
+//! Scraping targets: Prometheus' text format and OpenMetrics (parsed by prom-exposition), target labels,
+//! `up`/`scrape_duration_seconds`/`scrape_samples_scraped`, and staleness markers for series that vanish.
+//! The conversion from a scrape to samples is pure; only `fetch` does I/O.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
+
+use etcd_monitor_promql::{stale_nan, Labels, MemStorage};
+
+use super::config::ScrapeTarget;
+
+const ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+/// A body larger than this is refused (a target sending garbage must not exhaust memory).
+const MAX_BODY: usize = 64 << 20;
+
+/// What one scrape produced, before it is written.
+#[derive(Debug)]
+pub struct ScrapeOutcome {
+    pub ts_ms: i64,
+    pub duration: Duration,
+    /// Parsed samples, or the reason the scrape failed.
+    pub result: Result<Vec<(Labels, Option<i64>, f64)>, String>,
+}
+
+pub fn build_client(t: &ScrapeTarget) -> Result<reqwest::Client, String> {
+    let mut b = reqwest::Client::builder()
+        .timeout(t.timeout)
+        .user_agent("etcd-monitor-alerter");
+    if let Some(ca) = &t.tls.ca_file {
+        let pem =
+            std::fs::read(ca).map_err(|e| format!("tls_config.ca_file {}: {e}", ca.display()))?;
+        for cert in reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| format!("tls_config.ca_file {}: {e}", ca.display()))?
+        {
+            b = b.add_root_certificate(cert);
+        }
+    }
+    if let (Some(c), Some(k)) = (&t.tls.cert_file, &t.tls.key_file) {
+        let mut pem =
+            std::fs::read(c).map_err(|e| format!("tls_config.cert_file {}: {e}", c.display()))?;
+        pem.extend(
+            std::fs::read(k).map_err(|e| format!("tls_config.key_file {}: {e}", k.display()))?,
+        );
+        b = b.identity(reqwest::Identity::from_pem(&pem).map_err(|e| format!("tls_config: {e}"))?);
+    }
+    if t.tls.insecure_skip_verify {
+        b = b.danger_accept_invalid_certs(true);
+    }
+    b.build()
+        .map_err(|e| format!("building the HTTP client: {e}"))
+}
+
+/// Turns an exposition into samples with the target's labels (Prometheus' relabelling defaults):
+/// a conflicting label from the target is kept as `exported_<name>` unless `honor_labels`.
+pub fn to_samples(
+    body: &str,
+    target: &ScrapeTarget,
+) -> Result<Vec<(Labels, Option<i64>, f64)>, String> {
+    let families = prom_exposition::parse_text(body).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    for f in families {
+        for s in f.samples {
+            let mut m: BTreeMap<String, String> = BTreeMap::new();
+            for (k, v) in &s.labels {
+                m.insert(k.clone(), v.clone());
+            }
+            for (k, v) in &target.labels {
+                match m.get(k) {
+                    Some(existing) if target.honor_labels && !existing.is_empty() => {}
+                    Some(existing) => {
+                        let existing = existing.clone();
+                        m.insert(format!("exported_{k}"), existing);
+                        m.insert(k.clone(), v.clone());
+                    }
+                    None => {
+                        m.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            m.insert("__name__".into(), s.name.clone());
+            let labels = Labels::new(m);
+            // A repeated series in one exposition: the first wins, as Prometheus reports a duplicate.
+            if seen.insert(labels.clone()) {
+                // Only the one staleness bit pattern means stale; a NaN from a target is a plain NaN.
+                let v = if etcd_monitor_promql::is_stale(s.value) {
+                    f64::NAN
+                } else {
+                    s.value
+                };
+                out.push((labels, s.timestamp_ms, v));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Scrapes once. Never fails: a down, slow or garbage target is an outcome with an error.
+pub async fn fetch(client: &reqwest::Client, target: &ScrapeTarget, ts_ms: i64) -> ScrapeOutcome {
+    let started = Instant::now();
+    let result = async {
+        let mut req = client.get(target.url()).header("Accept", ACCEPT).header(
+            "X-Prometheus-Scrape-Timeout-Seconds",
+            format!("{}", target.timeout.as_secs_f64()),
+        );
+        if let Some((u, p)) = &target.basic_auth {
+            req = req.basic_auth(u, Some(p));
+        }
+        if let Some(t) = &target.bearer_token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| format!("scrape {}: {e}", target.url()))?;
+        if !resp.status().is_success() {
+            return Err(format!("server returned HTTP status {}", resp.status()));
+        }
+        if resp.content_length().is_some_and(|l| l as usize > MAX_BODY) {
+            return Err("body exceeds the size limit".to_string());
+        }
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| format!("reading the body: {e}"))?;
+        if bytes.len() > MAX_BODY {
+            return Err("body exceeds the size limit".to_string());
+        }
+        let text =
+            String::from_utf8(bytes.to_vec()).map_err(|_| "body is not UTF-8".to_string())?;
+        to_samples(&text, target)
+    }
+    .await;
+    ScrapeOutcome {
+        ts_ms,
+        duration: started.elapsed(),
+        result,
+    }
+}
+
+/// Per target: the series of the last scrape, to mark stale the ones that vanish.
+#[derive(Debug, Default, Clone)]
+pub struct TargetState {
+    pub previous: HashSet<Labels>,
+    pub last_error: Option<String>,
+    pub last_scrape_ms: Option<i64>,
+    pub last_duration: Duration,
+    pub up: bool,
+}
+
+fn report_series(target: &ScrapeTarget, name: &str) -> Labels {
+    let mut m = target.labels.clone();
+    m.insert("__name__".into(), name.into());
+    Labels::new(m)
+}
+
+/// Writes a scrape's samples and its report series; series present last time and missing now (all of
+/// them when the scrape failed) get a staleness marker, as Prometheus' scrape loop writes them.
+pub fn apply(
+    store: &mut MemStorage,
+    target: &ScrapeTarget,
+    st: &mut TargetState,
+    outcome: ScrapeOutcome,
+) {
+    let ts = outcome.ts_ms;
+    let mut current = HashSet::new();
+    let (up, scraped) = match &outcome.result {
+        Ok(samples) => {
+            for (labels, t, v) in samples {
+                let _ = store.append(labels, t.unwrap_or(ts), *v);
+                current.insert(labels.clone());
+            }
+            (1.0, samples.len())
+        }
+        Err(_) => (0.0, 0),
+    };
+    for old in st.previous.difference(&current) {
+        let _ = store.append(old, ts, stale_nan());
+    }
+    for (name, v) in [
+        ("up", up),
+        ("scrape_duration_seconds", outcome.duration.as_secs_f64()),
+        ("scrape_samples_scraped", scraped as f64),
+        ("scrape_samples_post_metric_relabeling", scraped as f64),
+    ] {
+        let _ = store.append(&report_series(target, name), ts, v);
+    }
+    st.up = up == 1.0;
+    st.last_error = outcome.result.err();
+    st.last_scrape_ms = Some(ts);
+    st.last_duration = outcome.duration;
+    st.previous = current;
+}
+
+/// A target that is no longer configured: everything it wrote goes stale.
+pub fn retire(store: &mut MemStorage, target: &ScrapeTarget, st: &TargetState, ts: i64) {
+    for old in &st.previous {
+        let _ = store.append(old, ts, stale_nan());
+    }
+    for name in [
+        "up",
+        "scrape_duration_seconds",
+        "scrape_samples_scraped",
+        "scrape_samples_post_metric_relabeling",
+    ] {
+        let _ = store.append(&report_series(target, name), ts, stale_nan());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etcd_monitor_promql::is_stale;
+
+    fn target(honor: bool) -> ScrapeTarget {
+        let text = format!("scrape_configs:\n  - job_name: etcd\n    honor_labels: {honor}\n    static_configs:\n      - targets: ['h:1']\n");
+        super::super::config::parse_config(&text, None, std::path::Path::new("."))
+            .unwrap()
+            .targets
+            .remove(0)
+    }
+
+    #[test]
+    fn labels_and_conflicts() {
+        let body = "# TYPE x counter\nx_total{job=\"inner\",a=\"1\"} 3\ny 1.5 1000\n";
+        let s = to_samples(body, &target(false)).unwrap();
+        assert_eq!(
+            s[0].0.to_string(),
+            r#"{__name__="x_total", a="1", exported_job="inner", instance="h:1", job="etcd"}"#
+        );
+        assert_eq!(s[1].1, Some(1000));
+        let s = to_samples(body, &target(true)).unwrap();
+        assert_eq!(s[0].0.get("job"), Some("inner"));
+        let om = "# TYPE x counter\nx_total 1\n# EOF\n";
+        assert_eq!(to_samples(om, &target(false)).unwrap().len(), 1);
+        assert!(to_samples("x{ 1\n", &target(false)).is_err());
+    }
+
+    #[test]
+    fn staleness_on_vanish_and_failure() {
+        let t = target(false);
+        let mut store = MemStorage::new();
+        let mut st = TargetState::default();
+        let ok = |ts, body: &str| ScrapeOutcome {
+            ts_ms: ts,
+            duration: Duration::from_millis(5),
+            result: to_samples(body, &t),
+        };
+        apply(&mut store, &t, &mut st, ok(1000, "a 1\nb 2\n"));
+        apply(&mut store, &t, &mut st, ok(2000, "a 1\n"));
+        let b = Labels::new([("__name__", "b"), ("job", "etcd"), ("instance", "h:1")]);
+        let pts = store.points(&b).unwrap();
+        assert!(is_stale(pts[1].v) && pts[1].t == 2000);
+        apply(
+            &mut store,
+            &t,
+            &mut st,
+            ScrapeOutcome {
+                ts_ms: 3000,
+                duration: Duration::from_millis(5),
+                result: Err("down".into()),
+            },
+        );
+        let a = Labels::new([("__name__", "a"), ("job", "etcd"), ("instance", "h:1")]);
+        assert!(is_stale(store.points(&a).unwrap()[2].v));
+        let up = Labels::new([("__name__", "up"), ("job", "etcd"), ("instance", "h:1")]);
+        let v: Vec<f64> = store.points(&up).unwrap().iter().map(|p| p.v).collect();
+        assert_eq!(v, vec![1.0, 1.0, 0.0]);
+        assert!(!st.up);
+    }
+}
