@@ -45,7 +45,7 @@ pub fn evaluate(s: &Summary, t: &Thresholds) -> CheckOutcome {
     };
     match &s.stopped {
         Stopped::Completed => {}
-        Stopped::Interrupted(m) | Stopped::Quota(m) | Stopped::Failed(m) => {
+        Stopped::Interrupted(m) | Stopped::Quota(m) => {
             fail(&mut lines, format!("FAIL: the run did not complete: {m}"))
         }
     }

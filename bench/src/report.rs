@@ -107,8 +107,6 @@ pub enum Stopped {
     Interrupted(String),
     /// The database came near its quota.
     Quota(String),
-    /// Nothing could be sent any more (e.g. every member gone).
-    Failed(String),
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -248,7 +246,7 @@ impl Summary {
         }
         match &self.stopped {
             Stopped::Completed => {}
-            Stopped::Interrupted(m) | Stopped::Quota(m) | Stopped::Failed(m) => {
+            Stopped::Interrupted(m) | Stopped::Quota(m) => {
                 let _ = writeln!(s, "\nStopped early: {m}");
             }
         }

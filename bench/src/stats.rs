@@ -26,7 +26,7 @@ pub struct Recorder {
     /// Time from the actual send to the answer; kept apart only in open loop, where it differs.
     pub service: Histogram<u64>,
     pub open_loop: bool,
-    /// Failed requests by gRPC code name (or `Transport`, `Timeout`, ...).
+    /// Failed requests by gRPC code name (or `Transport`, `DeadlineExceeded`, `MissingWatchEvent`, ...).
     pub errors: BTreeMap<String, u64>,
     /// Requests sent later than the late threshold after their intended time.
     pub late: u64,

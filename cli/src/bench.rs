@@ -492,7 +492,7 @@ async fn execute(plan: Plan) -> ExitCode {
     }
     match &summary.stopped {
         Stopped::Interrupted(_) => return ExitCode::from(130),
-        Stopped::Quota(m) | Stopped::Failed(m) => {
+        Stopped::Quota(m) => {
             return crate::fail(anyhow::anyhow!("{m}"), 1);
         }
         Stopped::Completed => {}
