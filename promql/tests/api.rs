@@ -187,7 +187,7 @@ fn topk_with_ties_returns_exactly_k() {
 fn errors_are_values_not_panics() {
     let st = MemStorage::new();
     assert!(matches!(query(&st, "sum(", 0), Err(EvalError::Parse(_))));
-    assert!(matches!(query(&st, "x[5m:0s]", 0), Err(_)));
+    assert!(query(&st, "x[5m:0s]", 0).is_err());
     let mut st = MemStorage::new();
     testfmt::load_series(&mut st, "a{i=\"1\"}", "1", 60_000).unwrap();
     testfmt::load_series(&mut st, "b{i=\"1\", k=\"p\"}", "1", 60_000).unwrap();
