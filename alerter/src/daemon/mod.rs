@@ -361,6 +361,7 @@ fn spawn_tasks(shared: &Arc<Shared>) {
         let interval = group_interval(g, &eng.config);
         let sh = shared.clone();
         tasks.push(tokio::spawn(async move {
+            first_scrapes_done(&sh, generation).await;
             let mut tick = tokio::time::interval(interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             loop {
@@ -374,6 +375,38 @@ fn spawn_tasks(shared: &Arc<Shared>) {
                 }
             }
         }));
+    }
+}
+
+/// Waits until every target has been scraped once (or one scrape interval and timeout have passed): the
+/// store starts empty, and evaluating before the first scrape would drop restored pending alerts, whose
+/// expression returns nothing yet.
+async fn first_scrapes_done(shared: &Shared, generation: u64) {
+    let limit = {
+        let eng = shared.engine();
+        eng.targets
+            .iter()
+            .map(|(t, _)| t.interval + t.timeout)
+            .max()
+            .unwrap_or_default()
+    };
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        {
+            let eng = shared.engine();
+            if eng.generation != generation
+                || eng
+                    .targets
+                    .iter()
+                    .all(|(_, st)| st.last_scrape_ms.is_some())
+            {
+                return;
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
