@@ -369,12 +369,7 @@ async fn the_daemon_runs_on_schedule_and_on_demand_never_overlapping() {
     assert_eq!(post(r#"{"bogus":1}"#).await.0, 400);
 
     // SIGTERM: the daemon stops and leaves no keys.
-    let pid = daemon.0.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    sigterm(daemon.0.id());
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let status = loop {
         if let Some(s) = daemon.0.try_wait().unwrap() {

@@ -170,11 +170,7 @@ async fn sigterm_deletes_the_keys() {
     wait_until("the bench to write", Duration::from_secs(20), || {
         keys_at(&cluster, PREFIX, None) > 10
     });
-    let kill = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    sigterm(child.id());
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
     assert!(

@@ -93,3 +93,13 @@ pub fn get_f64(v: &serde_json::Value, path: &[&str]) -> f64 {
     x.as_f64()
         .unwrap_or_else(|| panic!("{path:?} is not a number in {v}"))
 }
+
+/// SIGTERM to a child, through the shell's kill builtin (no procps needed).
+pub fn sigterm(pid: u32) {
+    let ok = Command::new("sh")
+        .args(["-c", &format!("kill -TERM {pid}")])
+        .status()
+        .expect("sh")
+        .success();
+    assert!(ok, "kill -TERM {pid}");
+}
