@@ -213,7 +213,7 @@ def overview():
                                          "Value #E": "quota used"}}}]), 24, 7)
     g.add(state_timeline("Members up", "Whether each member answered the exporter's Status call.",
                          f"etcd_member_up{{{CM}}}", "{{member}}", boolean("up", "down")), 12, 6)
-    g.add(state_timeline("Leader", "Which member reports itself as leader, over time.",
+    g.add(state_timeline("Leader by member", "Which member reports itself as leader, over time.",
                          f"etcd_member_is_leader{{{CM}}}", "{{member}}", boolean("leader", "follower")), 12, 6)
     g.add(timeseries("Leader changes", "Leader changes the exporter observed, per interval.",
                      [(f"increase(etcd_cluster_leader_changes_total{{{C}}}[$__rate_interval])", "leader changes")]), 8, 7)
@@ -318,7 +318,8 @@ def internals():
           12, 8)
     g.add(timeseries("Leader elections per day", "Leader changes each member saw in the last day.",
                      [(f"changes(etcd_server_leader_changes_seen_total{{{CM}}}[1d])", "{{member}}")]), 6, 8)
-    g.add(timeseries("Peer round trip time, 99th percentile", "From each member to each peer (To: the peer's ID).",
+    g.add(timeseries("Peer round trip time, 99th percentile", "From each member to each peer (To: the peer's ID). "
+                     "etcd measures it every 30 s, so a new cluster shows it after about a minute.",
                      [(f"histogram_quantile(0.99, sum by (member, To, le) (rate(etcd_network_peer_round_trip_time_seconds_bucket{{{CM}}}[$__rate_interval])))",
                        "{{member}} → {{To}}")], unit="s"), 6, 8)
 

@@ -23,18 +23,39 @@ use stack_common::*;
 
 /// Small enough to fill in a second, large enough for a few minutes of probes and a short bench.
 const QUOTA_BYTES: u64 = 8 * 1024 * 1024;
-/// Prometheus' scrape interval in this test, which Grafana's $__rate_interval depends on.
-const SCRAPE_SECONDS: u64 = 1;
+/// The data source's scrape interval as Grafana knows it (`timeInterval` in
+/// deploy/grafana/provisioning), from which Grafana derives `$__rate_interval`. Prometheus scrapes every
+/// second here, so the windows hold more samples than in production, never fewer.
+const SCRAPE_SECONDS: u64 = 15;
 const STEP_SECONDS: u64 = 1;
 
 struct PanelQuery {
     dashboard: String,
+    panel_id: u64,
     panel: String,
     ref_id: String,
     expr: String,
     instant: bool,
     /// The panel's description says it has data only under a fault.
     fault_only: bool,
+}
+
+/// Data a panel can draw: at least one sample that is a number (histogram_quantile over an empty window
+/// gives NaN, which Grafana draws as nothing).
+fn has_data(result: &[Value]) -> bool {
+    let finite = |v: &Value| {
+        v.get(1)
+            .and_then(|x| x.as_str())
+            .and_then(|x| x.parse::<f64>().ok())
+            .is_some_and(f64::is_finite)
+    };
+    result.iter().any(|r| {
+        r["values"]
+            .as_array()
+            .is_some_and(|vs| vs.iter().any(finite))
+            || finite(&r["value"])
+            || finite(r)
+    })
 }
 
 fn load_dashboards() -> Result<Vec<(String, Value)>> {
@@ -80,6 +101,7 @@ fn panel_queries(name: &str, board: &Value) -> Vec<PanelQuery> {
         for t in p["targets"].as_array().into_iter().flatten() {
             out.push(PanelQuery {
                 dashboard: name.to_string(),
+                panel_id: p["id"].as_u64().unwrap_or(0),
                 panel: p["title"].as_str().unwrap_or("?").to_string(),
                 ref_id: t["refId"].as_str().unwrap_or("?").to_string(),
                 expr: t["expr"].as_str().unwrap_or("").to_string(),
@@ -117,8 +139,12 @@ fn structure_problems(name: &str, board: &Value) -> Vec<String> {
         p.push(format!("{name}: needs `cluster` and `member` variables"));
     }
     let mut ids = BTreeSet::new();
+    let mut titles = BTreeSet::new();
     for panel in all_panels(board) {
         let title = panel["title"].as_str().unwrap_or("?");
+        if !titles.insert(title) {
+            p.push(format!("{name}: two panels titled {title:?}"));
+        }
         if !ids.insert(panel["id"].as_u64().unwrap_or(0)) {
             p.push(format!("{name}: panel {title:?}: duplicate id"));
         }
@@ -214,6 +240,33 @@ async fn run_bench_if_built(endpoints: &str, pushgateway: &str) -> Result<bool> 
     Ok(true)
 }
 
+fn dump_results(
+    boards: &[(String, Value)],
+    results: &HashMap<(String, u64, String), Vec<Value>>,
+    dir: &std::path::Path,
+) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for (name, board) in boards {
+        let mut board = board.clone();
+        for panel in board["panels"].as_array_mut().into_iter().flatten() {
+            let id = panel["id"].as_u64().unwrap_or(0);
+            let Some(targets) = panel.get_mut("targets").and_then(|t| t.as_array_mut()) else {
+                continue;
+            };
+            for t in targets {
+                let key = (
+                    name.clone(),
+                    id,
+                    t["refId"].as_str().unwrap_or("?").to_string(),
+                );
+                t["result"] = Value::Array(results.get(&key).cloned().unwrap_or_default());
+            }
+        }
+        std::fs::write(dir.join(name), serde_json::to_string(&board)?)?;
+    }
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_dashboard_query_returns_data_from_a_live_stack() -> Result<()> {
     let boards = load_dashboards()?;
@@ -279,8 +332,29 @@ async fn every_dashboard_query_returns_data_from_a_live_stack() -> Result<()> {
 
     let bench_ran = run_bench_if_built(&endpoints, &pushgateway_url).await?;
 
-    // A healthy stretch: every panel that does not need a fault must have data by its end.
+    // A healthy stretch: every panel that does not need a fault must have data by its end. Its length is
+    // set by etcd: members observe peer round trips every 30 s, so the round-trip panel's rate() has two
+    // observations to compare only about a minute after the cluster started.
     tokio::time::sleep(Duration::from_secs(12)).await;
+    wait_for(
+        "etcd's second peer round-trip observation",
+        Duration::from_secs(120),
+        || {
+            let prom = prom.clone();
+            async move {
+                let r = prom
+                    .query(
+                        "histogram_quantile(0.99, sum by (le) (rate(etcd_network_peer_round_trip_time_seconds_bucket{cluster=\"live\"}[60s])))",
+                        now(),
+                    )
+                    .await?;
+                Ok(has_data(&r).then_some(()))
+            }
+        },
+    )
+    .await?;
+    // One more step, so that the range queries' last step (on whole seconds from `start`) sees it too.
+    tokio::time::sleep(Duration::from_secs(2)).await;
     prometheus_proc.check_running()?;
     let healthy_end = now();
 
@@ -310,7 +384,7 @@ async fn every_dashboard_query_returns_data_from_a_live_stack() -> Result<()> {
                 .await
         };
         match result {
-            Ok(r) if r.is_empty() => failures.push(format!(
+            Ok(r) if !has_data(&r) => failures.push(format!(
                 "healthy: {} / {} / {}: no data: {expr}",
                 q.dashboard, q.panel, q.ref_id
             )),
@@ -430,6 +504,7 @@ async fn every_dashboard_query_returns_data_from_a_live_stack() -> Result<()> {
     let first_member = member_names.iter().next().cloned().unwrap_or_default();
     let mut vars_one = vars_all.clone();
     vars_one.insert("member", first_member.clone());
+    let mut results: HashMap<(String, u64, String), Vec<Value>> = HashMap::new();
     for q in &queries {
         let bench_without_data = q.dashboard.contains("bench") && !bench_ran;
         for (label, vars) in [("all members", &vars_all), ("one member", &vars_one)] {
@@ -443,20 +518,30 @@ async fn every_dashboard_query_returns_data_from_a_live_stack() -> Result<()> {
                 prom.query_range(&expr, start, end, STEP_SECONDS).await
             };
             match result {
-                Ok(r) if r.is_empty() && bench_without_data => {
+                Ok(r) if !has_data(&r) && bench_without_data => {
                     skipped_bench.push(format!("{} / {}", q.panel, q.ref_id))
                 }
-                Ok(r) if r.is_empty() => failures.push(format!(
+                Ok(r) if !has_data(&r) => failures.push(format!(
                     "after faults, {label}: {} / {} / {}: no data: {expr}",
                     q.dashboard, q.panel, q.ref_id
                 )),
-                Ok(_) => {}
+                Ok(r) => {
+                    if label == "all members" {
+                        let key = (q.dashboard.clone(), q.panel_id, q.ref_id.clone());
+                        results.insert(key, r);
+                    }
+                }
                 Err(e) => failures.push(format!(
                     "after faults, {label}: {} / {} / {}: {e:#}: {expr}",
                     q.dashboard, q.panel, q.ref_id
                 )),
             }
         }
+    }
+
+    // For scripts/render-dashboards.sh: each dashboard with every query's live result beside it.
+    if let Ok(dump) = std::env::var("ETCD_MONITOR_DASHBOARD_DUMP") {
+        dump_results(&boards, &results, std::path::Path::new(&dump))?;
     }
 
     if !skipped_bench.is_empty() {
