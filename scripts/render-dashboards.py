@@ -182,9 +182,11 @@ def render(board, out_png):
         if p["type"] == "row":
             fig.text(left + 0.005, top - h / 2, p["title"], color=TEXT, fontsize=10, weight="bold", va="center")
             continue
-        ax = fig.add_axes([left + 0.004, top - h + 0.012, w - 0.008, h - 0.03 - 14 / height_px])
-        fig.text(left + 0.006, top - 12 / height_px, p["title"], color=TEXT, fontsize=7.5, weight="bold")
         kind = p["type"]
+        # Room on the left for the value axis labels.
+        pad = 0.004 if kind in ("stat", "table") else 55 / width_px
+        ax = fig.add_axes([left + pad, top - h + 0.012, w - pad - 0.004, h - 0.03 - 14 / height_px])
+        fig.text(left + 0.006, top - 12 / height_px, p["title"], color=TEXT, fontsize=7.5, weight="bold")
         if kind == "timeseries":
             draw_timeseries(ax, p, t0, t1)
         elif kind == "stat":
