@@ -37,7 +37,7 @@ pub struct Inspector {
     http: reqwest::Client,
     /// (name, client URL) of the members last seen, whose /metrics give the quotas.
     members: Vec<(String, String)>,
-    /// One client balanced over the given endpoints, for cluster-wide calls (alarms, compaction).
+    /// A client to the endpoint that answered first, for cluster-wide calls (compaction, alarms).
     client: Client,
 }
 
@@ -45,27 +45,44 @@ impl Inspector {
     /// Connects and lists the members once. Wrong endpoints, credentials or TLS files fail here, as
     /// [`Error::Unreachable`] with one line that names the endpoints.
     pub async fn connect(target: EtcdTarget, settings: InspectSettings) -> Result<Inspector> {
-        let mut client = target
-            .connect()
-            .await
-            .map_err(|e| Error::Unreachable(anyhow::Error::new(e)))?;
+        // One endpoint after the other, as etcdctl's failover does: a balanced client would send the
+        // first call to whichever endpoint it picked, dead or not.
         let limit = target.dial_timeout + settings.member_timeout;
-        let listed = match tokio::time::timeout(limit, client.member_list()).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => {
-                return Err(Error::Unreachable(anyhow!(
-                    "etcd at {} refused MemberList: {}",
-                    target.endpoints_display(),
+        let mut errors = Vec::new();
+        let mut answered = None;
+        for url in &target.endpoints {
+            let mut client = match target.connect_to(std::slice::from_ref(url), None).await {
+                Ok(c) => c,
+                Err(e) => {
+                    // Bad credentials or TLS files fail the same way on every endpoint: say it once.
+                    if matches!(e, etcd_connect::ConnectError::Auth { .. }) {
+                        return Err(Error::Unreachable(anyhow::Error::new(e)));
+                    }
+                    errors.push(one_line(&e.to_string()));
+                    continue;
+                }
+            };
+            match tokio::time::timeout(limit, client.member_list()).await {
+                Ok(Ok(r)) => {
+                    answered = Some((client, r));
+                    break;
+                }
+                Ok(Err(e)) => errors.push(format!(
+                    "{url} refused MemberList: {}",
                     one_line(&e.to_string())
-                )))
-            }
-            Err(_) => {
-                return Err(Error::Unreachable(anyhow!(
-                    "no etcd member at {} answered within {}",
-                    target.endpoints_display(),
+                )),
+                Err(_) => errors.push(format!(
+                    "{url} did not answer MemberList within {}",
                     humantime::format_duration(limit)
-                )))
+                )),
             }
+        }
+        let Some((client, listed)) = answered else {
+            return Err(Error::Unreachable(anyhow!(
+                "no etcd member at {} answered: {}",
+                target.endpoints_display(),
+                errors.join("; ")
+            )));
         };
         let members = listed
             .members()
@@ -110,7 +127,7 @@ impl Inspector {
         &self.settings
     }
 
-    /// A client balanced over the given endpoints.
+    /// A client to the endpoint that answered first.
     pub fn client(&self) -> Client {
         self.client.clone()
     }

@@ -242,14 +242,16 @@ pub async fn run(
                     names(&report.done)
                 )))
             }
-            Err(_) => return Err(Error::Failed(anyhow!(
+            Err(_) => {
+                return Err(Error::Failed(anyhow!(
                 "defragmenting {} at {} did not finish within {} (it may still be running on the \
                      member); defragmented before it: {}",
                 step.name,
                 step.endpoint,
                 humantime::format_duration(options.command_timeout),
                 names(&report.done)
-            ))),
+            )))
+            }
         }
         let defrag_seconds = started.elapsed().as_secs_f64();
         let waited = Instant::now();
