@@ -15,6 +15,34 @@ use etcd_monitor_notify::{
 };
 use serde_json::Value;
 
+/// A CA and a server certificate for 127.0.0.1: (ca.pem, cert.pem, key.pem).
+fn certs(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, SanType};
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "notify test CA");
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let mut server = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    server
+        .subject_alt_names
+        .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
+    let key = KeyPair::generate().unwrap();
+    let cert = server.signed_by(&key, &issuer).unwrap();
+    let w = |n: &str, t: String| {
+        let p = dir.join(n);
+        std::fs::write(&p, t).unwrap();
+        p
+    };
+    (
+        w("ca.pem", ca_cert.pem()),
+        w("server.pem", cert.pem()),
+        w("server-key.pem", key.serialize_pem()),
+    )
+}
+
 struct Alertmanager {
     child: Child,
     url: String,
@@ -32,6 +60,16 @@ const EXTERNAL_URL: &str = "http://alerts.test:9093";
 
 /// Starts Alertmanager on a free port, or returns None (with a message) where it is not installed.
 async fn start_alertmanager(config: &str) -> Option<Alertmanager> {
+    start_alertmanager_with(config, &[], reqwest::Client::new(), "http", "").await
+}
+
+async fn start_alertmanager_with(
+    config: &str,
+    extra: &[String],
+    http: reqwest::Client,
+    scheme: &str,
+    prefix: &str,
+) -> Option<Alertmanager> {
     let bin = ["/usr/bin/prometheus-alertmanager", "/usr/bin/alertmanager"]
         .into_iter()
         .find(|p| std::path::Path::new(p).exists());
@@ -52,25 +90,26 @@ async fn start_alertmanager(config: &str) -> Option<Alertmanager> {
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .arg(format!("--web.external-url={EXTERNAL_URL}"))
         .arg("--cluster.listen-address=")
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("start alertmanager");
     let am = Alertmanager {
         child,
-        url: format!("http://127.0.0.1:{port}"),
+        url: format!("{scheme}://127.0.0.1:{port}{prefix}"),
         _dir: dir,
     };
-    let http = reqwest::Client::new();
+    let mut last = String::new();
     for _ in 0..100 {
-        if let Ok(r) = http.get(format!("{}/-/ready", am.url)).send().await {
-            if r.status().is_success() {
-                return Some(am);
-            }
+        match http.get(format!("{}/-/ready", am.url)).send().await {
+            Ok(r) if r.status().is_success() => return Some(am),
+            Ok(r) => last = format!("status {}", r.status()),
+            Err(e) => last = format!("{e:?}"),
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("alertmanager did not become ready");
+    panic!("alertmanager did not become ready: {last}");
 }
 
 async fn am_alerts(url: &str) -> Vec<Value> {
@@ -362,6 +401,15 @@ async fn notifications_agree_with_alertmanager_for_the_same_configuration() {
     ] {
         assert!(kinds.contains(&want), "{want:?} missing from {kinds:?}");
     }
+    // PagerDuty: trigger and resolve share one dedup key (the SHA-256 of the group key).
+    let pd: Vec<&Value> = o
+        .iter()
+        .filter(|((p, _, _), _)| p == "/pagerduty")
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(pd.len(), 2);
+    assert_eq!(pd[0]["dedup_key"], pd[1]["dedup_key"]);
+    assert_eq!(pd[0]["dedup_key"].as_str().unwrap().len(), 64);
     for (k, tv) in &t {
         let mut ov = o[k].clone();
         let mut tv = tv.clone();
@@ -385,4 +433,103 @@ async fn notifications_agree_with_alertmanager_for_the_same_configuration() {
         assert_eq!(tv, ov, "{k:?}\n theirs: {tv:#}\n ours:   {ov:#}");
     }
     d.shutdown().await;
+}
+
+#[tokio::test]
+async fn forwarding_over_tls_with_a_path_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = certs(dir.path());
+    let web = dir.path().join("web.yml");
+    std::fs::write(
+        &web,
+        format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
+            cert.display(),
+            key.display()
+        ),
+    )
+    .unwrap();
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap())
+        .build()
+        .unwrap();
+    let Some(am) = start_alertmanager_with(
+        "route:\n  receiver: none\nreceivers:\n  - name: none\n",
+        &[
+            format!("--web.config.file={}", web.display()),
+            "--web.route-prefix=/am".to_string(),
+        ],
+        http.clone(),
+        "https",
+        "/am",
+    )
+    .await
+    else {
+        return;
+    };
+    let port = am
+        .url
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches("/am")
+        .to_string();
+    let cfg: AlertingConfig = serde_yaml::from_str(&format!(
+        "alertmanagers:\n  - scheme: https\n    path_prefix: /am/\n    tls_config:\n      ca_file: {}\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n",
+        ca.display()
+    ))
+    .unwrap();
+    let fwd = AlertmanagerForwarder::new(&cfg, dir.path(), ForwarderOptions::default()).unwrap();
+    let a = alert(
+        &[("alertname", "EtcdInsufficientMembers"), ("job", "etcd")],
+        Utc::now(),
+    );
+    assert_eq!(fwd.forward(std::slice::from_ref(&a)).await, 1);
+    let listed: Value = http
+        .get(format!("{}/api/v2/alerts", am.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed[0]["labels"], serde_json::json!(a.labels));
+
+    // Without the CA, the forwarder refuses the certificate: nothing accepted, and no panic.
+    let cfg: AlertingConfig = serde_yaml::from_str(&format!(
+        "alertmanagers:\n  - scheme: https\n    path_prefix: /am\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+    ))
+    .unwrap();
+    let untrusting =
+        AlertmanagerForwarder::new(&cfg, dir.path(), ForwarderOptions::default()).unwrap();
+    assert_eq!(untrusting.forward(std::slice::from_ref(&a)).await, 0);
+}
+
+#[tokio::test]
+async fn forwarding_sends_basic_auth_and_bearer_credentials() {
+    let rx = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("am-password"), "s3cret\n").unwrap();
+    let cfg: AlertingConfig = serde_yaml::from_str(&format!(
+        "alertmanagers:\n  - basic_auth:\n      username: alerter\n      password_file: am-password\n    path_prefix: /prefix\n    static_configs:\n      - targets: ['{}']\n  - authorization:\n      credentials: tok3n\n    static_configs:\n      - targets: ['{}']\n",
+        rx.addr, rx.addr
+    ))
+    .unwrap();
+    let fwd = AlertmanagerForwarder::new(&cfg, dir.path(), ForwarderOptions::default()).unwrap();
+    assert_eq!(
+        fwd.forward(&[alert(&[("alertname", "A")], Utc::now())])
+            .await,
+        2
+    );
+    let mut got = rx.received();
+    got.sort_by(|a, b| a.path.cmp(&b.path));
+    assert_eq!(got[0].path, "/api/v2/alerts");
+    assert_eq!(got[0].headers["authorization"], "Bearer tok3n");
+    assert_eq!(got[1].path, "/prefix/api/v2/alerts");
+    // base64("alerter:s3cret")
+    assert_eq!(
+        got[1].headers["authorization"],
+        "Basic YWxlcnRlcjpzM2NyZXQ="
+    );
+    assert_eq!(got[1].body[0]["labels"]["alertname"], "A");
 }

@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -180,8 +181,17 @@ async fn a_webhook_failing_three_times_then_accepting_gets_the_notification_once
 
 #[tokio::test]
 async fn a_client_error_is_not_retried() {
+    // Capture this test's logs: the receiver's reply must be in them.
+    let logs = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let sink = logs.clone();
+    let _guard = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || LogSink(sink.clone()))
+            .finish(),
+    );
     let rx = Receiver::start().await;
-    rx.script(&[(400, "invalid payload")]);
+    rx.script(&[(400, "invalid payload: missing routing key")]);
     let dir = tempfile::tempdir().unwrap();
     let yaml = config(&rx.url("/"), "", "").replace("group_interval: 500ms", "group_interval: 10s");
     let d = Dispatcher::start(write_config(dir.path(), &yaml), opts(None)).unwrap();
@@ -192,6 +202,27 @@ async fn a_client_error_is_not_retried() {
     assert_eq!(all[0].status, 400);
     assert_eq!(d.metrics().notifications_failed_total("webhook"), 1);
     d.shutdown().await;
+    let text = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("not retried"))
+        .unwrap_or_else(|| panic!("no log line: {text}"));
+    assert!(
+        line.contains("400") && line.contains("invalid payload: missing routing key"),
+        "{line}"
+    );
+}
+
+struct LogSink(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[tokio::test]
