@@ -191,6 +191,17 @@ fn main() {
         subquery_step_ms: 15_000,
         ..EvalOptions::default()
     };
+    // `--expr Q` times one extra expression (repeatable), e.g. to compare selector costs.
+    let args: Vec<String> = std::env::args().collect();
+    for w in args.windows(2) {
+        if w[0] == "--expr" {
+            let e = eval::parse(&w[1]).expect("expression parses");
+            let t0 = Instant::now();
+            let v = eval::instant_query(&st, &e, end, &opts).expect("evaluates");
+            let n = v.into_vector().map(|v| v.len()).unwrap_or(0);
+            println!("{:>10.3?}  {n:>4}  {}", t0.elapsed(), w[1]);
+        }
+    }
     let exprs: Vec<_> = RULES
         .iter()
         .map(|r| eval::parse(r).expect("rule parses"))

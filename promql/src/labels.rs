@@ -7,6 +7,7 @@
 //! unit-test results by.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// The label holding the metric name.
 pub const METRIC_NAME: &str = "__name__";
@@ -21,13 +22,16 @@ pub struct Label {
 }
 
 /// A sorted set of labels identifying one series (including `__name__`).
+///
+/// Shared behind an `Arc`: every output sample carries its series' labels, and cloning
+/// must not copy strings.
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Labels(Vec<Label>);
+pub struct Labels(Arc<Vec<Label>>);
 
 impl Labels {
     /// The empty label set (what scalars converted to vectors carry).
     pub fn empty() -> Self {
-        Labels(Vec::new())
+        Labels::default()
     }
 
     /// Builds a label set from pairs in any order. Empty values are dropped; if a name
@@ -50,7 +54,7 @@ impl Labels {
         }
         v.retain(|l| !l.value.is_empty());
         v.sort_by(|a, b| a.name.cmp(&b.name));
-        Labels(v)
+        Labels(Arc::new(v))
     }
 
     /// Convenience for literals: `Labels::from_pairs(&[("__name__", "up"), ("job", "etcd")])`.
@@ -96,7 +100,7 @@ impl Labels {
 
     /// A copy with `name` set to `value` (an empty value removes the label).
     pub fn with(&self, name: &str, value: &str) -> Labels {
-        let mut v = self.0.clone();
+        let mut v: Vec<Label> = self.0.as_ref().clone();
         match v.binary_search_by(|l| l.name.as_str().cmp(name)) {
             Ok(i) => {
                 if value.is_empty() {
@@ -117,29 +121,36 @@ impl Labels {
                 }
             }
         }
-        Labels(v)
+        Labels(Arc::new(v))
     }
 
     /// A copy without the named labels.
     pub fn without<S: AsRef<str>>(&self, names: &[S]) -> Labels {
-        Labels(
+        if !self
+            .0
+            .iter()
+            .any(|l| names.iter().any(|n| n.as_ref() == l.name))
+        {
+            return self.clone();
+        }
+        Labels(Arc::new(
             self.0
                 .iter()
                 .filter(|l| !names.iter().any(|n| n.as_ref() == l.name))
                 .cloned()
                 .collect(),
-        )
+        ))
     }
 
     /// A copy keeping only the named labels.
     pub fn keep<S: AsRef<str>>(&self, names: &[S]) -> Labels {
-        Labels(
+        Labels(Arc::new(
             self.0
                 .iter()
                 .filter(|l| names.iter().any(|n| n.as_ref() == l.name))
                 .cloned()
                 .collect(),
-        )
+        ))
     }
 
     /// A copy without `__name__`, as arithmetic and most functions produce.
@@ -155,7 +166,7 @@ impl Labels {
     /// file). It is not Prometheus' xxhash-based `Labels.Hash`.
     pub fn fingerprint(&self) -> u64 {
         let mut h = FNV_OFFSET;
-        for l in &self.0 {
+        for l in self.0.iter() {
             h = fnv_bytes(h, l.name.as_bytes());
             h = fnv_bytes(h, &[0xff]);
             h = fnv_bytes(h, l.value.as_bytes());
@@ -168,7 +179,7 @@ impl Labels {
     /// for grouping and vector matching (exact, no hash collisions).
     pub(crate) fn signature_into(&self, buf: &mut Vec<u8>, include: impl Fn(&str) -> bool) {
         buf.clear();
-        for l in &self.0 {
+        for l in self.0.iter() {
             if include(&l.name) {
                 buf.extend_from_slice(l.name.as_bytes());
                 buf.push(0xff);

@@ -1,9 +1,9 @@
 //! In-memory time-series storage and the [`Queryable`] abstraction the evaluator reads from.
 //!
-//! The store is deliberately simple: one sorted `Vec<Point>` per series in a `BTreeMap`
-//! keyed by labels (so selections come back in label order and results are
-//! deterministic), plus an index by metric name because nearly every selector in a rule
-//! file names its metric. The alerter bounds memory by calling
+//! The store is deliberately simple: one time-ordered `Vec<Point>` per series, a hash
+//! index by labels for appends, and per-metric-name lists of series kept in label order
+//! (nearly every selector in a rule file names its metric; label order makes selections
+//! and therefore results deterministic). The alerter bounds memory by calling
 //! [`MemStorage::trim_before`] with "now minus the longest reach of any rule" (see
 //! [`crate::eval::lookback_reach_ms`]).
 //!
@@ -11,7 +11,7 @@
 //! pattern [`STALE_NAN_BITS`]; the evaluator treats it as "series ended here".
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use promql_parser::label::{MatchOp, Matcher};
 
@@ -63,8 +63,19 @@ pub trait Queryable {
 /// The in-memory store. See the module docs.
 #[derive(Debug, Default, Clone)]
 pub struct MemStorage {
-    series: BTreeMap<Labels, Vec<Point>>,
-    by_name: HashMap<String, BTreeSet<Labels>>,
+    series: Vec<MemSeries>,
+    /// Position of each series in `series`.
+    index: HashMap<Labels, usize>,
+    /// Positions of the series of each metric name, in label order.
+    by_name: HashMap<String, Vec<usize>>,
+    /// Positions of all series, in label order (for selectors without a name).
+    sorted: Vec<usize>,
+}
+
+#[derive(Debug, Clone)]
+struct MemSeries {
+    labels: Labels,
+    points: Vec<Point>,
 }
 
 impl MemStorage {
@@ -76,7 +87,8 @@ impl MemStorage {
     /// the identical value (same bits) is ignored, with another value it is rejected, as
     /// Prometheus' TSDB does. Append [`stale_nan()`] to mark a series stale.
     pub fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<(), AppendError> {
-        if let Some(points) = self.series.get_mut(labels) {
+        if let Some(&i) = self.index.get(labels) {
+            let points = &mut self.series[i].points;
             if let Some(last) = points.last() {
                 if t < last.t {
                     return Err(AppendError::OutOfOrder {
@@ -98,39 +110,53 @@ impl MemStorage {
             points.push(Point { t, v });
             return Ok(());
         }
+        let i = self.series.len();
+        self.series.push(MemSeries {
+            labels: labels.clone(),
+            points: vec![Point { t, v }],
+        });
+        self.index.insert(labels.clone(), i);
+        let series = &self.series;
+        let pos = self.sorted.partition_point(|&j| series[j].labels < *labels);
+        self.sorted.insert(pos, i);
         if let Some(name) = labels.metric_name() {
-            self.by_name
-                .entry(name.to_string())
-                .or_default()
-                .insert(labels.clone());
+            let list = self.by_name.entry(name.to_string()).or_default();
+            let pos = list.partition_point(|&j| series[j].labels < *labels);
+            list.insert(pos, i);
         }
-        self.series.insert(labels.clone(), vec![Point { t, v }]);
         Ok(())
     }
 
     /// Drops every sample older than `t` (milliseconds) and every series left without
     /// samples.
     pub fn trim_before(&mut self, t: i64) {
-        let mut emptied = Vec::new();
-        for (labels, points) in self.series.iter_mut() {
-            let keep_from = points.partition_point(|p| p.t < t);
-            if keep_from == points.len() {
-                emptied.push(labels.clone());
-            } else if keep_from > 0 {
-                points.drain(..keep_from);
+        let mut removed_any = false;
+        for s in &mut self.series {
+            let keep_from = s.points.partition_point(|p| p.t < t);
+            if keep_from > 0 {
+                s.points.drain(..keep_from);
+                removed_any |= s.points.is_empty();
             }
         }
-        for labels in emptied {
-            self.series.remove(&labels);
-            if let Some(name) = labels.metric_name() {
-                if let Some(set) = self.by_name.get_mut(name) {
-                    set.remove(&labels);
-                    if set.is_empty() {
-                        self.by_name.remove(name);
-                    }
-                }
+        if removed_any {
+            self.series.retain(|s| !s.points.is_empty());
+            self.rebuild_indexes();
+        }
+    }
+
+    fn rebuild_indexes(&mut self) {
+        self.index.clear();
+        self.by_name.clear();
+        let mut order: Vec<usize> = (0..self.series.len()).collect();
+        order.sort_by(|&a, &b| self.series[a].labels.cmp(&self.series[b].labels));
+        for &i in &order {
+            let l = &self.series[i].labels;
+            self.index.insert(l.clone(), i);
+            if let Some(name) = l.metric_name() {
+                self.by_name.entry(name.to_string()).or_default().push(i);
             }
         }
+        self.sorted = order;
     }
 
     /// Number of series held.
@@ -140,17 +166,22 @@ impl MemStorage {
 
     /// Number of samples held (staleness markers included).
     pub fn sample_count(&self) -> usize {
-        self.series.values().map(Vec::len).sum()
+        self.series.iter().map(|s| s.points.len()).sum()
     }
 
     /// All series with all their points, in label order.
     pub fn iter(&self) -> impl Iterator<Item = (&Labels, &[Point])> {
-        self.series.iter().map(|(l, p)| (l, p.as_slice()))
+        self.sorted.iter().map(|&i| {
+            let s = &self.series[i];
+            (&s.labels, s.points.as_slice())
+        })
     }
 
     /// The points of one series, if present.
     pub fn points(&self, labels: &Labels) -> Option<&[Point]> {
-        self.series.get(labels).map(Vec::as_slice)
+        self.index
+            .get(labels)
+            .map(|&i| self.series[i].points.as_slice())
     }
 }
 
@@ -181,29 +212,24 @@ impl Queryable for MemStorage {
         let name_eq = matchers
             .iter()
             .find(|m| m.name == METRIC_NAME && matches!(m.op, MatchOp::Equal));
-        let mut out: Vec<(&Labels, &[Point])> = Vec::new();
-        let candidates: Box<dyn Iterator<Item = (&Labels, &Vec<Point>)>> = match name_eq {
-            Some(m) => match self.by_name.get(&m.value) {
-                Some(set) => Box::new(set.iter().filter_map(|l| self.series.get_key_value(l))),
-                None => Box::new(std::iter::empty()),
-            },
-            None => Box::new(self.series.iter()),
+        let candidates: &[usize] = match name_eq {
+            Some(m) => self.by_name.get(&m.value).map_or(&[], Vec::as_slice),
+            None => &self.sorted,
         };
-        for (labels, points) in candidates {
-            if matches_all(labels, matchers) {
-                let w = window(points, mint, maxt);
+        let mut out = Vec::new();
+        for &i in candidates {
+            let s = &self.series[i];
+            if matches_all(&s.labels, matchers) {
+                let w = window(&s.points, mint, maxt);
                 if !w.is_empty() {
-                    out.push((labels, w));
+                    out.push(SelectedSeries {
+                        labels: Cow::Borrowed(&s.labels),
+                        points: Cow::Borrowed(w),
+                    });
                 }
             }
         }
-        Ok(out
-            .into_iter()
-            .map(|(l, p)| SelectedSeries {
-                labels: Cow::Borrowed(l),
-                points: Cow::Borrowed(p),
-            })
-            .collect())
+        Ok(out)
     }
 }
 

@@ -1,5 +1,6 @@
 //! Instant selectors, range selectors and subqueries.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use promql_parser::label::{MatchOp, Matcher};
@@ -7,59 +8,84 @@ use promql_parser::parser::{MatrixSelector, SubqueryExpr, VectorSelector};
 
 use super::{EvalError, Evaluator, SeriesAccumulator, Val};
 use crate::labels::{Labels, METRIC_NAME};
-use crate::storage::{is_stale, Point};
-use crate::value::{Matrix, Sample, Vector};
+use crate::storage::{is_stale, Point, SelectedSeries};
+use crate::value::{Sample, Vector};
 
 /// A range vector together with the window it was read for; `rate` & co. extrapolate to
-/// the window's edges.
-pub(crate) struct RangeVector {
-    pub(crate) series: Matrix,
+/// the window's edges. Series borrow from the store when they can.
+pub(crate) struct RangeVector<'a> {
+    pub(crate) series: Vec<SelectedSeries<'a>>,
     /// Window end (the reference time: `@`/eval time minus offset).
     pub(crate) range_end: i64,
     /// Window length in ms.
     pub(crate) range_ms: i64,
 }
 
-impl Evaluator<'_> {
+impl RangeVector<'_> {
+    pub(crate) fn into_matrix(self) -> crate::value::Matrix {
+        self.series
+            .into_iter()
+            .map(|s| crate::value::Series {
+                labels: s.labels.into_owned(),
+                points: s.points.into_owned(),
+            })
+            .collect()
+    }
+}
+
+impl<'a> Evaluator<'a> {
     /// Series matching the selector with their points in `[mint, maxt]`, in label order.
+    /// Borrowed from the source where it allows (the in-memory store always does).
     fn select(
         &self,
         vs: &VectorSelector,
         mint: i64,
         maxt: i64,
-    ) -> Result<Vec<(Labels, Vec<Point>)>, EvalError> {
+    ) -> Result<Vec<SelectedSeries<'a>>, EvalError> {
         let mut base: Vec<Matcher> = Vec::with_capacity(vs.matchers.matchers.len() + 1);
         if let Some(name) = &vs.name {
             base.push(Matcher::new(MatchOp::Equal, METRIC_NAME, name));
         }
-        let groups: Vec<Vec<Matcher>> = if vs.matchers.or_matchers.is_empty() {
-            let mut m = base;
-            m.extend(vs.matchers.matchers.iter().cloned());
-            vec![m]
-        } else {
-            // `{a="1" or b="2"}`: the union of the alternatives.
-            vs.matchers
-                .or_matchers
-                .iter()
-                .map(|g| {
-                    let mut m = base.clone();
-                    m.extend(g.iter().cloned());
-                    m
-                })
-                .collect()
+        let trim = |s: SelectedSeries<'a>| -> Option<SelectedSeries<'a>> {
+            let from = s.points.partition_point(|p| p.t < mint);
+            let to = s.points.partition_point(|p| p.t <= maxt);
+            if from >= to {
+                return None;
+            }
+            let points = match s.points {
+                Cow::Borrowed(p) => Cow::Borrowed(&p[from..to]),
+                Cow::Owned(p) => Cow::Owned(p[from..to].to_vec()),
+            };
+            Some(SelectedSeries {
+                labels: s.labels,
+                points,
+            })
         };
-        let mut out: BTreeMap<Labels, Vec<Point>> = BTreeMap::new();
-        for matchers in &groups {
-            for s in self.store.select(matchers, mint, maxt)? {
-                let from = s.points.partition_point(|p| p.t < mint);
-                let to = s.points.partition_point(|p| p.t <= maxt);
-                if from < to {
-                    out.entry(s.labels.into_owned())
-                        .or_insert_with(|| s.points[from..to].to_vec());
+        if vs.matchers.or_matchers.is_empty() {
+            base.extend(vs.matchers.matchers.iter().cloned());
+            let mut out: Vec<SelectedSeries<'a>> = self
+                .store
+                .select(&base, mint, maxt)?
+                .into_iter()
+                .filter_map(trim)
+                .collect();
+            if !out.windows(2).all(|w| w[0].labels <= w[1].labels) {
+                out.sort_by(|a, b| a.labels.cmp(&b.labels));
+            }
+            return Ok(out);
+        }
+        // `{a="1" or b="2"}`: the union of the alternatives.
+        let mut out: BTreeMap<Labels, SelectedSeries<'a>> = BTreeMap::new();
+        for g in &vs.matchers.or_matchers {
+            let mut m = base.clone();
+            m.extend(g.iter().cloned());
+            for s in self.store.select(&m, mint, maxt)? {
+                if let Some(s) = trim(s) {
+                    out.entry(s.labels.clone().into_owned()).or_insert(s);
                 }
             }
         }
-        Ok(out.into_iter().collect())
+        Ok(out.into_values().collect())
     }
 
     /// Evaluates an instant selector at `ts`. With `sample_time`, each element carries
@@ -73,14 +99,16 @@ impl Evaluator<'_> {
         let reft = self.ref_time(&vs.at, &vs.offset, ts);
         let series = self.select(vs, reft - self.opts.lookback_delta_ms, reft)?;
         let mut out = Vec::with_capacity(series.len());
-        for (labels, points) in series {
+        for s in series {
             // `select` returned only points inside the lookback window; the newest wins.
-            let Some(p) = points.last() else { continue };
+            let Some(p) = s.points.last().copied() else {
+                continue;
+            };
             if is_stale(p.v) {
                 continue;
             }
             out.push(Sample {
-                labels,
+                labels: s.labels.into_owned(),
                 t: if sample_time { p.t } else { ts },
                 v: p.v,
             });
@@ -93,15 +121,23 @@ impl Evaluator<'_> {
         &self,
         ms: &MatrixSelector,
         ts: i64,
-    ) -> Result<RangeVector, EvalError> {
+    ) -> Result<RangeVector<'a>, EvalError> {
         let reft = self.ref_time(&ms.vs.at, &ms.vs.offset, ts);
         let range = ms.range.as_millis() as i64;
         let series = self.select(&ms.vs, reft - range, reft)?;
         let mut out = Vec::with_capacity(series.len());
-        for (labels, mut points) in series {
-            points.retain(|p| !is_stale(p.v));
-            if !points.is_empty() {
-                out.push(crate::value::Series { labels, points });
+        for mut s in series {
+            if s.points.iter().any(|p| is_stale(p.v)) {
+                s.points = Cow::Owned(
+                    s.points
+                        .iter()
+                        .filter(|p| !is_stale(p.v))
+                        .copied()
+                        .collect(),
+                );
+            }
+            if !s.points.is_empty() {
+                out.push(s);
             }
         }
         Ok(RangeVector {
@@ -113,7 +149,11 @@ impl Evaluator<'_> {
 
     /// Evaluates a subquery at `ts`: the inner expression at every multiple of the step
     /// within `[end - range, end]`.
-    pub(crate) fn subquery(&self, sq: &SubqueryExpr, ts: i64) -> Result<RangeVector, EvalError> {
+    pub(crate) fn subquery(
+        &self,
+        sq: &SubqueryExpr,
+        ts: i64,
+    ) -> Result<RangeVector<'a>, EvalError> {
         let end = self.ref_time(&sq.at, &sq.offset, ts);
         let range = sq.range.as_millis() as i64;
         let step = sq
@@ -158,7 +198,13 @@ impl Evaluator<'_> {
         let mut series = acc.finish();
         series.sort_by(|a, b| a.labels.cmp(&b.labels));
         Ok(RangeVector {
-            series,
+            series: series
+                .into_iter()
+                .map(|s| SelectedSeries {
+                    labels: Cow::Owned(s.labels),
+                    points: Cow::Owned(s.points),
+                })
+                .collect(),
             range_end: end,
             range_ms: range,
         })

@@ -41,7 +41,7 @@ pub(crate) fn is_range_function(name: &str) -> bool {
     RANGE_FUNCTIONS.contains(&name)
 }
 
-fn range_arg(ev: &Evaluator, e: &Expr, ts: i64) -> Result<RangeVector, EvalError> {
+fn range_arg<'a>(ev: &Evaluator<'a>, e: &Expr, ts: i64) -> Result<RangeVector<'a>, EvalError> {
     match super::unwrap_parens(e) {
         Expr::MatrixSelector(ms) => ev.matrix_selector(ms, ts),
         Expr::Subquery(sq) => ev.subquery(sq, ts),
@@ -166,7 +166,7 @@ pub(crate) fn eval_range_function(
         };
         if let Some(v) = v {
             let labels: Labels = if name == "last_over_time" {
-                s.labels
+                s.labels.into_owned()
             } else {
                 s.labels.without_metric_name()
             };
