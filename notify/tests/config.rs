@@ -371,3 +371,28 @@ fn valid_variants_agree_with_amtool() {
         }
     }
 }
+
+mod no_panic {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        /// Whatever the text, matcher parsing returns, never panics.
+        #[test]
+        fn matcher_parsing_never_panics(s in ".{0,64}") {
+            let _ = etcd_monitor_notify::parse_matchers(&s);
+        }
+
+        /// Likely-looking YAML with random values: an error or a config, never a panic.
+        #[test]
+        fn config_parsing_never_panics(
+            key in "(group_wait|group_by|matchers|receiver|routes|continue|match_re|repeat_interval)",
+            value in "[ -~]{0,24}",
+        ) {
+            let yaml = format!("route:\n  receiver: a\n  routes:\n    - receiver: a\n      {key}: {value}\nreceivers:\n  - name: a\n");
+            let _ = NotifyConfig::parse(&yaml, Path::new("fuzz.yml"));
+        }
+    }
+}

@@ -472,3 +472,70 @@ async fn a_silenced_alert_is_sent_once_the_silence_expires() {
     assert_eq!(bad.status(), 400);
     d.shutdown().await;
 }
+
+/// Serves the dispatcher's API on a loopback port; returns its base URL.
+async fn serve_api(d: &Dispatcher) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = d.router();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+#[tokio::test]
+async fn silences_survive_a_restart_and_reload_keeps_state() {
+    let rx = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let yaml = config(&rx.url("/"), "", "");
+    let d1 = Dispatcher::start(write_config(dir.path(), &yaml), opts(Some(state.clone()))).unwrap();
+    let api = serve_api(&d1).await;
+    let now = Utc::now();
+    let r: serde_json::Value = reqwest::Client::new()
+        .post(format!("{api}/api/v2/silences"))
+        .json(&json!({
+            "matchers": [{"name": "alertname", "value": "Qu.*", "isRegex": true}],
+            "startsAt": now.to_rfc3339(),
+            "endsAt": (now + chrono::Duration::hours(2)).to_rfc3339(),
+            "createdBy": "ops",
+            "comment": "known issue",
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = r["silenceID"].as_str().unwrap().to_string();
+    d1.shutdown().await;
+
+    let d2 = Dispatcher::start(write_config(dir.path(), &yaml), opts(Some(state.clone()))).unwrap();
+    let api2 = serve_api(&d2).await;
+    let listed: serde_json::Value = reqwest::get(format!("{api2}/api/v2/silence/{id}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["status"]["state"], "active");
+    d2.send(vec![
+        alert(&[("alertname", "Quiet")], Utc::now()),
+        alert(&[("alertname", "Loud")], Utc::now()),
+    ]);
+    let got = rx.wait_accepted(1, Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        rx.accepted().len(),
+        1,
+        "the restored silence still mutes Quiet"
+    );
+    assert_eq!(got[0].body["groupLabels"]["alertname"], "Loud");
+
+    // A reload with a new receiver URL keeps the log: nothing is re-sent for Loud.
+    let rx2 = Receiver::start().await;
+    d2.reload(write_config(dir.path(), &config(&rx2.url("/"), "", "")));
+    d2.send(vec![alert(&[("alertname", "Loud")], Utc::now())]);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(rx2.received().is_empty(), "{:?}", rx2.received());
+    d2.shutdown().await;
+}
