@@ -29,6 +29,8 @@ pick() { local p=$1; while ! port_free "$p"; do p=$((p + 1)); done; echo "$p"; }
 C=( $(pick 2379) $(pick 22379) $(pick 32379) )
 P=( $(pick 2380) $(pick 22380) $(pick 32380) )
 API=$(pick 8080)
+ALERTER=$(pick 8081)
+BENCH=$(pick 9106)
 CLUSTER="m0=http://127.0.0.1:${P[0]},m1=http://127.0.0.1:${P[1]},m2=http://127.0.0.1:${P[2]}"
 
 echo "starting a 3-member etcd cluster ($("$ETCD" --version | head -1)) in $DIR"
@@ -54,6 +56,44 @@ for _ in $(seq 50); do
   sleep 0.2
 done
 
+# The bench as a daemon: a small put workload every two minutes, results on its own /metrics.
+"$BIN" bench put --endpoints="$ENDPOINTS" --schedule "*/2 * * * *" --listen="127.0.0.1:$BENCH" \
+  --total 2000 --clients 10 --no-progress >"$DIR/bench.log" 2>&1 &
+PIDS+=($!)
+
+# The alerter with the project's rules, scraping the exporter and the bench, alerts to the console.
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+cat >"$DIR/alerter.yml" <<EOC
+global:
+  scrape_interval: 5s
+  evaluation_interval: 5s
+rule_files:
+  - $REPO/rules/*.rules.yml
+scrape_configs:
+  - job_name: etcd-monitor
+    static_configs:
+      - targets: ['127.0.0.1:$API']
+  - job_name: etcd-monitor-bench
+    honor_labels: true
+    static_configs:
+      - targets: ['127.0.0.1:$BENCH']
+EOC
+cat >"$DIR/notify.yml" <<EOC
+route:
+  receiver: console
+  group_by: [alertname, cluster]
+  group_wait: 5s
+  group_interval: 30s
+  repeat_interval: 1h
+receivers:
+  - name: console
+    console_configs:
+      - send_resolved: true
+EOC
+"$BIN" alerter --config="$DIR/alerter.yml" --notify-config="$DIR/notify.yml" --listen="127.0.0.1:$ALERTER" \
+  --state-file="$DIR/alerter-state.json" --log-level=warn 2>"$DIR/alerter.log" &
+PIDS+=($!)
+
 cat <<EOT
 
 etcd-monitor demo is running.
@@ -64,8 +104,11 @@ etcd-monitor demo is running.
   leader:           http://127.0.0.1:$API/api/v1/cluster/leader
   probe latency:    http://127.0.0.1:$API/api/v1/metrics/latency
   history:          http://127.0.0.1:$API/api/v1/metrics/history
+  alerter:          http://127.0.0.1:$ALERTER/api/v1/alerts   (rules: http://127.0.0.1:$ALERTER/api/v1/rules)
+  bench results:    http://127.0.0.1:$BENCH/metrics   (run now: curl -XPOST http://127.0.0.1:$BENCH/api/v1/performance/benchmark)
   logs:             $DIR/*.log
-Try: kill one member (kill ${PIDS[1]}) and watch etcd_cluster_fault_tolerance drop to 0.
+Try: stop one member (kill -STOP ${PIDS[1]}): etcd_cluster_fault_tolerance drops to 0 and the alerter
+prints etcdClusterQuorumAtRisk firing below; start it again (kill -CONT ${PIDS[1]}) and it prints it resolved.
 
 A sample of the metrics:
 EOT
