@@ -241,6 +241,12 @@ pub fn parse_config(
                 "{at}: scrape timeout greater than scrape interval"
             )));
         }
+        if sc.tls_config.server_name.is_some() {
+            // reqwest (rustls) offers no way to send another SNI name than the URL's host.
+            return Err(err(format!(
+                "{at}.tls_config.server_name is not supported; use the name in the target"
+            )));
+        }
         let scheme = sc.scheme.clone().unwrap_or_else(|| "http".into());
         if scheme != "http" && scheme != "https" {
             return Err(err(format!("{at}.scheme: {scheme:?} is not http or https")));

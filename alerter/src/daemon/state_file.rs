@@ -113,3 +113,69 @@ pub fn read(path: &Path) -> Result<StateFile, String> {
             .map_err(|e| format!("{}: not a valid state file: {e}", path.display())),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerting::{AlertSet, AlertingRuleDef, LabelMap, TemplateEnv};
+    use crate::template::NoQuery;
+    use etcd_monitor_promql::Labels;
+
+    #[test]
+    fn round_trip_restores_matching_rules_only() {
+        let text = "groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up == 0\n    for: 1h\n  - alert: B\n    expr: up == 0\n";
+        let (groups, _) = crate::rules::parse_rules(Path::new("r.yml"), text).unwrap();
+        let mut states: Vec<GroupState> = groups.iter().map(GroupState::new).collect();
+        let empty = LabelMap::new();
+        let def = AlertingRuleDef {
+            name: "A",
+            hold_ms: 3_600_000,
+            keep_firing_for_ms: 0,
+            labels: &empty,
+            annotations: &empty,
+        };
+        let env = TemplateEnv {
+            external_labels: &empty,
+            external_url: "",
+            funcs: &NoQuery,
+        };
+        let up = (
+            Labels::from_pairs(&[("__name__", "up"), ("instance", "x")]),
+            0.0,
+        );
+        states[0].rules[0]
+            .alerts
+            .eval(&def, &[up], 120_000, 0, &env)
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        write_atomic(&path, &snapshot(&groups, &states, 130_000)).unwrap();
+        let saved = read(&path).unwrap();
+        let mut fresh: Vec<GroupState> = groups.iter().map(GroupState::new).collect();
+        assert_eq!(restore(&saved, &groups, &mut fresh), 1);
+        assert_eq!(fresh[0].rules[0].alerts, states[0].rules[0].alerts);
+        assert_eq!(
+            fresh[0].rules[0]
+                .alerts
+                .active
+                .values()
+                .next()
+                .unwrap()
+                .active_at,
+            120_000
+        );
+        assert_eq!(fresh[0].rules[1].alerts, AlertSet::default());
+        // A renamed rule at the same position gets nothing.
+        let renamed = text.replace("alert: A", "alert: C");
+        let (groups2, _) = crate::rules::parse_rules(Path::new("r.yml"), &renamed).unwrap();
+        let mut st2: Vec<GroupState> = groups2.iter().map(GroupState::new).collect();
+        assert_eq!(restore(&saved, &groups2, &mut st2), 0);
+        // Missing file: empty state; corrupt file: an error naming it.
+        assert!(read(&dir.path().join("none.json"))
+            .unwrap()
+            .groups
+            .is_empty());
+        std::fs::write(&path, "{").unwrap();
+        assert!(read(&path).unwrap_err().contains("state.json"));
+    }
+}
