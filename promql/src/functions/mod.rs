@@ -148,18 +148,18 @@ pub(crate) fn eval_call(ev: &Evaluator, call: &Call, ts: i64) -> Result<Val, Eva
         }
         "minute" | "hour" | "day_of_week" | "day_of_month" | "day_of_year" | "days_in_month"
         | "month" | "year" => {
-            let f = date::date_function(name)
+            let part = date::date_part(name)
                 .ok_or_else(|| EvalError::Unsupported(format!("function {name}")))?;
             match args.first() {
                 None => vec![Sample {
                     labels: Labels::empty(),
                     t: ts,
                     // Go's `enh.Ts / 1000` truncates toward zero, as Rust's `/` does.
-                    v: f(ts / 1000),
+                    v: date::date_value(part, ts / 1000),
                 }],
                 Some(a) => {
                     let v = ev.eval_vector(a, ts)?;
-                    map_values(v, |x| f(date::go_float_to_i64(x)))
+                    map_values(v, |x| date::date_value(part, date::go_float_to_i64(x)))
                 }
             }
         }
