@@ -163,36 +163,23 @@ impl Collector {
         urls
     }
 
-    /// Asks the candidates one after the other until one answers MemberList.
-    async fn member_list(&mut self) -> Result<Vec<ListedMember>, String> {
+    /// Asks the candidates one after the other, each within the member timeout, until one answers;
+    /// remembers who did, to ask it first next time.
+    async fn first_answer<T, F, Fut>(&mut self, call: F) -> Result<T, String>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: Future<Output = Result<T, etcd_client::Error>>,
+    {
         let mut last_error = String::from("no endpoint to ask");
         for url in self.candidate_urls() {
-            let mut client = match self.client_for(&url).await {
-                Ok(c) => c,
-                Err(e) => {
-                    last_error = format!("{url}: {e}");
-                    continue;
-                }
+            let result = match self.client_for(&url).await {
+                Ok(client) => timed(self.settings.member_timeout, call(client)).await.0,
+                Err(e) => Err(e),
             };
-            let (r, _) = timed(self.settings.member_timeout, client.member_list()).await;
-            match r {
-                Ok(resp) => {
+            match result {
+                Ok(v) => {
                     self.sticky = Some(url);
-                    return Ok(resp
-                        .members()
-                        .iter()
-                        .map(|m| ListedMember {
-                            id: m.id(),
-                            name: if m.name().is_empty() {
-                                hex_id(m.id())
-                            } else {
-                                m.name().to_string()
-                            },
-                            peer_urls: m.peer_urls().to_vec(),
-                            client_urls: m.client_urls().to_vec(),
-                            is_learner: m.is_learner(),
-                        })
-                        .collect());
+                    return Ok(v);
                 }
                 Err(e) => last_error = format!("{url}: {e}"),
             }
@@ -200,43 +187,48 @@ impl Collector {
         Err(last_error)
     }
 
+    async fn member_list(&mut self) -> Result<Vec<ListedMember>, String> {
+        let resp = self
+            .first_answer(|mut c| async move { c.member_list().await })
+            .await?;
+        Ok(resp
+            .members()
+            .iter()
+            .map(|m| ListedMember {
+                id: m.id(),
+                name: if m.name().is_empty() {
+                    hex_id(m.id())
+                } else {
+                    m.name().to_string()
+                },
+                peer_urls: m.peer_urls().to_vec(),
+                client_urls: m.client_urls().to_vec(),
+                is_learner: m.is_learner(),
+            })
+            .collect())
+    }
+
     async fn alarms(&mut self, names: &HashMap<u64, String>) -> Result<Vec<ActiveAlarm>, String> {
-        let mut last_error = String::from("no endpoint to ask");
-        for url in self.candidate_urls() {
-            let mut client = match self.client_for(&url).await {
-                Ok(c) => c,
-                Err(e) => {
-                    last_error = format!("{url}: {e}");
-                    continue;
-                }
-            };
-            let (r, _) = timed(
-                self.settings.member_timeout,
-                client.alarm(AlarmAction::Get, AlarmType::None, None),
+        let resp = self
+            .first_answer(
+                |mut c| async move { c.alarm(AlarmAction::Get, AlarmType::None, None).await },
             )
-            .await;
-            match r {
-                Ok(resp) => {
-                    let mut alarms: Vec<ActiveAlarm> = resp
-                        .alarms()
-                        .iter()
-                        .filter(|a| a.alarm() != AlarmType::None)
-                        .map(|a| ActiveAlarm {
-                            member: names
-                                .get(&a.member_id())
-                                .cloned()
-                                .unwrap_or_else(|| hex_id(a.member_id())),
-                            member_id: hex_id(a.member_id()),
-                            alarm: a.alarm().as_str_name().to_string(),
-                        })
-                        .collect();
-                    alarms.sort_by(|a, b| (&a.member, &a.alarm).cmp(&(&b.member, &b.alarm)));
-                    return Ok(alarms);
-                }
-                Err(e) => last_error = format!("{url}: {e}"),
-            }
-        }
-        Err(last_error)
+            .await?;
+        let mut alarms: Vec<ActiveAlarm> = resp
+            .alarms()
+            .iter()
+            .filter(|a| a.alarm() != AlarmType::None)
+            .map(|a| ActiveAlarm {
+                member: names
+                    .get(&a.member_id())
+                    .cloned()
+                    .unwrap_or_else(|| hex_id(a.member_id())),
+                member_id: hex_id(a.member_id()),
+                alarm: a.alarm().as_str_name().to_string(),
+            })
+            .collect();
+        alarms.sort_by(|a, b| (&a.member, &a.alarm).cmp(&(&b.member, &b.alarm)));
+        Ok(alarms)
     }
 
     /// The lease the write probes attach their keys to; a new one when the current has lived half its TTL.
