@@ -58,6 +58,7 @@ async fn healthy_cluster_on_3_4_and_3_5() {
             "first full round",
             |f| {
                 count(f, "etcd_server_has_leader", &c) == 3
+                    && count(f, "etcd_member_quota_bytes", &c) == 3
                     && count(f, "etcd_probe_duration_seconds_count", &[("op", "write")]) == 3
             },
         )
