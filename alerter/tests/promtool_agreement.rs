@@ -94,3 +94,29 @@ fn wrong_expectations_fail_with_promtools_report() {
         );
     }
 }
+
+/// The project's own rule tests (rules/tests/*.yml): the alerter reaches promtool's verdict with
+/// promtool's report, file by file.
+#[test]
+fn project_rule_tests_agree_with_promtool() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules/tests");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        eprintln!("skipped: {} is absent", dir.display());
+        return;
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
+        .collect();
+    files.sort();
+    for file in files {
+        let (ok, ours) = our_report(&file);
+        match promtool() {
+            Some(_) => {
+                let (p_ok, theirs) = promtool_report(&file);
+                assert_eq!((ok, &ours), (p_ok, &theirs), "{}", file.display());
+            }
+            None => assert!(ok, "{}:\n{}", file.display(), ours.join("\n")),
+        }
+    }
+}
