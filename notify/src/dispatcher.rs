@@ -99,6 +99,11 @@ impl Dispatcher {
         self.inner.wake.notify_one();
     }
 
+    /// Whether alerts with these labels are inhibited now, and the ids of the silences muting them.
+    pub fn muted(&self, labels: &crate::alert::LabelSet) -> (bool, Vec<String>) {
+        self.core().muted(labels, Utc::now())
+    }
+
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.inner.metrics
     }

@@ -539,3 +539,108 @@ async fn silences_survive_a_restart_and_reload_keeps_state() {
     assert!(rx2.received().is_empty(), "{:?}", rx2.received());
     d2.shutdown().await;
 }
+
+/// Alertmanager's own client, amtool, drives our silences API: the JSON shapes must satisfy its
+/// generated OpenAPI client.
+#[tokio::test]
+async fn amtool_adds_queries_and_expires_silences() {
+    if std::process::Command::new("amtool")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIP: amtool is not installed (scripts/deps.sh installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = Dispatcher::start(
+        write_config(dir.path(), &config("http://127.0.0.1:9/", "", "")),
+        opts(None),
+    )
+    .unwrap();
+    let api = serve_api(&d).await;
+    let amtool = |args: Vec<String>| {
+        let api = api.clone();
+        async move {
+            let out = tokio::process::Command::new("amtool")
+                .arg(format!("--alertmanager.url={api}"))
+                .args(&args)
+                .output()
+                .await
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "amtool {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap()
+        }
+    };
+    let id = amtool(
+        [
+            "silence",
+            "add",
+            "alertname=EtcdNoLeader",
+            "cluster=~c.*",
+            "--comment=upgrade",
+            "--author=ops",
+            "--duration=1h",
+        ]
+        .map(String::from)
+        .to_vec(),
+    )
+    .await
+    .trim()
+    .to_string();
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+    let q: serde_json::Value = serde_json::from_str(
+        &amtool(
+            ["silence", "query", "-o", "json"]
+                .map(String::from)
+                .to_vec(),
+        )
+        .await,
+    )
+    .unwrap();
+    let s = &q.as_array().unwrap()[0];
+    assert_eq!(s["id"], id.as_str());
+    assert_eq!(s["createdBy"], "ops");
+    assert_eq!(s["status"]["state"], "active");
+    let ms: Vec<(String, String, bool)> = s["matchers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap().into(),
+                m["value"].as_str().unwrap().into(),
+                m["isRegex"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        ms.contains(&("alertname".into(), "EtcdNoLeader".into(), false)),
+        "{ms:?}"
+    );
+    assert!(
+        ms.contains(&("cluster".into(), "c.*".into(), true)),
+        "{ms:?}"
+    );
+    // The silence mutes a matching alert.
+    let labels = common::labels(&[("alertname", "EtcdNoLeader"), ("cluster", "c1")]);
+    assert_eq!(d.muted(&labels).1, vec![id.clone()]);
+
+    amtool(vec!["silence".into(), "expire".into(), id.clone()]).await;
+    let q: serde_json::Value = serde_json::from_str(
+        &amtool(
+            ["silence", "query", "--expired", "-o", "json"]
+                .map(String::from)
+                .to_vec(),
+        )
+        .await,
+    )
+    .unwrap();
+    assert_eq!(q[0]["status"]["state"], "expired");
+    assert!(d.muted(&labels).1.is_empty());
+    d.shutdown().await;
+}
