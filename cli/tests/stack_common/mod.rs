@@ -112,27 +112,47 @@ pub async fn start_exporter(
     endpoints: &str,
     cluster_name: &str,
 ) -> Result<(Proc, String)> {
+    start_exporter_with(
+        dir,
+        &[
+            &format!("--endpoints={endpoints}"),
+            &format!("--cluster-name={cluster_name}"),
+        ],
+        &[cluster_name],
+    )
+    .await
+}
+
+/// `etcd-monitor exporter` with `args` (which say what to watch), every interval 1 s, on a free loopback
+/// port; ready once it reports each of `clusters` healthy.
+pub async fn start_exporter_with(
+    dir: &Path,
+    args: &[&str],
+    clusters: &[&str],
+) -> Result<(Proc, String)> {
     let port = etcd_testkit::free_port()?;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_etcd-monitor"));
-    cmd.args([
-        "exporter",
-        &format!("--endpoints={endpoints}"),
-        &format!("--listen=127.0.0.1:{port}"),
-        &format!("--cluster-name={cluster_name}"),
-        "--health-check-interval=1s",
-        "--metrics-interval=1s",
-        "--member-timeout=1s",
-    ]);
+    cmd.arg("exporter")
+        .args(args)
+        .arg(format!("--listen=127.0.0.1:{port}"))
+        .args([
+            "--health-check-interval=1s",
+            "--metrics-interval=1s",
+            "--member-timeout=1s",
+        ]);
     let mut proc = Proc::spawn(
         "etcd-monitor exporter",
         &mut cmd,
-        dir.join(format!("exporter-{cluster_name}.log")),
+        dir.join(format!("exporter-{port}.log")),
     )?;
     let url = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let want = format!("etcd_cluster_healthy{{cluster=\"{cluster_name}\"}} 1");
+    let want: Vec<String> = clusters
+        .iter()
+        .map(|c| format!("etcd_cluster_healthy{{cluster=\"{c}\"}} 1"))
+        .collect();
     let res = wait_for(
-        "the exporter to report a healthy cluster",
+        "the exporter to report healthy clusters",
         Duration::from_secs(30),
         || {
             let http = http.clone();
@@ -143,7 +163,7 @@ pub async fn start_exporter(
                     return Ok(None);
                 };
                 let body = r.text().await?;
-                Ok(body.contains(&want).then_some(()))
+                Ok(want.iter().all(|w| body.contains(w)).then_some(()))
             }
         },
     )
