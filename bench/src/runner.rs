@@ -24,6 +24,8 @@ const MONITOR_INTERVAL: Duration = Duration::from_millis(250);
 /// State the clients of a run share.
 struct Shared {
     next: AtomicU64,
+    /// Requests sent (open loop: those whose turn came before the run ended).
+    sent: AtomicU64,
     done: AtomicU64,
     /// Bytes the run may still write before its quota bound (may go negative by one request).
     budget: AtomicI64,
@@ -256,6 +258,7 @@ async fn measure(
     let bound = db.bound(config.max_quota_fraction);
     let shared = Arc::new(Shared {
         next: AtomicU64::new(0),
+        sent: AtomicU64::new(0),
         done: AtomicU64::new(0),
         budget: AtomicI64::new(db.budget(config.max_quota_fraction) as i64),
         stop: Mutex::new(None),
@@ -370,9 +373,19 @@ async fn measure(
     if let Stopped::Quota(m) = &stopped {
         tracing::warn!("{m}");
     }
-    Ok(Summary::new(
-        config, &recorder, started_at, duration, stopped,
-    ))
+    let mut summary = Summary::new(config, &recorder, started_at, duration, stopped);
+    if let (true, StopAfter::Duration(_), Some(n)) = (pacing.open_loop(), config.stop, expected) {
+        if summary.stopped == Stopped::Completed {
+            summary.unsent = n.saturating_sub(shared.sent.load(Ordering::Relaxed));
+        }
+    }
+    summary.database = Some(crate::report::DatabaseBefore {
+        db_size_bytes: db.db_size,
+        quota_bytes: db.quota,
+        quota_known: db.quota_known,
+        bound_bytes: bound,
+    });
+    Ok(summary)
 }
 
 fn spawn_ticker(shared: &Arc<Shared>, progress: &Progress) -> tokio::task::JoinHandle<()> {
@@ -437,7 +450,9 @@ async fn client_loop(
         match (config.stop, intended) {
             (StopAfter::Total(n), _) if i >= n => break,
             (StopAfter::Duration(d), Some(t)) if t >= d => break,
-            (StopAfter::Duration(d), None) if start.elapsed() >= d => break,
+            // The run ends on time even when the sends fell behind (as check perf's does); what was
+            // due but never sent is counted as unsent.
+            (StopAfter::Duration(d), _) if start.elapsed() >= d => break,
             _ => {}
         }
         if let Some(t) = intended {
@@ -453,6 +468,7 @@ async fn client_loop(
             break;
         }
         let sent = start.elapsed();
+        shared.sent.fetch_add(1, Ordering::Relaxed);
         let result = tokio::select! {
             biased;
             _ = shared.halt.cancelled() => break,
@@ -556,7 +572,11 @@ async fn watch_latency(
         if shared.halt.is_cancelled() || !shared.spend(cost) {
             break;
         }
+        if matches!(config.stop, StopAfter::Duration(d) if start.elapsed() >= d) {
+            break;
+        }
         let sent = start.elapsed();
+        shared.sent.fetch_add(1, Ordering::Relaxed);
         if sent.saturating_sub(intended) > config.late_threshold {
             puts.record_late();
         }

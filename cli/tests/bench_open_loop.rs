@@ -43,10 +43,13 @@ async fn a_paused_member_shows_in_corrected_latency() {
     cluster.resume(0).unwrap();
     let o = child.wait_with_output().unwrap();
     let v = json_ok(&o);
-    // 4 s at 200/s: 800 requests, each one a revision in etcd, plus the clean-up delete.
-    assert_eq!(v["total"], 800, "{v}");
-    assert_eq!(v["succeeded"], 800);
-    assert_eq!(revision(&cluster) - before, 801);
+    // 4 s at 200/s: 800 requests due. Each one sent is a revision in etcd (plus the clean-up delete);
+    // any the clients could not send before the end are counted as unsent.
+    let sent = v["total"].as_u64().unwrap();
+    assert_eq!(sent + v["unsent"].as_u64().unwrap(), 800, "{v}");
+    assert!(sent >= 700, "{v}");
+    assert_eq!(v["succeeded"], sent);
+    assert_eq!(revision(&cluster) - before, sent as i64 + 1);
     assert_eq!(v["target_rate"], 200.0);
     let late = v["late"].as_u64().unwrap();
     assert!(late >= 100, "late sends: {late}");
@@ -105,4 +108,24 @@ async fn a_rate_above_capacity_is_late_and_fails_the_check() {
             .any(|l| l.starts_with("FAIL: Throughput too low")),
         "{lines:?}"
     );
+
+    // With --duration the run ends on time: what was due and not sent is counted, not sent later.
+    let r0 = revision(&cluster);
+    let o = bench(
+        &cluster,
+        &[
+            "put",
+            "--rate=50000",
+            "--duration=2s",
+            "--clients=1",
+            "--output=json",
+        ],
+    );
+    let v = json_ok(&o);
+    let sent = v["total"].as_u64().unwrap();
+    let unsent = v["unsent"].as_u64().unwrap();
+    assert_eq!(sent + unsent, 100_000, "{v}");
+    assert!(unsent > 50_000, "{v}");
+    assert!(get_f64(&v, &["duration_seconds"]) < 4.0, "{v}");
+    assert_eq!(revision(&cluster) - r0, sent as i64 + 1);
 }

@@ -123,6 +123,8 @@ async fn stops_below_the_quota() {
     assert!(one_error_line(&o).contains("quota"));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["stopped"]["reason"], "quota", "{v}");
+    // The quota came from the member (its /metrics on etcd 3.5), not from etcd's default.
+    assert_eq!(v["database"]["quota_bytes"], QUOTA);
     let done = v["succeeded"].as_u64().unwrap();
     assert!(done > 0 && done < 2000, "{done}");
     // etcd raised no NOSPACE alarm and the database stayed below the bench's bound of 80%.

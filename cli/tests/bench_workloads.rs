@@ -238,3 +238,22 @@ fn established_to(pid: u32, port: u16) -> usize {
         })
         .count()
 }
+
+/// TLS with client certificates, the flags the exporter takes: gRPC and the members' /metrics (where
+/// the quota is read) both go through it.
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_cluster_and_its_quota_on_etcd_3_5() {
+    let mut opts = ClusterOptions::new(1, EtcdVersion::V3_5);
+    opts.tls = true;
+    opts.quota_backend_bytes = Some(64 * 1024 * 1024);
+    let cluster = Cluster::start(opts).await.expect("cluster");
+    let (v, r0, r1) = run_counted(&cluster, &["put", "--clients=2", "--total=50"], 50);
+    assert_eq!(r1 - r0, 51);
+    assert_eq!(v["database"]["quota_known"], true, "{v}");
+    assert_eq!(v["database"]["quota_bytes"], 64 * 1024 * 1024);
+    // 80% of the quota, the default --max-quota-fraction.
+    assert_eq!(
+        v["database"]["bound_bytes"],
+        (64.0 * 1024.0 * 1024.0 * 0.8) as u64
+    );
+}

@@ -122,23 +122,27 @@ pub fn etcd_view(cluster: &Cluster, i: usize) -> EtcdView {
     }
 }
 
-/// Writes about `target_bytes` of values under `prefix` in 256 KiB values, as etcd counts its db size
-/// (stops once the leader's database reaches it).
+/// Writes 256 KiB values under `prefix` until every member's database (as etcd reports it) reaches
+/// `target_bytes`; one put at a time, so that no member overshoots by much (members' files differ by a
+/// few percent, and the quota is checked on each).
 pub async fn fill(cluster: &Cluster, prefix: &str, target_bytes: i64) -> usize {
     let mut client = cluster.client().await.expect("client");
     let value = vec![b'v'; 256 << 10];
+    let urls = cluster.client_urls();
     let mut i = 0;
     loop {
-        let leader = cluster.leader_index().await.expect("leader");
-        if etcd_view(cluster, leader).db_size >= target_bytes {
+        let smallest = endpoint_status(cluster, &urls)
+            .iter()
+            .map(|s| s["Status"]["dbSize"].as_i64().expect("dbSize"))
+            .min()
+            .expect("members");
+        if smallest >= target_bytes {
             return i;
         }
-        for _ in 0..4 {
-            client
-                .put(format!("{prefix}{i:05}"), value.clone(), None)
-                .await
-                .expect("put while filling");
-            i += 1;
-        }
+        client
+            .put(format!("{prefix}{i:05}"), value.clone(), None)
+            .await
+            .expect("put while filling");
+        i += 1;
     }
 }
