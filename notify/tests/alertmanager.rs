@@ -4,11 +4,10 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use chrono::Utc;
-use common::{alert, free_port, Receiver};
+use common::{alert, start_alertmanager, start_alertmanager_with, Receiver, EXTERNAL_URL};
 use etcd_monitor_notify::{
     AlertingConfig, AlertmanagerForwarder, Dispatcher, DispatcherOptions, ForwarderOptions,
     NotifyConfig,
@@ -41,75 +40,6 @@ fn certs(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, std:
         w("server.pem", cert.pem()),
         w("server-key.pem", key.serialize_pem()),
     )
-}
-
-struct Alertmanager {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Alertmanager {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-const EXTERNAL_URL: &str = "http://alerts.test:9093";
-
-/// Starts Alertmanager on a free port, or returns None (with a message) where it is not installed.
-async fn start_alertmanager(config: &str) -> Option<Alertmanager> {
-    start_alertmanager_with(config, &[], reqwest::Client::new(), "http", "").await
-}
-
-async fn start_alertmanager_with(
-    config: &str,
-    extra: &[String],
-    http: reqwest::Client,
-    scheme: &str,
-    prefix: &str,
-) -> Option<Alertmanager> {
-    let bin = ["/usr/bin/prometheus-alertmanager", "/usr/bin/alertmanager"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists());
-    let Some(bin) = bin else {
-        eprintln!("SKIP: prometheus-alertmanager is not installed (scripts/deps.sh installs it)");
-        return None;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("alertmanager.yml");
-    std::fs::write(&cfg, config).unwrap();
-    let port = free_port();
-    let child = Command::new(bin)
-        .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!(
-            "--storage.path={}",
-            dir.path().join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg(format!("--web.external-url={EXTERNAL_URL}"))
-        .arg("--cluster.listen-address=")
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start alertmanager");
-    let am = Alertmanager {
-        child,
-        url: format!("{scheme}://127.0.0.1:{port}{prefix}"),
-        _dir: dir,
-    };
-    let mut last = String::new();
-    for _ in 0..100 {
-        match http.get(format!("{}/-/ready", am.url)).send().await {
-            Ok(r) if r.status().is_success() => return Some(am),
-            Ok(r) => last = format!("status {}", r.status()),
-            Err(e) => last = format!("{e:?}"),
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("alertmanager did not become ready: {last}");
 }
 
 async fn am_alerts(url: &str) -> Vec<Value> {

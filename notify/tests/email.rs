@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use chrono::Utc;
-use common::{alert, free_port, write_config};
+use common::{alert, free_port, start_alertmanager, write_config};
 use etcd_monitor_notify::{Dispatcher, DispatcherOptions};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, SanType};
 use serde_json::Value;
@@ -29,7 +29,7 @@ mode, port, outdir = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 class Handler:
     async def handle_DATA(self, server, session, envelope):
         msg = email.message_from_bytes(envelope.original_content, policy=policy.default)
-        body = msg.get_body(preferencelist=('plain',)).get_content().replace("\r\n", "\n")
+        body = msg.get_body(preferencelist=('plain', 'html')).get_content().replace("\r\n", "\n")
         rec = {"mail_from": envelope.mail_from, "rcpt_tos": envelope.rcpt_tos,
                "subject": msg["Subject"], "to": msg["To"], "from": msg["From"],
                "body": body, "authenticated": bool(session.authenticated),
@@ -391,5 +391,88 @@ global:
     let m = smtp.wait_messages(1, Duration::from_secs(10)).await;
     assert_eq!(m[0]["tls"], true);
     assert_eq!(m[0]["authenticated"], true);
+    d.shutdown().await;
+}
+
+/// Alertmanager and we, given the same configuration and alerts, mail the same subject, sender and
+/// recipients to the same real SMTP server.
+#[tokio::test]
+async fn subject_and_envelope_agree_with_alertmanager() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let Some(smtp) = Smtp::start(dir.path(), "plain", port, None) else {
+        return;
+    };
+    let yaml = format!(
+        r#"
+global:
+  smtp_smarthost: 127.0.0.1:{port}
+  smtp_from: alerter@etcd.test
+  smtp_require_tls: false
+route:
+  receiver: mail
+  group_by: [alertname, cluster]
+  group_wait: 0s
+  group_interval: 1s
+receivers:
+  - name: mail
+    email_configs:
+      - to: oncall@etcd.test
+"#
+    );
+    let Some(am) = start_alertmanager(&yaml).await else {
+        return;
+    };
+    let t = Utc::now();
+    let alerts = vec![
+        alert(
+            &[
+                ("alertname", "EtcdHighFsyncDurations"),
+                ("cluster", "c1"),
+                ("severity", "warning"),
+                ("instance", "m1"),
+            ],
+            t,
+        ),
+        alert(
+            &[
+                ("alertname", "EtcdHighFsyncDurations"),
+                ("cluster", "c1"),
+                ("severity", "warning"),
+                ("instance", "m2"),
+            ],
+            t,
+        ),
+    ];
+    let port_am = am.url.rsplit(':').next().unwrap().to_string();
+    let cfg: etcd_monitor_notify::AlertingConfig = serde_yaml::from_str(&format!(
+        "alertmanagers:\n  - static_configs:\n      - targets: ['127.0.0.1:{port_am}']\n"
+    ))
+    .unwrap();
+    let fwd = etcd_monitor_notify::AlertmanagerForwarder::new(&cfg, dir.path(), Default::default())
+        .unwrap();
+    assert_eq!(fwd.forward(&alerts).await, 1);
+    let theirs = smtp
+        .wait_messages(1, Duration::from_secs(10))
+        .await
+        .remove(0);
+
+    let d = Dispatcher::start(
+        write_config(dir.path(), &yaml),
+        DispatcherOptions::default(),
+    )
+    .unwrap();
+    d.send(alerts);
+    let ours = smtp
+        .wait_messages(2, Duration::from_secs(10))
+        .await
+        .remove(1);
+    for k in ["subject", "mail_from", "rcpt_tos", "to", "from"] {
+        assert_eq!(ours[k], theirs[k], "{k}");
+    }
+    assert_eq!(
+        ours["subject"],
+        "[FIRING:2] EtcdHighFsyncDurations c1 (warning)"
+    );
     d.shutdown().await;
 }
