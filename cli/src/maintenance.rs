@@ -239,24 +239,34 @@ async fn execute(command: MaintenanceCommand) -> Result<u8, Error> {
         } => {
             let mut inspector = inspector(&common, false).await?;
             let options = defrag::DefragOptions {
-                all,
-                dry_run,
                 command_timeout,
                 wait_timeout,
             };
+            let (snap, steps) = defrag::prepare(&mut inspector, all).await?;
             let json = common.output == Output::Json;
-            let mut progress = |line: String| {
-                if json {
-                    tracing::info!("{line}");
-                } else {
-                    outln!("{line}");
-                }
-            };
-            let report = defrag::run(&mut inspector, &options, &mut progress).await?;
-            if json {
-                print_json(&report)?;
+            if !json {
+                out(&plan_text(&steps, dry_run, all));
+            }
+            let done = if dry_run || steps.is_empty() {
+                Vec::new()
             } else {
-                out(&defrag_text(&report, all));
+                let mut progress = |line: String| {
+                    if json {
+                        tracing::info!("{line}");
+                    } else {
+                        outln!("{line}");
+                    }
+                };
+                defrag::execute(&mut inspector, snap, &steps, &options, &mut progress).await?
+            };
+            if json {
+                print_json(&defrag::DefragReport {
+                    dry_run,
+                    plan: steps,
+                    done,
+                })?;
+            } else if !dry_run && !done.is_empty() {
+                outln!("done: {} member(s) defragmented", done.len());
             }
             Ok(0)
         }
@@ -379,9 +389,9 @@ async fn execute(command: MaintenanceCommand) -> Result<u8, Error> {
     }
 }
 
-fn defrag_text(report: &defrag::DefragReport, all: bool) -> String {
+fn plan_text(steps: &[defrag::Step], dry_run: bool, all: bool) -> String {
     let mut out = String::new();
-    if report.plan.is_empty() {
+    if steps.is_empty() {
         out.push_str(if all {
             "no member to defragment\n"
         } else {
@@ -390,12 +400,12 @@ fn defrag_text(report: &defrag::DefragReport, all: bool) -> String {
         });
         return out;
     }
-    out.push_str(if report.dry_run {
+    out.push_str(if dry_run {
         "plan (dry run, nothing changed):\n"
     } else {
         "plan:\n"
     });
-    for (i, s) in report.plan.iter().enumerate() {
+    for (i, s) in steps.iter().enumerate() {
         out.push_str(&format!(
             "  {}. {} ({:?}, {}): db {}, in use {}: {}\n",
             i + 1,
@@ -405,12 +415,6 @@ fn defrag_text(report: &defrag::DefragReport, all: bool) -> String {
             render::human_bytes(s.db_size_bytes),
             render::human_bytes(s.db_size_in_use_bytes),
             s.reason
-        ));
-    }
-    if !report.dry_run {
-        out.push_str(&format!(
-            "done: {} member(s) defragmented\n",
-            report.done.len()
         ));
     }
     out

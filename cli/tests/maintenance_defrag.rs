@@ -89,7 +89,10 @@ async fn rolling_defrag(version: EtcdVersion) {
         .filter_map(|l| l.trim().split_once(". ").map(|(_, r)| r.to_string()))
         .collect();
     assert_eq!(plan.len(), 3, "{}", show(&o));
-    assert!(plan[2].starts_with(&format!("{leader_name} (Leader")), "{plan:?}");
+    assert!(
+        plan[2].starts_with(&format!("{leader_name} (Leader")),
+        "{plan:?}"
+    );
     assert!(stdout(&o).contains("nothing changed"), "{}", show(&o));
     assert_eq!(etcd_view(&cluster, 0).db_size, before[0].db_size);
 

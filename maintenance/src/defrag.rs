@@ -151,8 +151,6 @@ pub fn caught_up(snap: &ClusterSnapshot, member: &str, leader_before: (u64, i64)
 
 #[derive(Debug, Clone)]
 pub struct DefragOptions {
-    pub all: bool,
-    pub dry_run: bool,
     /// Bound on one member's Defragment call (a big database takes minutes).
     pub command_timeout: Duration,
     /// Bound on the wait for a member to be healthy and caught up afterwards.
@@ -180,27 +178,32 @@ pub struct DefragReport {
 /// Progress lines for the operator, as they happen.
 pub type Progress<'a> = &'a mut (dyn FnMut(String) + Send);
 
-/// Runs the rolling defragmentation (or only plans it, with `dry_run`).
-pub async fn run(
-    inspector: &mut Inspector,
-    options: &DefragOptions,
-    progress: Progress<'_>,
-) -> Result<DefragReport> {
+/// Takes a snapshot, checks that defragmentation is safe now, and plans it.
+pub async fn prepare(inspector: &mut Inspector, all: bool) -> Result<(ClusterSnapshot, Vec<Step>)> {
     let snap = inspector.snapshot().await;
     if let Some(why) = preflight(&snap) {
         return Err(Error::Refused(format!(
             "refusing to defragment: {why}; nothing was changed"
         )));
     }
-    let steps = plan(&snap, options.all);
+    let steps = plan(&snap, all);
+    Ok((snap, steps))
+}
+
+/// Runs the plan from [`prepare`], one member at a time, checking again before each member that the
+/// cluster can spare it.
+pub async fn execute(
+    inspector: &mut Inspector,
+    snap: ClusterSnapshot,
+    steps: &[Step],
+    options: &DefragOptions,
+    progress: Progress<'_>,
+) -> Result<Vec<Done>> {
     let mut report = DefragReport {
-        dry_run: options.dry_run,
-        plan: steps.clone(),
+        dry_run: false,
+        plan: steps.to_vec(),
         done: Vec::new(),
     };
-    if options.dry_run || steps.is_empty() {
-        return Ok(report);
-    }
     let mut last = snap;
     for (i, step) in steps.iter().enumerate() {
         if i > 0 {
@@ -290,7 +293,7 @@ pub async fn run(
         ));
         report.done.push(done);
     }
-    Ok(report)
+    Ok(report.done)
 }
 
 fn names(done: &[Done]) -> String {
