@@ -2,7 +2,7 @@
 //! `up`/`scrape_duration_seconds`/`scrape_samples_scraped`, and staleness markers for series that vanish.
 //! The conversion from a scrape to samples is pure; only `fetch` does I/O.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use etcd_monitor_promql::{stale_nan, Labels, MemStorage};
@@ -61,27 +61,22 @@ pub fn to_samples(
     let mut seen = HashSet::new();
     for f in families {
         for s in f.samples {
-            let mut m: BTreeMap<String, String> = BTreeMap::new();
-            for (k, v) in &s.labels {
-                m.insert(k.clone(), v.clone());
-            }
+            let mut pairs: Vec<(String, String)> = s.labels;
+            pairs.reserve(target.labels.len() + 1);
             for (k, v) in &target.labels {
-                match m.get(k) {
-                    Some(existing) if target.honor_labels && !existing.is_empty() => {}
-                    Some(existing) => {
-                        let existing = existing.clone();
-                        m.insert(format!("exported_{k}"), existing);
-                        m.insert(k.clone(), v.clone());
+                match pairs.iter().position(|(n, _)| n == k) {
+                    Some(i) if target.honor_labels && !pairs[i].1.is_empty() => {}
+                    Some(i) => {
+                        let exported = std::mem::replace(&mut pairs[i].1, v.clone());
+                        pairs.push((format!("exported_{k}"), exported));
                     }
-                    None => {
-                        m.insert(k.clone(), v.clone());
-                    }
+                    None => pairs.push((k.clone(), v.clone())),
                 }
             }
-            m.insert("__name__".into(), s.name.clone());
-            let labels = Labels::new(m);
+            pairs.push(("__name__".to_string(), s.name));
+            let labels = Labels::new(pairs);
             // A repeated series in one exposition: the first wins, as Prometheus reports a duplicate.
-            if seen.insert(labels.clone()) {
+            if seen.insert(labels.fingerprint()) {
                 // Only the one staleness bit pattern means stale; a NaN from a target is a plain NaN.
                 let v = if etcd_monitor_promql::is_stale(s.value) {
                     f64::NAN
@@ -138,10 +133,10 @@ pub async fn fetch(client: &reqwest::Client, target: &ScrapeTarget, ts_ms: i64) 
     }
 }
 
-/// Per target: the series of the last scrape, to mark stale the ones that vanish.
+/// Per target: the series of the last scrape (by fingerprint), to mark stale the ones that vanish.
 #[derive(Debug, Default, Clone)]
 pub struct TargetState {
-    pub previous: HashSet<Labels>,
+    pub previous: HashMap<u64, Labels>,
     pub last_error: Option<String>,
     pub last_scrape_ms: Option<i64>,
     pub last_duration: Duration,
@@ -163,19 +158,22 @@ pub fn apply(
     outcome: ScrapeOutcome,
 ) {
     let ts = outcome.ts_ms;
-    let mut current = HashSet::new();
-    let (up, scraped) = match &outcome.result {
+    let mut current = HashMap::with_capacity(st.previous.len());
+    let (up, scraped, error) = match outcome.result {
         Ok(samples) => {
+            let n = samples.len();
             for (labels, t, v) in samples {
-                let _ = store.append(labels, t.unwrap_or(ts), *v);
-                current.insert(labels.clone());
+                let _ = store.append(&labels, t.unwrap_or(ts), v);
+                current.insert(labels.fingerprint(), labels);
             }
-            (1.0, samples.len())
+            (1.0, n, None)
         }
-        Err(_) => (0.0, 0),
+        Err(e) => (0.0, 0, Some(e)),
     };
-    for old in st.previous.difference(&current) {
-        let _ = store.append(old, ts, stale_nan());
+    for (fp, old) in &st.previous {
+        if !current.contains_key(fp) {
+            let _ = store.append(old, ts, stale_nan());
+        }
     }
     for (name, v) in [
         ("up", up),
@@ -186,7 +184,7 @@ pub fn apply(
         let _ = store.append(&report_series(target, name), ts, v);
     }
     st.up = up == 1.0;
-    st.last_error = outcome.result.err();
+    st.last_error = error;
     st.last_scrape_ms = Some(ts);
     st.last_duration = outcome.duration;
     st.previous = current;
@@ -194,7 +192,7 @@ pub fn apply(
 
 /// A target that is no longer configured: everything it wrote goes stale.
 pub fn retire(store: &mut MemStorage, target: &ScrapeTarget, st: &TargetState, ts: i64) {
-    for old in &st.previous {
+    for old in st.previous.values() {
         let _ = store.append(old, ts, stale_nan());
     }
     for name in [
