@@ -202,6 +202,10 @@ fn errors_are_values_not_panics() {
     // A huge subquery is refused instead of running for minutes.
     let e = query(&st, "count_over_time(a[1y:1ms])", 0).unwrap_err();
     assert!(e.to_string().contains("subquery would evaluate"), "{e}");
+    assert_eq!(
+        eval::query_vector(&st, "count(b)", 0, &opts()).unwrap()[0].v,
+        2.0
+    );
     // Scalar results become one unlabeled sample, strings are refused like promtool does.
     assert_eq!(
         query(&st, "1 + 1", 0).unwrap().into_vector().unwrap()[0].v,

@@ -114,6 +114,18 @@ pub fn instant_query(
     })
 }
 
+/// Parses and evaluates `query` at `t_ms`, returning the result as rule evaluation sees
+/// it: a vector, a scalar as one unlabeled sample, anything else an error.
+pub fn query_vector(
+    store: &dyn Queryable,
+    query: &str,
+    t_ms: i64,
+    opts: &EvalOptions,
+) -> Result<Vector, EvalError> {
+    let expr = parse(query)?;
+    instant_query(store, &expr, t_ms, opts)?.into_vector()
+}
+
 /// Evaluates `expr` at every `step_ms` from `start_ms` to `end_ms` (a range query). Series
 /// come back sorted by labels, points by time; a scalar expression yields one series with
 /// no labels.
