@@ -630,6 +630,43 @@ async fn amtool_adds_queries_and_expires_silences() {
     let labels = common::labels(&[("alertname", "EtcdNoLeader"), ("cluster", "c1")]);
     assert_eq!(d.muted(&labels).1, vec![id.clone()]);
 
+    // amtool lists our alerts, the silenced one as suppressed.
+    d.send(vec![
+        alert(
+            &[("alertname", "EtcdNoLeader"), ("cluster", "c1")],
+            Utc::now(),
+        ),
+        alert(&[("alertname", "Other")], Utc::now()),
+    ]);
+    let q: serde_json::Value = serde_json::from_str(
+        &amtool(
+            ["alert", "query", "-a", "-o", "json"]
+                .map(String::from)
+                .to_vec(),
+        )
+        .await,
+    )
+    .unwrap();
+    let mut states: Vec<(String, String)> = q
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["labels"]["alertname"].as_str().unwrap().into(),
+                a["status"]["state"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    states.sort();
+    assert_eq!(
+        states,
+        vec![
+            ("EtcdNoLeader".into(), "suppressed".into()),
+            ("Other".into(), "active".into())
+        ]
+    );
+
     amtool(vec!["silence".into(), "expire".into(), id.clone()]).await;
     let q: serde_json::Value = serde_json::from_str(
         &amtool(
