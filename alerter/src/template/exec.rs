@@ -102,7 +102,6 @@ impl<'a> Exec<'a> {
                         .iter()
                         .map(|(k, e)| (Value::Str(k.clone()), e.clone()))
                         .collect(),
-                    Value::Int(n) => (0..*n).map(|i| (Value::Int(i), Value::Int(i))).collect(),
                     Value::Nil => Vec::new(),
                     other => {
                         return Err(TemplateError::exec(

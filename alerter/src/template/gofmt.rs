@@ -351,15 +351,28 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
                 *i += 1;
             }
             if *i > start {
-                chars[start..*i].iter().collect::<String>().parse().ok()
+                Some(
+                    chars[start..*i]
+                        .iter()
+                        .collect::<String>()
+                        .parse()
+                        .unwrap_or(usize::MAX),
+                )
             } else {
                 None
             }
         };
+        // Go stops at a width or precision over a million (fmt's tooLarge): the rest of the format is
+        // swallowed and reported as a missing verb, rather than allocated.
+        const TOO_LARGE: usize = 1_000_000;
         spec.width = num(&mut i);
         if i < chars.len() && chars[i] == '.' {
             i += 1;
             spec.prec = Some(num(&mut i).unwrap_or(0));
+        }
+        if spec.width.is_some_and(|w| w > TOO_LARGE) || spec.prec.is_some_and(|p| p > TOO_LARGE) {
+            out.push_str("%!(NOVERB)");
+            break;
         }
         let Some(&verb) = chars.get(i) else {
             out.push_str("%!(NOVERB)");
@@ -442,5 +455,23 @@ mod tests {
         assert_eq!(sprintf("%v", &[f(1e21)]), "1e+21");
         assert_eq!(sprintf("%.4g", &[f(0.0)]), "0");
         assert_eq!(sprintf("%f", &[f(f64::INFINITY)]), "+Inf");
+        assert_eq!(
+            sprintf("%.9999999999f", &[f(1.0)]),
+            "%!(NOVERB)%!(EXTRA float64=1)"
+        );
+    }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn sprintf_never_panics(format in "[%0-9.+ #a-zA-Z-]{0,16}", f in proptest::num::f64::ANY, i in any::<i64>(), s in "\\PC{0,8}") {
+                let _ = sprintf(&format, &[Value::Float(f), Value::Int(i), Value::Str(s)]);
+                let _ = format_float(f);
+                let _ = format_g(f, Some(i.unsigned_abs() as usize % 30), false);
+            }
+        }
     }
 }
