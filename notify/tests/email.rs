@@ -412,8 +412,8 @@ global:
 route:
   receiver: mail
   group_by: [alertname, cluster]
-  group_wait: 0s
-  group_interval: 1s
+  group_wait: 1s
+  group_interval: 1m
 receivers:
   - name: mail
     email_configs:
