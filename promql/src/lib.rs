@@ -42,8 +42,8 @@ mod gomath;
 
 pub use error::{AppendError, EvalError, FormatError};
 pub use eval::{
-    instant_query, lookback_reach_ms, parse, query_vector, range_query,
-    register_prometheus_2_42_functions, EvalOptions,
+    instant_query, lookback_reach_ms, nesting_depth, parse, query_vector, range_query,
+    register_prometheus_2_42_functions, EvalOptions, MAX_NESTING_DEPTH,
 };
 pub use labels::{Label, Labels};
 pub use storage::{is_stale, stale_nan, MemStorage, Point, Queryable, SelectedSeries};

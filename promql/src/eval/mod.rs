@@ -93,6 +93,53 @@ pub fn register_prometheus_2_42_functions() {
     });
 }
 
+/// Deepest operator/function nesting the evaluator accepts. Evaluation recurses once per
+/// level, and an overflowing stack aborts the process rather than failing one rule; real
+/// rules nest a handful of levels, so the limit only stops pathological input.
+pub const MAX_NESTING_DEPTH: usize = 100;
+
+/// Nesting depth of an expression (parentheses do not count), computed without recursion
+/// so that absurd inputs cannot overflow the stack here either.
+pub fn nesting_depth(expr: &Expr) -> usize {
+    let mut max = 0;
+    let mut stack: Vec<(&Expr, usize)> = vec![(expr, 1)];
+    while let Some((e, d)) = stack.pop() {
+        max = max.max(d);
+        match e {
+            Expr::Paren(p) => stack.push((&p.expr, d)),
+            Expr::Unary(u) => stack.push((&u.expr, d + 1)),
+            Expr::Binary(b) => {
+                stack.push((&b.lhs, d + 1));
+                stack.push((&b.rhs, d + 1));
+            }
+            Expr::Aggregate(a) => {
+                stack.push((&a.expr, d + 1));
+                if let Some(p) = &a.param {
+                    stack.push((p, d + 1));
+                }
+            }
+            Expr::Subquery(sq) => stack.push((&sq.expr, d + 1)),
+            Expr::Call(c) => stack.extend(c.args.args.iter().map(|a| (a.as_ref(), d + 1))),
+            Expr::NumberLiteral(_)
+            | Expr::StringLiteral(_)
+            | Expr::VectorSelector(_)
+            | Expr::MatrixSelector(_)
+            | Expr::Extension(_) => {}
+        }
+    }
+    max
+}
+
+fn check_depth(expr: &Expr) -> Result<(), EvalError> {
+    let depth = nesting_depth(expr);
+    if depth > MAX_NESTING_DEPTH {
+        return Err(EvalError::Unsupported(format!(
+            "expression nests {depth} levels deep, more than the evaluator's limit of {MAX_NESTING_DEPTH}"
+        )));
+    }
+    Ok(())
+}
+
 /// Evaluates `expr` at `t_ms` (an instant query, as rule evaluation does).
 pub fn instant_query(
     store: &dyn Queryable,
@@ -100,6 +147,7 @@ pub fn instant_query(
     t_ms: i64,
     opts: &EvalOptions,
 ) -> Result<Value, EvalError> {
+    check_depth(expr)?;
     let ev = Evaluator {
         store,
         opts,
