@@ -71,6 +71,50 @@ else:
 PY
 promtool check config "$tmp/alerter.yml"
 
+echo "== etcd-monitor command lines in the compose file and the manifests, parsed by the binary"
+# Each command line, with --help appended, must parse: an unknown or misspelled flag makes clap fail
+# before it prints the help. Catches deploy files that drift from the CLI.
+if [ -n "${ETCD_MONITOR_BIN:-}" ]; then
+  bin="$ETCD_MONITOR_BIN"
+else
+  cargo build --quiet -p etcd-monitor   # a no-op when `make test` has just built it
+  bin=target/debug/etcd-monitor
+fi
+python3 - "$bin" <<'PY'
+import glob, subprocess, sys, yaml
+binary, bad, n = sys.argv[1], [], 0
+def check(where, args):
+    global n
+    n += 1
+    r = subprocess.run([binary, *args, "--help"], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    if r.returncode != 0:
+        bad.append(f"{where}: etcd-monitor {' '.join(args)}: {r.stderr.strip().splitlines()[0] if r.stderr.strip() else r.returncode}")
+compose = yaml.safe_load(open("deploy/docker-compose.yml"))
+for name, svc in compose["services"].items():
+    if str(svc.get("image", "")).startswith("etcd-monitor") and svc.get("command"):
+        check(f"deploy/docker-compose.yml: service {name}", [str(a) for a in svc["command"]])
+def containers(doc):
+    spec = doc.get("spec", {})
+    for path in (("template",), ("jobTemplate", "spec", "template")):
+        t = spec
+        for k in path:
+            t = (t or {}).get(k, {})
+        for c in ((t or {}).get("spec") or {}).get("containers", []):
+            yield c
+for f in sorted(glob.glob("deploy/kubernetes/*.yaml")):
+    for doc in yaml.safe_load_all(open(f)):
+        if not doc:
+            continue
+        for c in containers(doc):
+            if str(c.get("image", "")).startswith("etcd-monitor") and c.get("args"):
+                check(f"{f}: {doc['kind']}/{doc['metadata']['name']} container {c['name']}", [str(a) for a in c["args"]])
+for b in bad:
+    print(b, file=sys.stderr)
+if bad:
+    sys.exit(1)
+print(f"validate-deploy: {n} etcd-monitor command lines parse")
+PY
+
 echo "== Grafana dashboards in sync with scripts/gen-dashboards.py"
 python3 scripts/gen-dashboards.py --check
 
