@@ -242,9 +242,16 @@ async fn execute(command: MaintenanceCommand) -> Result<u8, Error> {
                 command_timeout,
                 wait_timeout,
             };
-            let (snap, steps) = defrag::prepare(&mut inspector, all).await?;
+            let defrag::Prepared {
+                snapshot: snap,
+                steps,
+                skipped,
+            } = defrag::prepare(&mut inspector, all).await?;
             let json = common.output == Output::Json;
             if !json {
+                for (name, why) in &skipped {
+                    outln!("skipping {name}: {why}");
+                }
                 out(&plan_text(&steps, dry_run, all));
             }
             let done = if dry_run || steps.is_empty() {
@@ -263,6 +270,10 @@ async fn execute(command: MaintenanceCommand) -> Result<u8, Error> {
                 print_json(&defrag::DefragReport {
                     dry_run,
                     plan: steps,
+                    skipped: skipped
+                        .into_iter()
+                        .map(|(name, reason)| defrag::Skipped { name, reason })
+                        .collect(),
                     done,
                 })?;
             } else if !dry_run && !done.is_empty() {

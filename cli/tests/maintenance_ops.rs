@@ -76,7 +76,7 @@ async fn nospace_then_recovery(version: EtcdVersion) {
             .unwrap_or_else(|| panic!("no row for {id}:\n{table}"));
         assert!(row.contains(alarm.as_str()), "{row}");
     }
-    assert!(table.contains("alarms:         NOSPACE on"), "{table}");
+    assert!(table.contains("alarms:             NOSPACE on"), "{table}");
 
     let o = run(&cluster, &["alarm", "list"]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));

@@ -107,12 +107,12 @@ async fn healthy(version: EtcdVersion) {
         assert_eq!(cells[4], if i == leader { "yes" } else { "no" }, "{r}");
     }
     assert!(
-        table.contains("fault tolerance: 1 member(s) can fail"),
+        table.contains("fault tolerance:    1 member(s) can fail"),
         "{table}"
     );
-    assert!(table.contains("split brain:    no"), "{table}");
+    assert!(table.contains("split brain:        no"), "{table}");
     assert!(
-        table.contains("state:          healthy (exit 0)"),
+        table.contains("state:              healthy (exit 0)"),
         "{table}"
     );
     // Not a terminal: no colours.
@@ -164,7 +164,7 @@ async fn member_down_then_quorum_lost(version: EtcdVersion) {
     );
     assert!(table.contains("(no spare member)"), "{table}");
     assert!(
-        table.contains("state:          degraded (exit 1)"),
+        table.contains("state:              degraded (exit 1)"),
         "{table}"
     );
 

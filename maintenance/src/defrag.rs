@@ -17,7 +17,6 @@ use crate::{Error, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
-    Learner,
     Follower,
     Leader,
 }
@@ -80,20 +79,21 @@ pub fn preflight(snap: &ClusterSnapshot) -> Option<String> {
 
 fn role(m: &MemberSnapshot) -> Role {
     match &m.status {
-        _ if m.is_learner => Role::Learner,
         Some(s) if s.is_leader => Role::Leader,
         _ => Role::Follower,
     }
 }
 
-/// The members to defragment, in order: learners, then followers, then the leader; by name within each.
-/// Only those the exporter's [`DefragRule`](etcd_monitor_exporter::analysis::DefragRule) recommends,
-/// unless `all`.
+/// The members to defragment, in order: followers, then the leader; by name within each. Only those the
+/// exporter's [`DefragRule`](etcd_monitor_exporter::analysis::DefragRule) recommends, unless `all`.
+/// Learners are left out: etcd answers Defragment on a learner with "rpc not supported for learner"
+/// (see [`skipped`]).
 pub fn plan(snap: &ClusterSnapshot, all: bool) -> Vec<Step> {
     let mut steps: Vec<Step> = snap
         .members
         .iter()
         .filter(|m| all || m.defrag_recommended)
+        .filter(|m| !m.is_learner)
         .filter_map(|m| {
             let s = m.status.as_ref()?;
             Some(Step {
@@ -114,6 +114,22 @@ pub fn plan(snap: &ClusterSnapshot, all: bool) -> Vec<Step> {
         .collect();
     steps.sort_by(|a, b| (a.role, &a.name).cmp(&(b.role, &b.name)));
     steps
+}
+
+/// Members the plan would include but cannot: learners (etcd refuses Defragment on them), with why.
+pub fn skipped(snap: &ClusterSnapshot, all: bool) -> Vec<(String, String)> {
+    snap.members
+        .iter()
+        .filter(|m| m.is_learner && (all || m.defrag_recommended))
+        .map(|m| {
+            (
+                m.name.clone(),
+                "a learner: etcd serves no Defragment to learners; defragment it after promotion, or \
+                 offline (etcdutl defrag) while it is stopped"
+                    .to_string(),
+            )
+        })
+        .collect()
 }
 
 /// The leader's commit index and revision, from a snapshot.
@@ -172,22 +188,40 @@ pub struct Done {
 pub struct DefragReport {
     pub dry_run: bool,
     pub plan: Vec<Step>,
+    pub skipped: Vec<Skipped>,
     pub done: Vec<Done>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    pub name: String,
+    pub reason: String,
 }
 
 /// Progress lines for the operator, as they happen.
 pub type Progress<'a> = &'a mut (dyn FnMut(String) + Send);
 
 /// Takes a snapshot, checks that defragmentation is safe now, and plans it.
-pub async fn prepare(inspector: &mut Inspector, all: bool) -> Result<(ClusterSnapshot, Vec<Step>)> {
-    let snap = inspector.snapshot().await;
-    if let Some(why) = preflight(&snap) {
+pub async fn prepare(inspector: &mut Inspector, all: bool) -> Result<Prepared> {
+    let snapshot = inspector.snapshot().await;
+    if let Some(why) = preflight(&snapshot) {
         return Err(Error::Refused(format!(
             "refusing to defragment: {why}; nothing was changed"
         )));
     }
-    let steps = plan(&snap, all);
-    Ok((snap, steps))
+    Ok(Prepared {
+        steps: plan(&snapshot, all),
+        skipped: skipped(&snapshot, all),
+        snapshot,
+    })
+}
+
+/// A checked cluster and its plan.
+pub struct Prepared {
+    pub snapshot: ClusterSnapshot,
+    pub steps: Vec<Step>,
+    /// (member, why) for members left out of the plan.
+    pub skipped: Vec<(String, String)>,
 }
 
 /// Runs the plan from [`prepare`], one member at a time, checking again before each member that the
@@ -202,6 +236,7 @@ pub async fn execute(
     let mut report = DefragReport {
         dry_run: false,
         plan: steps.to_vec(),
+        skipped: Vec::new(),
         done: Vec::new(),
     };
     let mut last = snap;
@@ -346,5 +381,86 @@ async fn wait_caught_up(
         }
         leader_before = leader_progress(&snap).or(leader_before);
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testdata::{cluster, member};
+    use etcd_monitor_exporter::snapshot::ActiveAlarm;
+
+    #[test]
+    fn followers_first_leader_last_and_only_what_the_rule_recommends() {
+        // m1 is the leader.
+        let snap = cluster(
+            vec![
+                member(1, true, 10, 5, true),
+                member(2, true, 10, 5, false),
+                member(3, true, 10, 5, true),
+            ],
+            vec![],
+        );
+        assert_eq!(preflight(&snap), None);
+        let names = |steps: Vec<Step>| steps.into_iter().map(|s| s.name).collect::<Vec<_>>();
+        assert_eq!(names(plan(&snap, false)), ["m3", "m1"]);
+        assert_eq!(names(plan(&snap, true)), ["m2", "m3", "m1"]);
+    }
+
+    #[test]
+    fn refused_without_a_spare_member_or_with_corruption() {
+        let snap = cluster(
+            vec![
+                member(1, true, 10, 5, true),
+                member(2, true, 10, 5, true),
+                member(3, false, 0, 0, false),
+            ],
+            vec![],
+        );
+        assert!(preflight(&snap).unwrap().contains("m3"));
+        let two = cluster(
+            vec![member(1, true, 10, 5, true), member(2, true, 10, 5, true)],
+            vec![],
+        );
+        assert!(preflight(&two).unwrap().contains("fault tolerance is 0"));
+        let corrupt = cluster(
+            (1..=3).map(|i| member(i, true, 10, 5, true)).collect(),
+            vec![ActiveAlarm {
+                member: "m2".into(),
+                member_id: "2".into(),
+                alarm: "CORRUPT".into(),
+            }],
+        );
+        assert!(preflight(&corrupt).unwrap().contains("CORRUPT"));
+        // NOSPACE does not stop a defragmentation: it is how the space comes back.
+        let nospace = cluster(
+            (1..=3).map(|i| member(i, true, 10, 5, true)).collect(),
+            vec![ActiveAlarm {
+                member: "m2".into(),
+                member_id: "2".into(),
+                alarm: "NOSPACE".into(),
+            }],
+        );
+        assert_eq!(preflight(&nospace), None);
+    }
+
+    #[test]
+    fn caught_up_means_applied_and_revision_reach_the_leaders_earlier_figures() {
+        let snap = cluster(
+            vec![
+                member(1, true, 120, 50, false),
+                member(2, true, 100, 40, false),
+                member(3, true, 120, 50, false),
+            ],
+            vec![],
+        );
+        assert_eq!(leader_progress(&snap), Some((120, 50)));
+        assert!(!caught_up(&snap, "m2", (110, 45)));
+        assert!(caught_up(&snap, "m2", (100, 40)));
+        assert!(caught_up(&snap, "m3", (110, 45)));
+        let mut no_read = snap.clone();
+        no_read.members[1].probes[0].success = false;
+        assert!(!caught_up(&no_read, "m2", (100, 40)));
+        assert!(!caught_up(&snap, "m9", (0, 0)));
     }
 }

@@ -57,3 +57,78 @@ pub fn to_json<T: Serialize>(value: &T) -> std::result::Result<String, Error> {
     serde_json::to_string_pretty(value)
         .map_err(|e| Error::Failed(anyhow::anyhow!("serializing the report: {e}")))
 }
+
+/// Hand-made snapshots for the pure functions' unit tests, judged by the exporter's own analysis.
+#[cfg(test)]
+pub(crate) mod testdata {
+    use etcd_monitor_exporter::analysis::analyze;
+    use etcd_monitor_exporter::snapshot::{
+        hex_id, ActiveAlarm, ClusterSnapshot, MemberSnapshot, MemberStatus, ProbeOp, ProbeResult,
+    };
+
+    /// A member: `up` answers Status (seeing leader 1 in term 2), with the given applied index and
+    /// revision; `recommended` is the exporter's defrag flag.
+    pub fn member(
+        id: u64,
+        up: bool,
+        applied: u64,
+        revision: i64,
+        recommended: bool,
+    ) -> MemberSnapshot {
+        MemberSnapshot {
+            id: hex_id(id),
+            id_raw: id,
+            name: format!("m{id}"),
+            peer_urls: vec![],
+            client_urls: vec![format!("http://127.0.0.1:{}", 2000 + id)],
+            endpoint: Some(format!("http://127.0.0.1:{}", 2000 + id)),
+            is_learner: false,
+            status: up.then(|| MemberStatus {
+                version: "3.5.1".into(),
+                cluster_id: "9".into(),
+                member_id: hex_id(id),
+                leader: Some(hex_id(1)),
+                leader_raw: 1,
+                cluster_id_raw: 9,
+                is_leader: id == 1,
+                is_learner: false,
+                raft_term: 2,
+                raft_index: applied,
+                raft_applied_index: applied,
+                revision,
+                db_size_bytes: 100 << 20,
+                db_size_in_use_bytes: 10 << 20,
+                errors: vec![],
+                latency_seconds: 0.001,
+            }),
+            error: (!up).then(|| "connection refused".to_string()),
+            probes: if up {
+                vec![ProbeResult {
+                    op: ProbeOp::ReadLinearizable,
+                    success: true,
+                    duration_seconds: 0.001,
+                    error: None,
+                }]
+            } else {
+                vec![]
+            },
+            quota_bytes: None,
+            defrag_recommended: recommended,
+        }
+    }
+
+    pub fn cluster(members: Vec<MemberSnapshot>, alarms: Vec<ActiveAlarm>) -> ClusterSnapshot {
+        let verdict = analyze(&members, &alarms);
+        ClusterSnapshot {
+            cluster: "test".into(),
+            timestamp: 0.0,
+            duration_seconds: 0.0,
+            reachable: true,
+            cluster_id: Some("9".into()),
+            members,
+            alarms,
+            verdict,
+            collectors: vec![],
+        }
+    }
+}

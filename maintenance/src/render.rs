@@ -87,6 +87,20 @@ const HEADERS: [&str; 16] = [
     "ERRORS",
 ];
 
+/// The gist of a gRPC/transport error for a table cell: tonic's chain ends with the OS's words (e.g.
+/// `message: "Connection refused"`); the JSON output keeps the whole text.
+pub fn short_error(e: &str) -> String {
+    const KEY: &str = "message: \"";
+    let gist = e.rfind(KEY).and_then(|i| {
+        let rest = &e[i + KEY.len()..];
+        rest.find('"').map(|j| &rest[..j])
+    });
+    match gist {
+        Some(g) if !g.is_empty() && g.len() < e.len() => g.to_string(),
+        _ => e.to_string(),
+    }
+}
+
 /// One table row: the cell texts and the colour of the row.
 fn row(m: &MemberSnapshot, report: &StatusReport) -> (Vec<String>, Paint) {
     let alarms: Vec<&str> = report
@@ -98,13 +112,16 @@ fn row(m: &MemberSnapshot, report: &StatusReport) -> (Vec<String>, Paint) {
         .collect();
     let mut errors: Vec<String> = Vec::new();
     if let Some(e) = &m.error {
-        errors.push(e.clone());
+        errors.push(short_error(e));
     }
     for p in m.probes.iter().filter(|p| !p.success) {
         errors.push(format!(
             "{} probe: {}",
             p.op.as_str(),
-            p.error.as_deref().unwrap_or("failed")
+            p.error
+                .as_deref()
+                .map(short_error)
+                .unwrap_or("failed".into())
         ));
     }
     let dash = || "-".to_string();
@@ -246,7 +263,7 @@ fn verdict(report: &StatusReport, style: &Style) -> String {
     let good = |ok: bool, s: &str| style.paint(if ok { Paint::Green } else { Paint::Red }, s);
     let mut out = String::new();
     out.push_str(&format!(
-        "cluster:        {} (id {})\n",
+        "cluster:            {} (id {})\n",
         snap.cluster,
         snap.cluster_id.as_deref().unwrap_or("unknown")
     ));
@@ -255,11 +272,11 @@ fn verdict(report: &StatusReport, style: &Style) -> String {
         _ => "none".to_string(),
     };
     out.push_str(&format!(
-        "leader:         {}\n",
+        "leader:             {}\n",
         good(v.has_leader, &leader)
     ));
     out.push_str(&format!(
-        "quorum:         {}\n",
+        "quorum:             {}\n",
         good(
             v.fault_tolerance >= 0,
             &format!(
@@ -284,7 +301,7 @@ fn verdict(report: &StatusReport, style: &Style) -> String {
         Paint::Red
     };
     out.push_str(&format!(
-        "fault tolerance: {}\n",
+        "fault tolerance:    {}\n",
         style.paint(
             ft_paint,
             &format!(
@@ -301,11 +318,11 @@ fn verdict(report: &StatusReport, style: &Style) -> String {
         )
     ));
     out.push_str(&format!(
-        "split brain:    {}\n",
+        "split brain:        {}\n",
         good(!v.split_brain, yes_no(v.split_brain))
     ));
     out.push_str(&format!(
-        "divergence:     revision {}, raft index {}\n",
+        "divergence:         revision {}, raft index {}\n",
         v.revision_divergence, v.raft_index_divergence
     ));
     let alarms: Vec<String> = snap
@@ -314,7 +331,7 @@ fn verdict(report: &StatusReport, style: &Style) -> String {
         .map(|a| format!("{} on {}", a.alarm, a.member))
         .collect();
     out.push_str(&format!(
-        "alarms:         {}\n",
+        "alarms:             {}\n",
         if alarms.is_empty() {
             good(true, "none")
         } else {
@@ -322,7 +339,7 @@ fn verdict(report: &StatusReport, style: &Style) -> String {
         }
     ));
     out.push_str(&format!(
-        "defragmentation recommended: {}\n",
+        "defrag recommended: {}\n",
         if v.defrag_recommended.is_empty() {
             "none".to_string()
         } else {
@@ -346,7 +363,7 @@ fn verdict(report: &StatusReport, style: &Style) -> String {
         ClusterState::NoQuorum | ClusterState::Unreachable => Paint::Red,
     };
     out.push_str(&format!(
-        "state:          {} (exit {})\n",
+        "state:              {} (exit {})\n",
         style.paint(paint, report.state.as_str()),
         report.exit_code
     ));
@@ -356,6 +373,16 @@ fn verdict(report: &StatusReport, style: &Style) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_errors_keep_the_os_words() {
+        let e = "grpc request error: code: 'The service is currently unavailable', message: \"tcp connect \
+                 error\", source: tonic::transport::Error(Transport, ConnectError(ConnectError(\"tcp connect \
+                 error\", 127.0.0.1:1, Os { code: 111, kind: ConnectionRefused, message: \"Connection \
+                 refused\" })))";
+        assert_eq!(short_error(e), "Connection refused");
+        assert_eq!(short_error("no answer within 2s"), "no answer within 2s");
+    }
 
     #[test]
     fn bytes_as_go_humanize_prints_them() {

@@ -102,3 +102,58 @@ impl StatusReport {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testdata::{cluster, member};
+    use etcd_monitor_exporter::snapshot::ActiveAlarm;
+
+    #[test]
+    fn states_and_exit_codes() {
+        let all_up = || {
+            (1..=3)
+                .map(|i| member(i, true, 10, 5, false))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(judge(&cluster(all_up(), vec![])), ClusterState::Healthy);
+
+        let mut one_down = all_up();
+        one_down[2] = member(3, false, 0, 0, false);
+        assert_eq!(judge(&cluster(one_down, vec![])), ClusterState::Degraded);
+
+        let nospace = vec![ActiveAlarm {
+            member: "m2".into(),
+            member_id: "2".into(),
+            alarm: "NOSPACE".into(),
+        }];
+        assert_eq!(judge(&cluster(all_up(), nospace)), ClusterState::Degraded);
+
+        let mut failed_probe = all_up();
+        failed_probe[1].probes[0].success = false;
+        assert_eq!(
+            judge(&cluster(failed_probe, vec![])),
+            ClusterState::Degraded
+        );
+
+        let two_down = vec![
+            member(1, true, 10, 5, false),
+            member(2, false, 0, 0, false),
+            member(3, false, 0, 0, false),
+        ];
+        assert_eq!(judge(&cluster(two_down, vec![])), ClusterState::NoQuorum);
+
+        let none = (1..=3).map(|i| member(i, false, 0, 0, false)).collect();
+        assert_eq!(judge(&cluster(none, vec![])), ClusterState::Unreachable);
+        assert_eq!(
+            [
+                ClusterState::Healthy,
+                ClusterState::Degraded,
+                ClusterState::NoQuorum,
+                ClusterState::Unreachable
+            ]
+            .map(ClusterState::exit_code),
+            [0, 1, 2, 2]
+        );
+    }
+}
