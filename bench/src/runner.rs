@@ -304,9 +304,10 @@ async fn measure(
         StopAfter::Total(n) => Some(n),
         StopAfter::Duration(d) => pacing.requests_within(d),
     };
-    let started_at = chrono::Utc::now();
-    let start = Instant::now();
-    let recorder = if config.workload == Workload::WatchLatency {
+    let mut started_at = chrono::Utc::now();
+    // The clock starts when everything is ready (clients prepared, watchers created), so that set-up
+    // time is charged to no request.
+    let (recorder, start) = if config.workload == Workload::WatchLatency {
         let per_event = (config.streams * config.watchers_per_stream) as u64;
         progress.start(expected.map(|n| n * per_event), config.stop);
         let ticker = spawn_ticker(&shared, &progress);
@@ -314,7 +315,9 @@ async fn measure(
         // etcd's watch-latency puts through a connection of its own.
         let putter = target.connect_to(endpoints, None).await;
         let r = match putter {
-            Ok(p) => watch_latency(config, clients, p, keys, &shared, start, pacing).await,
+            Ok(p) => {
+                watch_latency(config, clients, p, keys, &shared, pacing, &mut started_at).await
+            }
             Err(e) => Err(BenchError::Connect(e)),
         };
         monitor.abort();
@@ -337,6 +340,7 @@ async fn measure(
             leases.extend(lease);
             ops.push(op);
         }
+        started_at = chrono::Utc::now();
         let start = Instant::now();
         progress.start(expected, config.stop);
         let ticker = spawn_ticker(&shared, &progress);
@@ -356,7 +360,7 @@ async fn measure(
         }
         monitor.abort();
         ticker.abort();
-        total
+        (total, start)
     };
     let duration = start.elapsed();
     progress.finish();
@@ -502,9 +506,9 @@ async fn watch_latency(
     mut putter: Client,
     keys: &KeySpace,
     shared: &Arc<Shared>,
-    start: Instant,
     pacing: Pacing,
-) -> Result<Recorder, BenchError> {
+    started_at: &mut chrono::DateTime<chrono::Utc>,
+) -> Result<(Recorder, Instant), BenchError> {
     let total = match config.stop {
         StopAfter::Total(n) => n,
         StopAfter::Duration(d) => pacing.requests_within(d).unwrap_or(0),
@@ -514,6 +518,8 @@ async fn watch_latency(
         workloads::open_watchers(clients, &key, config.streams, config.watchers_per_stream)
             .await
             .map_err(|e| BenchError::etcd("opening the watchers", e))?;
+    *started_at = chrono::Utc::now();
+    let start = Instant::now();
     let times = workloads::PutTimes::new(total);
     let received = Arc::new(AtomicU64::new(0));
     let stop_watchers = shared.halt.child_token();
@@ -614,5 +620,5 @@ async fn watch_latency(
     for (code, n) in &puts.errors {
         total_rec.record_errors(code, *n * watchers);
     }
-    Ok(total_rec)
+    Ok((total_rec, start))
 }
