@@ -463,3 +463,117 @@ async fn forwarding_sends_basic_auth_and_bearer_credentials() {
     );
     assert_eq!(got[1].body[0]["labels"]["alertname"], "A");
 }
+
+/// The deduplication decisions over a sequence of changes, ours against Alertmanager's: a webhook
+/// with `send_resolved: false` and one with `true` in the same receiver see the same notifications.
+#[tokio::test]
+async fn notification_sequences_agree_with_alertmanager() {
+    let theirs = Receiver::start().await;
+    let ours = Receiver::start().await;
+    let yaml = |r: &Receiver| {
+        format!(
+            r#"
+route:
+  receiver: team
+  group_by: [alertname]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: team
+    webhook_configs:
+      - url: http://{0}/quiet
+        send_resolved: false
+      - url: http://{0}/loud
+"#,
+            r.addr
+        )
+    };
+    let Some(am) = start_alertmanager(&yaml(&theirs)).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("alertmanager.yml");
+    std::fs::write(&p, yaml(&ours)).unwrap();
+    let d = Dispatcher::start(
+        NotifyConfig::load(&p).unwrap(),
+        DispatcherOptions::default(),
+    )
+    .unwrap();
+    let port = am.url.rsplit(':').next().unwrap().to_string();
+    let cfg: AlertingConfig = serde_yaml::from_str(&format!(
+        "alertmanagers:\n  - static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+    ))
+    .unwrap();
+    // Resend delay 0: every call posts everything, as an Alertmanager client may.
+    let fwd = AlertmanagerForwarder::new(
+        &cfg,
+        dir.path(),
+        ForwarderOptions {
+            resend_delay: Duration::ZERO,
+            eval_interval: Duration::from_secs(60),
+            metrics: None,
+        },
+    )
+    .unwrap();
+    let t = Utc::now();
+    let a = |i: &str| alert(&[("alertname", "Seq"), ("instance", i)], t);
+    let resolved = |i: &str| {
+        let mut x = a(i);
+        x.ends_at = Some(Utc::now());
+        x
+    };
+    let steps: Vec<Vec<etcd_monitor_notify::Alert>> = vec![
+        vec![a("1"), a("2")],
+        vec![a("1"), resolved("2")],
+        vec![a("1"), a("3")],
+        vec![resolved("1"), resolved("3")],
+    ];
+    for step in steps {
+        let step: Vec<_> = step
+            .into_iter()
+            .map(|mut x| {
+                if x.ends_at.is_some() {
+                    x.ends_at = Some(Utc::now());
+                }
+                x
+            })
+            .collect();
+        assert_eq!(fwd.forward(&step).await, 1);
+        d.send(step);
+        tokio::time::sleep(Duration::from_millis(2600)).await;
+    }
+    let seq = |r: &Receiver| -> Vec<(String, String, Vec<(String, String)>)> {
+        r.accepted()
+            .iter()
+            .map(|x| {
+                let alerts = x.body["alerts"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| {
+                        (
+                            a["labels"]["instance"].as_str().unwrap().to_string(),
+                            a["status"].as_str().unwrap().to_string(),
+                        )
+                    })
+                    .collect();
+                (
+                    x.path.clone(),
+                    x.body["status"].as_str().unwrap().to_string(),
+                    alerts,
+                )
+            })
+            .collect()
+    };
+    let (t_seq, o_seq) = (seq(&theirs), seq(&ours));
+    eprintln!("Alertmanager sent {t_seq:?}");
+    assert!(t_seq.len() >= 4, "Alertmanager sent {t_seq:#?}");
+    // Per webhook, the order of notifications is what matters (the two webhooks run concurrently).
+    for path in ["/quiet", "/loud"] {
+        let tp: Vec<_> = t_seq.iter().filter(|x| x.0 == path).collect();
+        let op: Vec<_> = o_seq.iter().filter(|x| x.0 == path).collect();
+        assert_eq!(tp, op, "{path}");
+    }
+    d.shutdown().await;
+}

@@ -263,7 +263,7 @@ async fn a_pending_alert_survives_a_restart() {
     let rx = Receiver::start().await;
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
-    let yaml = config(&rx.url("/"), "", "").replace("group_wait: 100ms", "group_wait: 1500ms");
+    let yaml = config(&rx.url("/"), "", "").replace("group_wait: 100ms", "group_wait: 3s");
     let d1 = Dispatcher::start(write_config(dir.path(), &yaml), opts(Some(state.clone()))).unwrap();
     d1.send(vec![alert(&[("alertname", "Pending")], Utc::now())]);
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -271,7 +271,7 @@ async fn a_pending_alert_survives_a_restart() {
     assert!(rx.received().is_empty(), "still within group_wait");
 
     let d2 = Dispatcher::start(write_config(dir.path(), &yaml), opts(Some(state))).unwrap();
-    let got = rx.wait_accepted(1, Duration::from_secs(5)).await;
+    let got = rx.wait_accepted(1, Duration::from_secs(8)).await;
     assert_eq!(got[0].body["alerts"][0]["labels"]["alertname"], "Pending");
     d2.shutdown().await;
 }
