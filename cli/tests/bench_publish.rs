@@ -279,6 +279,43 @@ async fn the_original_invocation_still_works() {
     let o = legacy("sideways", "100");
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--benchmark-type"), "{}", stderr(&o));
+
+    // BENCHMARK_INTERVAL (the original's environment): the run repeats, results on /metrics.
+    let port = free_port().unwrap();
+    let mut daemon = Reaper(
+        Command::new(bin())
+            .args(cluster.connection_args())
+            .args(["--run-benchmark", "--benchmark-ops=20"])
+            .arg(format!("--benchmark-listen=127.0.0.1:{port}"))
+            .env("BENCHMARK_INTERVAL", "1s")
+            .env("BENCHMARK_TYPE", "read")
+            .env("LOG_LEVEL", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let http = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    wait_until_async(|| async {
+        let text = match http.get(&url).send().await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => return false,
+        };
+        sample(&text, "etcd_bench_runs_total", &[]).unwrap_or(0.0) >= 2.0
+            && sample(&text, "etcd_bench_requests_total", &[("workload", "range")]) == Some(20.0)
+    })
+    .await;
+    sigterm(daemon.0.id());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while daemon.0.try_wait().unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(keys_at(&cluster, PREFIX, None), 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
