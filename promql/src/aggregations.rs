@@ -7,7 +7,7 @@
 //! heap as Go's `container/heap`, so which of several equal values is kept matches
 //! Prometheus given the same input order.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use promql_parser::parser::token::{
     T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_GROUP, T_MAX, T_MIN, T_QUANTILE, T_STDDEV,
@@ -123,7 +123,7 @@ fn aggregate(
     ts: i64,
 ) -> Vector {
     let mut groups: Vec<Group> = Vec::new();
-    let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
+    let mut index: HashMap<Vec<u8>, usize> = HashMap::default();
     let mut key = Vec::new();
     let input_len = vec.len() as i64;
     for mut s in vec {

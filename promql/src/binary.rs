@@ -10,7 +10,7 @@
 //!   ("found duplicate series for the match group ..."), and one-to-one matching may not
 //!   match twice ("multiple matches for labels: many-to-one matching must be explicit").
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use promql_parser::parser::token::{
     T_ADD, T_ATAN2, T_DIV, T_EQLC, T_GTE, T_GTR, T_LAND, T_LOR, T_LSS, T_LTE, T_LUNLESS, T_MOD,
@@ -180,7 +180,8 @@ fn vector_binop(
     let swapped = m.card == Card::OneToMany;
     let (many, one) = if swapped { (rhs, lhs) } else { (lhs, rhs) };
     let mut buf = Vec::new();
-    let mut one_sigs: HashMap<Vec<u8>, usize> = HashMap::with_capacity(one.len());
+    let mut one_sigs: HashMap<Vec<u8>, usize> =
+        HashMap::with_capacity_and_hasher(one.len(), Default::default());
     for (i, rs) in one.iter().enumerate() {
         let sig = signature(&rs.labels, m, &mut buf);
         if let Some(&dup) = one_sigs.get(&sig) {
@@ -199,7 +200,7 @@ fn vector_binop(
         }
         one_sigs.insert(sig, i);
     }
-    let mut matched: HashMap<Vec<u8>, HashSet<Labels>> = HashMap::new();
+    let mut matched: HashMap<Vec<u8>, HashSet<Labels>> = HashMap::default();
     let mut out = Vec::new();
     for ls in &many {
         let sig = signature(&ls.labels, m, &mut buf);
@@ -232,7 +233,7 @@ fn vector_binop(
                 }
             }
             None => {
-                let mut set = HashSet::new();
+                let mut set = HashSet::default();
                 if m.card != Card::OneToOne {
                     set.insert(metric.clone());
                 }

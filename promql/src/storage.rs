@@ -10,8 +10,8 @@
 //! Staleness follows Prometheus: a stale marker is a sample whose value has the bit
 //! pattern [`STALE_NAN_BITS`]; the evaluator treats it as "series ended here".
 
+use rustc_hash::FxHashMap as HashMap;
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use promql_parser::label::{MatchOp, Matcher};
 

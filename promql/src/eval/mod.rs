@@ -23,8 +23,7 @@
 
 mod selector;
 
-use std::collections::HashMap;
-use std::collections::HashSet;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use promql_parser::parser::value::ValueType;
 use promql_parser::parser::{AtModifier, Expr, Offset};
@@ -406,7 +405,7 @@ pub(crate) fn check_no_duplicate_labelsets(v: &Vector) -> Result<(), EvalError> 
     if v.len() < 2 {
         return Ok(());
     }
-    let mut seen = HashSet::with_capacity(v.len());
+    let mut seen = HashSet::with_capacity_and_hasher(v.len(), Default::default());
     for s in v {
         if !seen.insert(&s.labels) {
             return Err(EvalError::exec(

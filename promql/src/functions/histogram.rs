@@ -1,7 +1,7 @@
 //! `histogram_quantile` over classic (`le`-bucketed) histograms and the `quantile`
 //! estimator shared by `quantile()` and `quantile_over_time()` (`promql/quantile.go`).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::gomath;
 use crate::labels::{Labels, BUCKET_LABEL, METRIC_NAME};
@@ -17,7 +17,7 @@ struct Bucket {
 /// each group. Series whose `le` does not parse as a float are ignored.
 pub(crate) fn histogram_quantile(q: f64, v: Vector, ts: i64) -> Vector {
     let mut groups: Vec<(Labels, Vec<Bucket>)> = Vec::new();
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut index: HashMap<Labels, usize> = HashMap::default();
     for s in v {
         let Some(upper_bound) = s.labels.get(BUCKET_LABEL).and_then(gomath::parse_float) else {
             continue;
