@@ -464,6 +464,9 @@ async fn forwarding_sends_basic_auth_and_bearer_credentials() {
     assert_eq!(got[1].body[0]["labels"]["alertname"], "A");
 }
 
+/// (webhook path, group status, [(instance, alert status)])
+type Notified = (String, String, Vec<(String, String)>);
+
 /// The deduplication decisions over a sequence of changes, ours against Alertmanager's: a webhook
 /// with `send_resolved: false` and one with `true` in the same receiver see the same notifications.
 #[tokio::test]
@@ -543,7 +546,7 @@ receivers:
         d.send(step);
         tokio::time::sleep(Duration::from_millis(2600)).await;
     }
-    let seq = |r: &Receiver| -> Vec<(String, String, Vec<(String, String)>)> {
+    let seq = |r: &Receiver| -> Vec<Notified> {
         r.accepted()
             .iter()
             .map(|x| {
