@@ -15,6 +15,22 @@
 //!   - [`binary`] (arithmetic, comparisons, set operators, vector matching).
 //! - [`testfmt`]: promtool unit-test input helpers (expanding notation, series loading).
 //!
+//! Conformance: `tests/corpus/` holds ~3,900 expressions (hand-written topics plus
+//! seeded random ones) whose expected results were produced by promtool 2.42 itself
+//! (`tests/corpus/promtool_fill.py`); `tests/corpus.rs` checks this evaluator against all
+//! of them, and `promtool test rules promql/tests/corpus/*.yml` re-checks the reference.
+//!
+//! Known, deliberate differences from Prometheus 2.42:
+//! - series are read in label order, Prometheus reads them in storage order (random in
+//!   promtool): only which of several *equal* values `topk`/`bottomk` keep, which pair a
+//!   duplicate-series error names, and last-bit rounding of sums can differ;
+//! - regular expressions run on Rust's `regex` (as compiled by `promql-parser`), whose
+//!   `\d`, `\w`, `\s`, `\b` are Unicode-aware where Go's RE2 classes are ASCII-only;
+//! - safety limits Prometheus does not have: [`eval::MAX_NESTING_DEPTH`] levels of nesting
+//!   and [`EvalOptions::max_subquery_steps`] steps per subquery (both reported as errors);
+//! - native histograms and post-2.42 syntax (`limitk`, `fill`, ...) are reported as
+//!   [`EvalError::Unsupported`], never evaluated approximately.
+//!
 //! Quick use:
 //! ```
 //! use etcd_monitor_promql::{eval, testfmt, EvalOptions, MemStorage};
