@@ -17,7 +17,7 @@
 //!   query's start and end, i.e. the evaluation time of an instant query), and the offset
 //!   applies relative to the `@` time;
 //! - subquery steps are the multiples of the step inside `[end - range, end]`, where the
-//!   step defaults to [`EvalOptions::subquery_step_ms`] (the rule group's interval);
+//!   step defaults to [`EvalOptions::subquery_step_ms`] (the global evaluation interval);
 //! - every operator/function result is checked for duplicate label sets ("vector cannot
 //!   contain metrics with the same labelset").
 
@@ -41,8 +41,8 @@ pub(crate) use selector::RangeVector;
 pub struct EvalOptions {
     /// How far back an instant selector looks for a sample (Prometheus' `--query.lookback-delta`, 5m).
     pub lookback_delta_ms: i64,
-    /// Step of subqueries written without one (`x[10m:]`): Prometheus uses the rule
-    /// group's evaluation interval (promtool: the test file's `evaluation_interval`).
+    /// Step of subqueries written without one (`x[10m:]`): Prometheus uses the global
+    /// `evaluation_interval` (promtool: the test file's `evaluation_interval`).
     pub subquery_step_ms: i64,
     /// Safety limit on the steps one subquery may evaluate (not a Prometheus setting:
     /// Prometheus bounds the samples held instead). Exceeding it is an error.
