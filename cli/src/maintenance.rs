@@ -21,8 +21,6 @@ pub enum MaintenanceCommand {
     /// healthy, 1 degraded (a member down, an alarm, a failed probe, no spare member...), 2 unreachable
     /// or no quorum (no member answers, or no agreed leader with a quorum)
     Status {
-        #[command(flatten)]
-        common: CommonArgs,
         /// Also probe writes (one put per member under /etcd-monitor/probe/, on a 60 s lease). Off by
         /// default: status only reads
         #[arg(long, default_value_t = false, action = clap::ArgAction::Set,
@@ -31,14 +29,14 @@ pub enum MaintenanceCommand {
         /// Colours: auto (on a terminal, unless NO_COLOR is set), always or never
         #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
         color: ColorChoice,
+        #[command(flatten)]
+        common: CommonArgs,
     },
     /// Rolling defragmentation: followers first and the leader last, one member at a time, each healthy
     /// and caught up with the leader before the next. Only the members whose fragmentation meets the
     /// exporter's rule (half the file free and 64 MiB or more, or 80% of the quota used with 10% free),
     /// unless --all. Refused when the cluster has no spare member (a member down, fault tolerance < 1)
     Defrag {
-        #[command(flatten)]
-        common: CommonArgs,
         /// Defragment every member, whatever its fragmentation
         #[arg(long)]
         all: bool,
@@ -51,11 +49,11 @@ pub enum MaintenanceCommand {
         /// Time a member has, after its defragmentation, to be healthy and caught up again
         #[arg(long, default_value = "2m", value_parser = parse_duration)]
         wait_timeout: Duration,
+        #[command(flatten)]
+        common: CommonArgs,
     },
     /// Compact the key-value history to the current revision minus --keep
     Compact {
-        #[command(flatten)]
-        common: CommonArgs,
         /// Revisions of history to keep below the current one (0: compact to the current revision, as
         /// etcd's space-quota recovery does)
         #[arg(long, default_value_t = 0, value_name = "N")]
@@ -66,6 +64,8 @@ pub enum MaintenanceCommand {
         /// Time the compaction may take
         #[arg(long, default_value = "1m", value_parser = parse_duration)]
         timeout: Duration,
+        #[command(flatten)]
+        common: CommonArgs,
     },
     /// List or disarm alarms (NOSPACE, CORRUPT)
     Alarm {
@@ -100,8 +100,6 @@ pub enum SnapshotCommand {
     /// Stream a snapshot from the leader (or --member) to FILE.part, verify etcd's sha256 trailer, then
     /// rename it to FILE
     Save {
-        #[command(flatten)]
-        common: CommonArgs,
         /// Where to write the snapshot
         file: PathBuf,
         /// Member (name or hex ID) to take the snapshot from; the leader by default
@@ -110,6 +108,8 @@ pub enum SnapshotCommand {
         /// Time the whole transfer may take
         #[arg(long, default_value = "30m", value_parser = parse_duration)]
         timeout: Duration,
+        #[command(flatten)]
+        common: CommonArgs,
     },
     /// Verify a snapshot file's sha256 trailer (as `etcdutl snapshot restore` does before restoring)
     Verify {
@@ -122,9 +122,6 @@ pub enum SnapshotCommand {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct CommonArgs {
-    #[command(flatten)]
-    connection: ConnectionArgs,
-
     /// Output format
     #[arg(long, short = 'o', value_enum, default_value_t = Output::Table)]
     output: Output,
@@ -136,6 +133,10 @@ pub struct CommonArgs {
     /// Name of the cluster, as shown in the report
     #[arg(long, env = "CLUSTER_NAME", default_value = "default")]
     cluster_name: String,
+
+    // Last: its help heading applies to every flag after it.
+    #[command(flatten)]
+    connection: ConnectionArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

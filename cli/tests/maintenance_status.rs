@@ -119,6 +119,29 @@ async fn healthy(version: EtcdVersion) {
     assert!(!table.contains('\x1b'), "{table}");
     let o = run(&cluster, &["status", "--color=always"]);
     assert!(stdout(&o).contains("\x1b[32m"), "{}", show(&o));
+    // Nothing was written so far; with --probe-write, one probe key per member.
+    let probe_keys = || {
+        cluster
+            .etcdctl(&["get", "--prefix", "/etcd-monitor/probe/", "--keys-only"])
+            .unwrap()
+            .lines()
+            .filter(|l| !l.is_empty())
+            .count()
+    };
+    assert_eq!(probe_keys(), 0);
+    let o = run(&cluster, &["status", "-o", "json", "--probe-write"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let report = json(&o);
+    for m in report["members"].as_array().unwrap() {
+        let write = m["probes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["op"] == "write")
+            .unwrap_or_else(|| panic!("no write probe: {m}"));
+        assert_eq!(write["success"], true, "{m}");
+    }
+    assert_eq!(probe_keys(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread")]
