@@ -178,6 +178,8 @@ pub struct BenchConfig {
     pub prefix: String,
     /// Run even when the prefix already holds keys (they are deleted afterwards with ours).
     pub force: bool,
+    /// Compact the history at the end, as `etcdctl check perf --auto-compact`.
+    pub auto_compact: bool,
     /// Stop before the database reaches this fraction of its quota.
     pub max_quota_fraction: f64,
     /// Requests sent this much after their intended time count as late.
@@ -217,6 +219,7 @@ impl BenchConfig {
             target_leader: false,
             prefix: crate::DEFAULT_PREFIX.to_string(),
             force: false,
+            auto_compact: false,
             max_quota_fraction: 0.8,
             late_threshold: Duration::from_millis(5),
             request_timeout: Duration::from_secs(30),

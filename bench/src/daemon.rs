@@ -187,6 +187,7 @@ impl RunRequest {
                 c.prefix = job.config.prefix.clone();
                 c.target_leader = job.config.target_leader;
                 c.max_quota_fraction = job.config.max_quota_fraction;
+                c.auto_compact = job.config.auto_compact;
                 job.config = c;
             }
         }

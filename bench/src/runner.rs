@@ -159,7 +159,7 @@ pub async fn run(
         &mut leases,
     )
     .await;
-    cleanup(&mut control, &config.prefix, &leases).await;
+    cleanup(&mut control, &config.prefix, &leases, config.auto_compact).await;
     result
 }
 
@@ -229,14 +229,24 @@ async fn find_leader(target: &EtcdTarget) -> Result<String, BenchError> {
     )))
 }
 
-async fn cleanup(control: &mut Client, prefix: &str, leases: &[i64]) {
+async fn cleanup(control: &mut Client, prefix: &str, leases: &[i64], auto_compact: bool) {
     for id in leases {
         if let Err(e) = control.lease_revoke(*id).await {
             tracing::warn!(lease = id, error = %e, "revoking the bench's lease");
         }
     }
     match safety::delete_prefix(control, prefix).await {
-        Ok(n) => tracing::info!(prefix, deleted = n, "deleted the bench's keys"),
+        Ok((n, revision)) => {
+            tracing::info!(prefix, deleted = n, "deleted the bench's keys");
+            // As `etcdctl check perf --auto-compact`: the history the run wrote goes too, so that
+            // repeated runs do not fill the database on a cluster without auto-compaction.
+            if auto_compact && revision > 0 {
+                match control.compact(revision, None).await {
+                    Ok(_) => tracing::info!(revision, "compacted the history"),
+                    Err(e) => tracing::warn!(revision, error = %e, "compacting the history"),
+                }
+            }
+        }
         Err(e) => tracing::error!(prefix, error = %e,
             "could not delete the bench's keys; delete them with etcdctl del --prefix {prefix}"),
     }

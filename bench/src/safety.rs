@@ -134,11 +134,17 @@ pub async fn max_db_size(clients: &mut [Client]) -> Option<u64> {
     max
 }
 
-/// Deletes everything under the prefix; returns how many keys went.
-pub async fn delete_prefix(client: &mut Client, prefix: &str) -> Result<i64, etcd_client::Error> {
+/// Deletes everything under the prefix; returns how many keys went and the revision after.
+pub async fn delete_prefix(
+    client: &mut Client,
+    prefix: &str,
+) -> Result<(i64, i64), etcd_client::Error> {
     let fut = client.delete(prefix, Some(DeleteOptions::new().with_prefix()));
     match tokio::time::timeout(Duration::from_secs(30), fut).await {
-        Ok(r) => Ok(r?.deleted()),
+        Ok(r) => {
+            let r = r?;
+            Ok((r.deleted(), r.header().map_or(0, |h| h.revision())))
+        }
         Err(_) => Err(etcd_client::Error::InvalidArgs(
             "no answer within 30s".to_string(),
         )),

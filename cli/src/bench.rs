@@ -153,6 +153,10 @@ struct CommonArgs {
     /// Run even when the prefix already holds keys (they are deleted afterwards too)
     #[arg(long, help_heading = "Safety")]
     force: bool,
+    /// Compact etcd's history at the end (as `etcdctl check perf --auto-compact`), so that repeated
+    /// runs do not fill a database that has no auto-compaction
+    #[arg(long, help_heading = "Safety")]
+    auto_compact: bool,
     /// Stop before the database reaches this fraction of its quota
     #[arg(long, default_value_t = 0.8, help_heading = "Safety")]
     max_quota_fraction: f64,
@@ -387,6 +391,7 @@ fn plan(args: BenchArgs) -> Result<Plan, String> {
     c.late_threshold = common.late_threshold;
     c.prefix = common.prefix.clone();
     c.force = common.force;
+    c.auto_compact = common.auto_compact;
     c.max_quota_fraction = common.max_quota_fraction;
     c.validate()?;
 

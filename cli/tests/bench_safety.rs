@@ -44,6 +44,15 @@ async fn refuses_a_prefix_that_holds_keys_unless_forced() {
     let o = bench(&cluster, &["put", "--total=10", "--force"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(keys_at(&cluster, PREFIX, None), 0);
+
+    // --auto-compact (as check perf's) leaves no history of the run behind.
+    let r0 = revision(&cluster);
+    let o = bench(&cluster, &["put", "--total=10", "--auto-compact"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(revision(&cluster), r0 + 11);
+    let old = cluster.etcdctl(&["get", PREFIX, "--prefix", &format!("--rev={}", r0 + 5)]);
+    let err = old.expect_err("the run's history is compacted").to_string();
+    assert!(err.contains("compacted"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
