@@ -663,51 +663,17 @@ impl NotifyConfig {
             dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
             text,
         };
-        let raw: RawConfig = serde_yaml::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .location()
-                .map(|l| (l.line(), l.column()))
-                .unwrap_or((0, 0));
-            // serde_yaml appends " at line L column C"; the location is already in front.
-            let msg = e.to_string();
-            let mut msg = match msg.rfind(" at line ") {
-                Some(i) => msg[..i].to_string(),
-                None => msg,
-            };
-            let (mut line, mut column) = (line, column);
-            let marker = msg
-                .find(LOCATE)
-                .map(|i| (i, false))
-                .or_else(|| msg.find(LOCATE_KEY).map(|i| (i, true)));
-            if let Some((i, with_key)) = marker {
-                let needle = msg[i + 1..].to_string();
-                msg.truncate(i);
-                if let Some((l, c, src)) = text
-                    .lines()
-                    .enumerate()
-                    .skip(line.saturating_sub(1))
-                    .find_map(|(n, l)| l.find(&needle).map(|c| (n + 1, c + 1, l)))
-                {
-                    (line, column) = (l, c);
-                    if with_key {
-                        if let Some((key, _)) =
-                            src.trim_start().trim_start_matches("- ").split_once(':')
-                        {
-                            msg = match msg.split_once(": ") {
-                                Some((path, rest)) => format!("{path}.{key}: {rest}"),
-                                None => format!("{key}: {msg}"),
-                            };
-                        }
-                    }
-                }
-            }
-            ConfigError {
-                file: ctx.file.clone(),
-                line,
-                column,
-                message: msg,
-            }
-        })?;
+        // YAML merge keys (`<<: *defaults`) need a detour through a Value, which loses positions;
+        // errors there are located by the key they name.
+        let parsed: Result<RawConfig, serde_yaml::Error> = if text.contains("<<:") {
+            serde_yaml::from_str::<serde_yaml::Value>(text).and_then(|mut v| {
+                v.apply_merge()?;
+                serde_yaml::from_value(v)
+            })
+        } else {
+            serde_yaml::from_str(text)
+        };
+        let raw = parsed.map_err(|e| yaml_error(&ctx, text, e))?;
         if !raw.templates.is_empty() {
             tracing::warn!(file = %ctx.file, "templates are not rendered: default messages are used");
         }
@@ -1014,6 +980,62 @@ impl NotifyConfig {
 
     pub fn receiver(&self, name: &str) -> Option<&Receiver> {
         self.receivers.iter().find(|r| r.name == name)
+    }
+}
+
+/// A serde_yaml error as `file:line:col: path: reason`, with the line of the offending text when
+/// serde_yaml only knows the enclosing mapping (see `LOCATE`).
+fn yaml_error(ctx: &Ctx<'_>, text: &str, e: serde_yaml::Error) -> ConfigError {
+    let (line, column) = e
+        .location()
+        .map(|l| (l.line(), l.column()))
+        .unwrap_or((0, 0));
+    // serde_yaml appends " at line L column C"; the location is already in front.
+    let msg = e.to_string();
+    let mut msg = match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg,
+    };
+    let (mut line, mut column) = (line, column);
+    let marker = msg
+        .find(LOCATE)
+        .map(|i| (i, false))
+        .or_else(|| msg.find(LOCATE_KEY).map(|i| (i, true)));
+    if let Some((i, with_key)) = marker {
+        let needle = msg[i + 1..].to_string();
+        msg.truncate(i);
+        if let Some((l, c, src)) = text
+            .lines()
+            .enumerate()
+            .skip(line.saturating_sub(1))
+            .find_map(|(n, l)| l.find(&needle).map(|c| (n + 1, c + 1, l)))
+        {
+            (line, column) = (l, c);
+            if with_key {
+                if let Some((key, _)) = src.trim_start().trim_start_matches("- ").split_once(':') {
+                    msg = match msg.split_once(": ") {
+                        Some((path, rest)) => format!("{path}.{key}: {rest}"),
+                        None => format!("{key}: {msg}"),
+                    };
+                }
+            }
+        }
+    }
+    if line == 0 {
+        let unknown = msg
+            .split("unknown field `")
+            .nth(1)
+            .and_then(|r| r.split('`').next());
+        if let Some(key) = unknown {
+            let located = ctx.err(&format!("{key}:"), String::new());
+            (line, column) = (located.line, located.column);
+        }
+    }
+    ConfigError {
+        file: ctx.file.clone(),
+        line,
+        column,
+        message: msg,
     }
 }
 

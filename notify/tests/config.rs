@@ -396,3 +396,59 @@ mod no_panic {
         }
     }
 }
+
+#[test]
+fn yaml_anchors_and_merge_keys_as_alertmanager_accepts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("merge.yml");
+    std::fs::write(
+        &p,
+        r#"
+hook_defaults: &hook
+  send_resolved: false
+  max_alerts: 5
+route:
+  receiver: a
+receivers:
+  - name: a
+    webhook_configs:
+      - <<: *hook
+        url: http://127.0.0.1:9/
+"#,
+    )
+    .unwrap();
+    // Alertmanager rejects the unknown top-level key holding the anchor, and so do we, on its line.
+    let err = NotifyConfig::load(&p).unwrap_err().to_string();
+    assert!(
+        err.contains(":2:") && err.contains("hook_defaults"),
+        "{err}"
+    );
+    if let Some(ok) = amtool_accepts(&p) {
+        assert!(!ok);
+    }
+
+    let yaml = r#"
+route:
+  receiver: a
+  routes:
+    - &critical
+      receiver: a
+      matchers: [severity="critical"]
+      group_wait: 5s
+    - <<: *critical
+      group_wait: 7s
+receivers:
+  - name: a
+"#;
+    std::fs::write(&p, yaml).unwrap();
+    if let Some(ok) = amtool_accepts(&p) {
+        assert!(ok, "amtool accepts merge keys");
+    }
+    let c = NotifyConfig::load(&p).unwrap();
+    let tree = RouteTree::new(&c.route);
+    assert_eq!(tree.nodes[2].opts.group_wait, Duration::from_secs(7));
+    assert_eq!(
+        tree.nodes[2].matchers.to_string(),
+        r#"{severity="critical"}"#
+    );
+}
