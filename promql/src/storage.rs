@@ -10,6 +10,8 @@
 //! Staleness follows Prometheus: a stale marker is a sample whose value has the bit
 //! pattern [`STALE_NAN_BITS`]; the evaluator treats it as "series ended here".
 
+use std::collections::BTreeMap;
+
 use rustc_hash::FxHashMap as HashMap;
 use std::borrow::Cow;
 
@@ -67,9 +69,10 @@ pub struct MemStorage {
     /// Position of each series in `series`.
     index: HashMap<Labels, usize>,
     /// Positions of the series of each metric name, in label order.
-    by_name: HashMap<String, Vec<usize>>,
+    /// (Labels are `Arc`s: the keys cost a reference count; inserts stay O(log n).)
+    by_name: HashMap<String, BTreeMap<Labels, usize>>,
     /// Positions of all series, in label order (for selectors without a name).
-    sorted: Vec<usize>,
+    sorted: BTreeMap<Labels, usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -116,13 +119,12 @@ impl MemStorage {
             points: vec![Point { t, v }],
         });
         self.index.insert(labels.clone(), i);
-        let series = &self.series;
-        let pos = self.sorted.partition_point(|&j| series[j].labels < *labels);
-        self.sorted.insert(pos, i);
+        self.sorted.insert(labels.clone(), i);
         if let Some(name) = labels.metric_name() {
-            let list = self.by_name.entry(name.to_string()).or_default();
-            let pos = list.partition_point(|&j| series[j].labels < *labels);
-            list.insert(pos, i);
+            self.by_name
+                .entry(name.to_string())
+                .or_default()
+                .insert(labels.clone(), i);
         }
         Ok(())
     }
@@ -147,16 +149,18 @@ impl MemStorage {
     fn rebuild_indexes(&mut self) {
         self.index.clear();
         self.by_name.clear();
-        let mut order: Vec<usize> = (0..self.series.len()).collect();
-        order.sort_by(|&a, &b| self.series[a].labels.cmp(&self.series[b].labels));
-        for &i in &order {
-            let l = &self.series[i].labels;
+        self.sorted.clear();
+        for (i, s) in self.series.iter().enumerate() {
+            let l = &s.labels;
             self.index.insert(l.clone(), i);
+            self.sorted.insert(l.clone(), i);
             if let Some(name) = l.metric_name() {
-                self.by_name.entry(name.to_string()).or_default().push(i);
+                self.by_name
+                    .entry(name.to_string())
+                    .or_default()
+                    .insert(l.clone(), i);
             }
         }
-        self.sorted = order;
     }
 
     /// Number of series held.
@@ -171,7 +175,7 @@ impl MemStorage {
 
     /// All series with all their points, in label order.
     pub fn iter(&self) -> impl Iterator<Item = (&Labels, &[Point])> {
-        self.sorted.iter().map(|&i| {
+        self.sorted.values().map(|&i| {
             let s = &self.series[i];
             (&s.labels, s.points.as_slice())
         })
@@ -212,12 +216,13 @@ impl Queryable for MemStorage {
         let name_eq = matchers
             .iter()
             .find(|m| m.name == METRIC_NAME && matches!(m.op, MatchOp::Equal));
-        let candidates: &[usize] = match name_eq {
-            Some(m) => self.by_name.get(&m.value).map_or(&[], Vec::as_slice),
+        let empty = BTreeMap::new();
+        let candidates = match name_eq {
+            Some(m) => self.by_name.get(&m.value).unwrap_or(&empty),
             None => &self.sorted,
         };
         let mut out = Vec::new();
-        for &i in candidates {
+        for &i in candidates.values() {
             let s = &self.series[i];
             if matches_all(&s.labels, matchers) {
                 let w = window(&s.points, mint, maxt);
