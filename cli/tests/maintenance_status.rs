@@ -262,6 +262,7 @@ async fn wrong_endpoint_and_wrong_password_are_one_line_and_exit_2() {
         assert_eq!(o.status.code(), Some(2), "{sub:?}: {}", show(&o));
         let line = one_error_line(&o);
         assert!(line.contains("root"), "{line}");
+        assert!(line.contains("authentication failed"), "{line}");
     }
     // With the right password the same cluster is healthy.
     let o = run(&cluster, &["status", "-o", "json"]);

@@ -58,7 +58,10 @@ impl Inspector {
                     if matches!(e, etcd_connect::ConnectError::Auth { .. }) {
                         return Err(Error::Unreachable(anyhow::Error::new(e)));
                     }
-                    errors.push(one_line(&e.to_string()));
+                    errors.push(format!(
+                        "{url}: {}",
+                        crate::render::short_error(&one_line(&e.to_string()))
+                    ));
                     continue;
                 }
             };
@@ -68,8 +71,8 @@ impl Inspector {
                     break;
                 }
                 Ok(Err(e)) => errors.push(format!(
-                    "{url} refused MemberList: {}",
-                    one_line(&e.to_string())
+                    "{url}: MemberList failed: {}",
+                    crate::render::short_error(&one_line(&e.to_string()))
                 )),
                 Err(_) => errors.push(format!(
                     "{url} did not answer MemberList within {}",
