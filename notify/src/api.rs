@@ -147,7 +147,7 @@ async fn list_alerts(State(d): State<Dispatcher>) -> Response {
                 "generatorURL": a.alert.generator_url,
                 "fingerprint": a.alert.fingerprint().to_string(),
                 "receivers": receivers,
-                "status": {"state": state, "silencedBy": silenced, "inhibitedBy": Vec::<String>::new()},
+                "status": {"state": state, "silencedBy": silenced, "inhibitedBy": core.inhibited_by(&a.alert.labels, now)},
             })
         })
         .collect();

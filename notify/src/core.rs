@@ -224,6 +224,18 @@ impl Core {
         (inhibited, self.silences.silenced_by(labels, now))
     }
 
+    /// Fingerprints of the alerts inhibiting this one now (Alertmanager lists one).
+    pub fn inhibited_by(&self, labels: &LabelSet, now: DateTime<Utc>) -> Vec<String> {
+        let firing = self
+            .alerts
+            .values()
+            .filter(|a| !a.resolved(now))
+            .map(|a| &a.alert.labels);
+        crate::inhibit::inhibitor(&self.config.inhibit_rules, labels, firing)
+            .map(|src| vec![Fingerprint::of(src).to_string()])
+            .unwrap_or_default()
+    }
+
     /// Flushes every group whose time has come and returns what must be delivered.
     pub fn flush_due(&mut self, now: DateTime<Utc>) -> Vec<FlushJob> {
         let due: Vec<(usize, String)> = self

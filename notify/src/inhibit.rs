@@ -5,18 +5,18 @@
 use crate::alert::LabelSet;
 use crate::config::InhibitRule;
 
-/// Whether `target` is muted, given the currently firing alerts' label sets.
-pub fn is_inhibited<'a>(
+/// The first firing alert that mutes `target`, if any.
+pub fn inhibitor<'a>(
     rules: &[InhibitRule],
     target: &LabelSet,
     firing: impl Iterator<Item = &'a LabelSet> + Clone,
-) -> bool {
-    rules.iter().any(|r| {
+) -> Option<&'a LabelSet> {
+    rules.iter().find_map(|r| {
         if !r.target.matches(target) {
-            return false;
+            return None;
         }
         let exclude_two_sided = r.source.matches(target);
-        firing.clone().any(|src| {
+        firing.clone().find(|src| {
             r.source.matches(src)
                 && r.equal.iter().all(|n| {
                     src.get(n).map(String::as_str).unwrap_or("")
@@ -25,4 +25,13 @@ pub fn is_inhibited<'a>(
                 && !(exclude_two_sided && r.target.matches(src))
         })
     })
+}
+
+/// Whether `target` is muted, given the currently firing alerts' label sets.
+pub fn is_inhibited<'a>(
+    rules: &[InhibitRule],
+    target: &LabelSet,
+    firing: impl Iterator<Item = &'a LabelSet> + Clone,
+) -> bool {
+    inhibitor(rules, target, firing).is_some()
 }

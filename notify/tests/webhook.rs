@@ -337,6 +337,30 @@ inhibit_rules:
             ("SlowDisk".into(), "c2".into())
         ]
     );
+    // The API shows the muted alert as suppressed, naming the alert that inhibits it.
+    let api = serve_api(&d).await;
+    let listed: serde_json::Value = reqwest::get(format!("{api}/api/v2/alerts"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let slow_c1 = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["labels"]["alertname"] == "SlowDisk" && a["labels"]["cluster"] == "c1")
+        .unwrap();
+    assert_eq!(slow_c1["status"]["state"], "suppressed");
+    let source = common::labels(&[
+        ("alertname", "ClusterDown"),
+        ("severity", "critical"),
+        ("cluster", "c1"),
+    ]);
+    assert_eq!(
+        slow_c1["status"]["inhibitedBy"],
+        json!([Fingerprint::of(&source).to_string()])
+    );
     d.shutdown().await;
 }
 
