@@ -305,7 +305,9 @@ pub fn load_series_until(
     let labels = parse_series(series)?;
     let values = expand_values(values)?;
     for (i, v) in values.into_iter().enumerate() {
-        let t = i as i64 * interval_ms;
+        let Some(t) = (i as i64).checked_mul(interval_ms) else {
+            break;
+        };
         if t > until_ms {
             break;
         }

@@ -244,3 +244,31 @@ fn promtool_load_horizon_matches_promtool_stepping() {
     assert_eq!(testfmt::promtool_load_horizon(421_000, 60_000), 420_000);
     assert_eq!(testfmt::promtool_load_horizon(0, 60_000), 0);
 }
+
+#[test]
+fn extreme_durations_and_timestamps_do_not_overflow() {
+    let mut st = MemStorage::new();
+    testfmt::load_series(&mut st, "x{i=\"a\"}", "1 2 3", 60_000).unwrap();
+    for q in [
+        "rate(x[292277024y])",
+        "x offset 292277024y",
+        "x offset -292277024y",
+        "rate(x[100y] offset 292277024y)",
+        "x @ 9223372036854775",
+        "x @ -9223372036854775",
+        "x @ 9223372036854775 offset -292277024y",
+        "max_over_time(x[292277024y:292277024y])",
+        "max_over_time(x[1m:1m] @ 9223372036854775 offset -292277024y)",
+        "max_over_time(x[292277024y:1y] offset -292277024y)",
+        "timestamp(x offset -292277024y)",
+        "predict_linear(x[292277024y], 1e308)",
+    ] {
+        // Any result or error is fine; overflowing arithmetic is not.
+        let _ = query(&st, q, 0);
+        let _ = query(&st, q, i64::MAX / 2);
+        if let Ok(e) = eval::parse(q) {
+            let _ = eval::lookback_reach_ms(&e, &opts());
+            let _ = eval::range_query(&st, &e, 0, 120_000, 60_000, &opts());
+        }
+    }
+}

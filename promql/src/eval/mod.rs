@@ -221,7 +221,10 @@ pub fn range_query(
             }
             _ => return Err(EvalError::exec("range query produced a non-vector value")),
         }
-        t += step_ms;
+        match t.checked_add(step_ms) {
+            Some(next) => t = next,
+            None => break,
+        }
     }
     let mut m = acc.finish();
     m.sort_by(|a, b| a.labels.cmp(&b.labels));
@@ -237,16 +240,16 @@ pub fn lookback_reach_ms(expr: &Expr, opts: &EvalOptions) -> i64 {
         offset_ms(o).max(0)
     }
     match expr {
-        Expr::VectorSelector(vs) => off(&vs.offset) + opts.lookback_delta_ms,
-        Expr::MatrixSelector(ms) => off(&ms.vs.offset) + ms.range.as_millis() as i64,
-        Expr::Subquery(sq) => {
-            off(&sq.offset)
-                + sq.range.as_millis() as i64
-                + sq.step
-                    .map(|s| s.as_millis() as i64)
-                    .unwrap_or(opts.subquery_step_ms)
-                + lookback_reach_ms(&sq.expr, opts)
-        }
+        Expr::VectorSelector(vs) => off(&vs.offset).saturating_add(opts.lookback_delta_ms),
+        Expr::MatrixSelector(ms) => off(&ms.vs.offset).saturating_add(duration_ms(&ms.range)),
+        Expr::Subquery(sq) => off(&sq.offset)
+            .saturating_add(duration_ms(&sq.range))
+            .saturating_add(
+                sq.step
+                    .map(|s| duration_ms(&s))
+                    .unwrap_or(opts.subquery_step_ms),
+            )
+            .saturating_add(lookback_reach_ms(&sq.expr, opts)),
         Expr::Paren(p) => lookback_reach_ms(&p.expr, opts),
         Expr::Unary(u) => lookback_reach_ms(&u.expr, opts),
         Expr::Binary(b) => lookback_reach_ms(&b.lhs, opts).max(lookback_reach_ms(&b.rhs, opts)),
@@ -380,22 +383,28 @@ impl Evaluator<'_> {
             Some(AtModifier::End) => self.end,
             Some(AtModifier::At(t)) => system_time_ms(t),
         };
-        base - offset_ms(offset)
+        base.saturating_sub(offset_ms(offset))
     }
+}
+
+/// Milliseconds of a duration, saturating at `i64::MAX` (PromQL accepts absurd ranges
+/// such as `[292277024y]`; they must not overflow the evaluator's arithmetic).
+pub(crate) fn duration_ms(d: &std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 pub(crate) fn offset_ms(o: &Option<Offset>) -> i64 {
     match o {
         None => 0,
-        Some(Offset::Pos(d)) => d.as_millis() as i64,
-        Some(Offset::Neg(d)) => -(d.as_millis() as i64),
+        Some(Offset::Pos(d)) => duration_ms(d),
+        Some(Offset::Neg(d)) => -duration_ms(d),
     }
 }
 
 fn system_time_ms(t: &std::time::SystemTime) -> i64 {
     match t.duration_since(std::time::UNIX_EPOCH) {
-        Ok(d) => d.as_millis() as i64,
-        Err(e) => -(e.duration().as_millis() as i64),
+        Ok(d) => duration_ms(&d),
+        Err(e) => -duration_ms(&e.duration()),
     }
 }
 

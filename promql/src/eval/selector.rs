@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use promql_parser::label::{MatchOp, Matcher};
 use promql_parser::parser::{MatrixSelector, SubqueryExpr, VectorSelector};
 
-use super::{EvalError, Evaluator, SeriesAccumulator, Val};
+use super::{duration_ms, EvalError, Evaluator, SeriesAccumulator, Val};
 use crate::labels::{Labels, METRIC_NAME};
 use crate::storage::{is_stale, Point, SelectedSeries};
 use crate::value::{Sample, Vector};
@@ -97,7 +97,7 @@ impl<'a> Evaluator<'a> {
         sample_time: bool,
     ) -> Result<Vector, EvalError> {
         let reft = self.ref_time(&vs.at, &vs.offset, ts);
-        let series = self.select(vs, reft - self.opts.lookback_delta_ms, reft)?;
+        let series = self.select(vs, reft.saturating_sub(self.opts.lookback_delta_ms), reft)?;
         let mut out = Vec::with_capacity(series.len());
         for s in series {
             // `select` returned only points inside the lookback window; the newest wins.
@@ -123,8 +123,8 @@ impl<'a> Evaluator<'a> {
         ts: i64,
     ) -> Result<RangeVector<'a>, EvalError> {
         let reft = self.ref_time(&ms.vs.at, &ms.vs.offset, ts);
-        let range = ms.range.as_millis() as i64;
-        let series = self.select(&ms.vs, reft - range, reft)?;
+        let range = duration_ms(&ms.range);
+        let series = self.select(&ms.vs, reft.saturating_sub(range), reft)?;
         let mut out = Vec::with_capacity(series.len());
         for mut s in series {
             if s.points.iter().any(|p| is_stale(p.v)) {
@@ -155,24 +155,38 @@ impl<'a> Evaluator<'a> {
         ts: i64,
     ) -> Result<RangeVector<'a>, EvalError> {
         let end = self.ref_time(&sq.at, &sq.offset, ts);
-        let range = sq.range.as_millis() as i64;
+        let range = duration_ms(&sq.range);
         let step = sq
             .step
-            .map(|s| s.as_millis() as i64)
+            .map(|s| duration_ms(&s))
             .unwrap_or(self.opts.subquery_step_ms);
         if step <= 0 {
             return Err(EvalError::exec(format!(
                 "subquery step must be positive, got {step}ms"
             )));
         }
-        let lo = end - range;
+        let lo = end.saturating_sub(range);
         // First multiple of the step at or after `lo` (Prometheus aligns subquery steps to
         // absolute time so that consecutive evaluations reuse the same inner timestamps).
-        let start = lo.div_euclid(step) * step + if lo.rem_euclid(step) == 0 { 0 } else { step };
-        if start <= end && (end - start) / step >= self.opts.max_subquery_steps {
+        let rem = lo.rem_euclid(step);
+        let start = if rem == 0 {
+            lo
+        } else {
+            match lo.checked_add(step - rem) {
+                Some(s) => s,
+                None => {
+                    return Ok(RangeVector {
+                        series: Vec::new(),
+                        range_end: end,
+                        range_ms: range,
+                    })
+                }
+            }
+        };
+        let steps = (i128::from(end) - i128::from(start)) / i128::from(step) + 1;
+        if steps > i128::from(self.opts.max_subquery_steps) {
             return Err(EvalError::exec(format!(
-                "subquery would evaluate {} steps, more than the limit of {}",
-                (end - start) / step + 1,
+                "subquery would evaluate {steps} steps, more than the limit of {}",
                 self.opts.max_subquery_steps
             )));
         }
@@ -193,7 +207,10 @@ impl<'a> Evaluator<'a> {
                     )))
                 }
             }
-            t += step;
+            match t.checked_add(step) {
+                Some(next) => t = next,
+                None => break,
+            }
         }
         let mut series = acc.finish();
         series.sort_by(|a, b| a.labels.cmp(&b.labels));

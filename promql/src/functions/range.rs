@@ -97,7 +97,7 @@ pub(crate) fn eval_range_function(
             )));
         }
     }
-    let range_start = rv.range_end - rv.range_ms;
+    let range_start = rv.range_end.saturating_sub(rv.range_ms);
     let mut out = Vec::with_capacity(rv.series.len());
     for s in rv.series {
         let p = &s.points;
@@ -203,8 +203,8 @@ fn extrapolated_rate(
             prev = cur.v;
         }
     }
-    let mut duration_to_start = (first.t - range_start) as f64 / 1000.0;
-    let duration_to_end = (range_end - last.t) as f64 / 1000.0;
+    let mut duration_to_start = first.t.saturating_sub(range_start) as f64 / 1000.0;
+    let duration_to_end = range_end.saturating_sub(last.t) as f64 / 1000.0;
     let sampled_interval = (last.t - first.t) as f64 / 1000.0;
     let avg_between = sampled_interval / (p.len() - 1) as f64;
     if is_counter && result > 0.0 && first.v >= 0.0 {
@@ -309,7 +309,7 @@ fn linear_regression(p: &[Point], intercept_time: i64) -> (f64, f64) {
             const_y = false;
         }
         n += 1.0;
-        let x = (s.t - intercept_time) as f64 / 1e3;
+        let x = (i128::from(s.t) - i128::from(intercept_time)) as f64 / 1e3;
         (sum_x, c_x) = kahan_sum_inc(x, sum_x, c_x);
         (sum_y, c_y) = kahan_sum_inc(s.v, sum_y, c_y);
         (sum_xy, c_xy) = kahan_sum_inc(x * s.v, sum_xy, c_xy);
