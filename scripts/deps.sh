@@ -54,5 +54,10 @@ if [ ${#debian_packages[@]} -gt 0 ]; then
 fi
 if [ ${#python_packages[@]} -gt 0 ]; then
   echo "installing Python packages: ${python_packages[*]}"
-  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "${python_packages[@]}"
+  pip_flags=(--quiet --disable-pip-version-check --root-user-action=ignore)
+  # A stock Debian python3 is "externally managed" and refuses pip installs without this flag.
+  if python3 -m pip install --help 2>/dev/null | grep -q -- --break-system-packages; then
+    pip_flags+=(--break-system-packages)
+  fi
+  python3 -m pip install "${pip_flags[@]}" "${python_packages[@]}"
 fi
