@@ -35,8 +35,12 @@ fn selector_with(modifiers: bool) -> impl Strategy<Value = String> {
     (
         prop::sample::select(METRICS),
         prop::collection::vec(matcher, 0..3),
-        prop::option::of(prop::sample::select(&["1m", "5m", "-2m", "30s"][..])),
-        prop::option::of(prop::sample::select(&["100", "start()", "end()", "-5"][..])),
+        prop::option::of(prop::sample::select(
+            &["1m", "5m", "-2m", "30s", "292277024y", "-292277024y"][..],
+        )),
+        prop::option::of(prop::sample::select(
+            &["100", "start()", "end()", "-5", "9223372036854775"][..],
+        )),
     )
         .prop_map(move |(m, ms, off, at)| {
             let mut s = m.to_string();
@@ -57,7 +61,8 @@ fn selector_with(modifiers: bool) -> impl Strategy<Value = String> {
 }
 
 fn range() -> impl Strategy<Value = String> {
-    prop::sample::select(&["1m", "5m", "30s", "10m", "1s"][..]).prop_map(str::to_string)
+    prop::sample::select(&["1m", "5m", "30s", "10m", "1s", "292277024y"][..])
+        .prop_map(str::to_string)
 }
 
 fn scalar_lit() -> impl Strategy<Value = String> {
@@ -162,7 +167,7 @@ fn expr() -> impl Strategy<Value = String> {
                 range_fn,
                 inner.clone(),
                 range(),
-                prop::sample::select(&["", "1m", "20s"][..])
+                prop::sample::select(&["", "1m", "20s", "100y"][..])
             )
                 .prop_map(|(f, e, r, st)| format!("{f}(({e})[{r}:{st}])")),
             (inst_fn, inner.clone()).prop_map(|(f, e)| format!("{f}({e})")),
