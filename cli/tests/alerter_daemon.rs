@@ -119,6 +119,12 @@ const RULES: &str = r#"groups:
         for: 1s
         annotations:
           summary: '{{ $value }} of 3 members up; leader: {{ with query "max(etcd_server_has_leader)" }}{{ . | first | value }}{{ end }}'
+  - name: broken
+    rules:
+      - record: many_to_many
+        expr: up * on() up
+      - record: still_runs
+        expr: count(up)
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -265,6 +271,37 @@ async fn member_down_goes_pending_firing_resolved() {
     for r in rules["data"]["groups"][0]["rules"].as_array().unwrap() {
         assert_eq!(r["health"], "ok", "{r}");
     }
+    // A rule that fails at evaluation is reported, and the rule after it still runs.
+    let broken = &rules["data"]["groups"][1]["rules"];
+    assert_eq!(broken[0]["health"], "err");
+    assert!(
+        broken[0]["lastError"]
+            .as_str()
+            .unwrap()
+            .contains("many-to-many"),
+        "{}",
+        broken[0]
+    );
+    assert_eq!(broken[1]["health"], "ok");
+    let metrics = reqwest::get(format!("{}/metrics", alerter.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let failures = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("etcd_alerter_rule_evaluation_failures_total{") && l.contains(";broken\"")
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or_default();
+    assert!(failures >= 1.0, "{metrics}");
+    assert!(
+        metrics.contains("etcd_alerter_rule_health{rule=\"many_to_many\",rule_group=")
+            && metrics.contains("etcd_alerter_rule_health{rule=\"still_runs\"")
+    );
     drop(alerter);
 }
 
