@@ -139,6 +139,24 @@ def vexpr(d):
         return 'label_replace(%s, "dst", "$1-z", "job", "(.*)")' % vexpr(d - 1)
     if r < 0.97:
         return "clamp(%s, %s, %s)" % (vexpr(d - 1), rnd.choice(["-10", "0"]), rnd.choice(["5", "20"]))
+    if rich and rnd.random() < 0.5:
+        extra = [
+            lambda: "absent(%s)" % sel(),
+            lambda: "absent_over_time(%s)" % range_sel(),
+            lambda: "(%s) * scalar(%s)" % (vexpr(d - 1), vexpr(d - 1)),
+            lambda: "sort_desc(%s)" % vexpr(d - 1),
+            lambda: 'count_values("v", round(%s))' % vexpr(d - 1),
+            lambda: "quantile_over_time(%s, %s)" % (rnd.choice(["0.1", "0.5", "0.99"]), range_sel()),
+            lambda: "predict_linear(%s, %s)" % (range_sel(), rnd.choice(["60", "300", "-60"])),
+            lambda: "holt_winters(%s, 0.3, 0.6)" % range_sel(),
+            lambda: 'label_join(%s, "lj", ":", "job", "instance")' % vexpr(d - 1),
+            lambda: "hour(vector(time())) + minute(%s)" % vexpr(d - 1),
+            lambda: "timestamp(%s)" % sel(),
+            lambda: "vector(scalar(sum(%s)))" % vexpr(d - 1),
+            lambda: "clamp_min(%s, 0) - clamp_max(%s, 0)" % (vexpr(d - 1), vexpr(d - 1)),
+            lambda: "sum by (le) (rate(h_bucket[5m])) / on(le) group_left sum(rate(h_bucket[5m]))",
+        ]
+        return rnd.choice(extra)()
     return "-(%s)" % vexpr(d - 1)
 
 
