@@ -410,10 +410,14 @@ fn parse_number(s: &str, line: usize) -> Result<Term, TemplateError> {
     }
 }
 
+/// Nesting deeper than this (parentheses, control structures) is refused rather than risk the stack.
+const MAX_NESTING: usize = 100;
+
 struct ActionParser {
     toks: Vec<Token>,
     pos: usize,
     line: usize,
+    depth: usize,
 }
 
 impl ActionParser {
@@ -509,7 +513,12 @@ impl ActionParser {
                 _ => Term::Func(id),
             },
             Tok::LParen => {
+                self.depth += 1;
+                if self.depth > MAX_NESTING {
+                    return Err(self.err("parentheses nested too deeply"));
+                }
                 let p = self.pipeline("parenthesized pipeline")?;
+                self.depth -= 1;
                 if self.peek() != Some(&Tok::RParen) {
                     return Err(self.err("unclosed left paren"));
                 }
@@ -550,6 +559,7 @@ struct TreeParser {
     items: Vec<Item>,
     pos: usize,
     loop_depth: usize,
+    nesting: usize,
 }
 
 /// What ended a list: `{{end}}`, `{{else}}` (possibly `{{else if ...}}`), or the end of input.
@@ -572,7 +582,12 @@ impl TreeParser {
                     }
                 }
                 Item::Action(toks, line) => {
-                    let mut p = ActionParser { toks, pos: 0, line };
+                    let mut p = ActionParser {
+                        toks,
+                        pos: 0,
+                        line,
+                        depth: 0,
+                    };
                     let keyword = match p.peek() {
                         Some(Tok::Ident(k)) => Some(k.clone()),
                         _ => None,
@@ -637,6 +652,24 @@ impl TreeParser {
 
     fn control(&mut self, keyword: &str, mut p: ActionParser) -> Result<Node, TemplateError> {
         let line = p.line;
+        self.nesting += 1;
+        if self.nesting > MAX_NESTING {
+            return Err(TemplateError::parse(
+                line,
+                "control structures nested too deeply",
+            ));
+        }
+        let node = self.control_inner(keyword, &mut p, line);
+        self.nesting -= 1;
+        node
+    }
+
+    fn control_inner(
+        &mut self,
+        keyword: &str,
+        p: &mut ActionParser,
+        line: usize,
+    ) -> Result<Node, TemplateError> {
         let pipe = p.pipeline(keyword)?;
         p.done()?;
         if keyword == "range" {
@@ -700,6 +733,7 @@ pub fn parse(src: &str) -> Result<Vec<Node>, TemplateError> {
         items,
         pos: 0,
         loop_depth: 0,
+        nesting: 0,
     };
     let (nodes, stop, line) = tp.list()?;
     match stop {

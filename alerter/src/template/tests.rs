@@ -88,6 +88,32 @@ fn prometheus_cases() {
 }
 
 #[test]
+fn deep_nesting_is_refused_not_a_stack_overflow() {
+    let parens = format!("{{{{ {}1{} }}}}", "(".repeat(100_000), ")".repeat(100_000));
+    assert!(Template::parse(&parens)
+        .unwrap_err()
+        .message
+        .contains("nested too deeply"));
+    let ifs = format!(
+        "{}x{}",
+        "{{ if 1 }}".repeat(100_000),
+        "{{ end }}".repeat(100_000)
+    );
+    assert!(Template::parse(&ifs)
+        .unwrap_err()
+        .message
+        .contains("nested too deeply"));
+    let ok = format!("{}x{}", "{{ if 1 }}".repeat(50), "{{ end }}".repeat(50));
+    assert_eq!(
+        Template::parse(&ok)
+            .unwrap()
+            .execute(&Value::Nil, &NoQuery)
+            .unwrap(),
+        "x"
+    );
+}
+
+#[test]
 fn errors_as_go_reports_them() {
     assert!(Template::parse_rule_template("{{ $nope }}")
         .unwrap_err()
