@@ -74,3 +74,80 @@ fn recording_rules_feed_later_rules_and_go_stale() {
     assert_eq!(pts.len(), 2);
     assert!(is_stale(pts[1].v) && pts[1].t == 20_000);
 }
+
+#[test]
+fn recording_rule_labels_limit_and_duplicates() {
+    let g = group("groups:\n- name: g\n  limit: 1\n  rules:\n  - record: r\n    expr: x\n    labels: {i: same, extra: e}\n  - record: s\n    expr: sum(x)\n    labels: {job: ''}\n");
+    let mut st = LocalStorage::new(EvalOptions::default());
+    st.store
+        .append(
+            &Labels::from_pairs(&[("__name__", "x"), ("job", "j"), ("i", "a")]),
+            0,
+            1.0,
+        )
+        .unwrap();
+    let ext = LabelMap::new();
+    let mut gs = GroupState::new(&g);
+    eval_group(
+        &g,
+        &mut gs,
+        &mut st,
+        &EvalEnv {
+            external_labels: &ext,
+            external_url: "",
+            ts_ms: 0,
+        },
+    );
+    assert_eq!(gs.rules[0].health, Health::Ok);
+    let out = Labels::from_pairs(&[
+        ("__name__", "r"),
+        ("extra", "e"),
+        ("i", "same"),
+        ("job", "j"),
+    ]);
+    assert_eq!(st.store.points(&out).unwrap()[0].v, 1.0);
+    assert!(
+        st.store
+            .points(&Labels::from_pairs(&[("__name__", "s")]))
+            .is_some(),
+        "an empty label value removes the label"
+    );
+    // A second series: the rule's labels make both identical, and the limit of 1 is exceeded.
+    st.store
+        .append(
+            &Labels::from_pairs(&[("__name__", "x"), ("job", "j"), ("i", "b")]),
+            1000,
+            2.0,
+        )
+        .unwrap();
+    eval_group(
+        &g,
+        &mut gs,
+        &mut st,
+        &EvalEnv {
+            external_labels: &ext,
+            external_url: "",
+            ts_ms: 1000,
+        },
+    );
+    assert_eq!(
+        gs.rules[0].last_error.as_deref(),
+        Some("vector contains metrics with the same labelset after applying rule labels")
+    );
+    let g2 = group("groups:\n- name: g\n  limit: 1\n  rules:\n  - record: r\n    expr: x\n");
+    let mut gs2 = GroupState::new(&g2);
+    eval_group(
+        &g2,
+        &mut gs2,
+        &mut st,
+        &EvalEnv {
+            external_labels: &ext,
+            external_url: "",
+            ts_ms: 2000,
+        },
+    );
+    assert_eq!(
+        gs2.rules[0].last_error.as_deref(),
+        Some("exceeded limit of 1 with 2 series")
+    );
+}
