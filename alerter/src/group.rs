@@ -174,7 +174,7 @@ pub fn eval_group(
         rs.last_eval_ms = Some(ts);
         match result {
             Err(e) => {
-                tracing::warn!(group = %group.name, rule = %rule.name, error = %e, "rule evaluation failed");
+                tracing::debug!(group = %group.name, rule = %rule.name, error = %e, "rule evaluation failed");
                 rs.health = Health::Err;
                 rs.last_error = Some(e);
                 rs.failures_total += 1;
@@ -185,7 +185,7 @@ pub fn eval_group(
                 let mut returned = HashMap::with_capacity(vector.len());
                 for (labels, v) in vector {
                     if let Err(e) = store.append(&labels, ts, v) {
-                        tracing::warn!(group = %group.name, rule = %rule.name, error = %e, "rule output refused");
+                        tracing::debug!(group = %group.name, rule = %rule.name, error = %e, "rule output refused");
                     } else {
                         returned.insert(labels, ());
                     }

@@ -484,6 +484,11 @@ fn evaluate(shared: &Shared, generation: u64, gi: usize) -> Option<EvalOutput> {
         ts_ms: ts,
     };
     eval_group(group, state, store.rule_storage(), &env);
+    for (rule, rs) in group.rules.iter().zip(&state.rules) {
+        if let Some(e) = &rs.last_error {
+            tracing::warn!(group = %group.name, rule = %rule.name, error = %e, "rule evaluation failed");
+        }
+    }
     // History: every change of state, including alerts that went away.
     for (rs, old) in state.rules.iter().zip(before) {
         for (k, a) in &rs.alerts.active {

@@ -127,7 +127,7 @@ pub fn expand_rule_template(
     match result {
         Ok(s) => s,
         Err(e) => {
-            tracing::warn!(template = name, error = %e, "error expanding template");
+            tracing::debug!(template = name, error = %e, "error expanding template");
             format!("<error expanding template: template: {name}:{e}>")
         }
     }
