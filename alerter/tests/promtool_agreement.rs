@@ -120,3 +120,21 @@ fn project_rule_tests_agree_with_promtool() {
         }
     }
 }
+
+/// A rule that fails at evaluation stops the test group with promtool's `rule: ..., time: ..., err: ...`.
+#[test]
+fn evaluation_errors_reported_like_promtool() {
+    let file = data().join("eval_error.yml");
+    let (ok, ours) = our_report(&file);
+    assert!(!ok);
+    assert!(
+        ours.iter()
+            .any(|l| l.starts_with("    rule: bad, time: 1m0s, err: ")
+                && l.contains("many-to-many matching not allowed")),
+        "{ours:#?}"
+    );
+    if promtool().is_some() {
+        let (p_ok, theirs) = promtool_report(&file);
+        assert_eq!((ok, ours), (p_ok, theirs));
+    }
+}
