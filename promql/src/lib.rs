@@ -15,8 +15,8 @@
 //!   - [`binary`] (arithmetic, comparisons, set operators, vector matching).
 //! - [`testfmt`]: promtool unit-test input helpers (expanding notation, series loading).
 //!
-//! Conformance: `tests/corpus/` holds ~3,900 expressions (hand-written topics plus
-//! seeded random ones) whose expected results were produced by promtool 2.42 itself
+//! Conformance: `tests/corpus/` holds ~8,000 cases (hand-written topics plus seeded
+//! random expressions) whose expected results were produced by promtool 2.42 itself
 //! (`tests/corpus/promtool_fill.py`); `tests/corpus.rs` checks this evaluator against all
 //! of them, and `promtool test rules promql/tests/corpus/*.yml` re-checks the reference.
 //!
