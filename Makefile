@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 RELEASE_BIN := target/release/etcd-monitor
 
-.PHONY: all deps build release demo test fmt-check clippy unit-tests rules-test bench-exporter clean
+.PHONY: all deps build release demo test fmt-check clippy unit-tests rules-test validate-deploy bench-exporter bench-bench bench-alerter clean
 
 all: build
 
@@ -20,7 +20,7 @@ release: deps
 demo: release
 	@scripts/demo.sh $(RELEASE_BIN)
 
-test: deps fmt-check clippy unit-tests rules-test
+test: deps fmt-check clippy unit-tests rules-test validate-deploy
 	@echo "make test: all checks passed"
 
 fmt-check:
@@ -32,12 +32,25 @@ clippy: deps
 unit-tests: deps
 	$(CARGO) test --workspace --no-fail-fast
 
+# Rule unit tests with promtool and with `etcd-monitor alerter test`; the PromQL corpus with promtool.
 rules-test: deps
 	@scripts/rules-test.sh
+
+# The compose file, Dockerfile, Kubernetes manifests, Prometheus and Alertmanager configs.
+validate-deploy: deps
+	@scripts/validate-deploy.sh
 
 # /metrics latency under load against etcd's own /metrics, RSS, and etcd requests per snapshot.
 bench-exporter: release
 	@scripts/bench-exporter.sh $(RELEASE_BIN)
+
+# etcd-monitor bench against etcdctl check perf, and a fixed --rate run against its target.
+bench-bench: release
+	@scripts/bench-bench.sh $(RELEASE_BIN)
+
+# The alerter against Prometheus 2.42 on the etcd mixin's rules: CPU, memory, evaluation time.
+bench-alerter: release
+	@scripts/bench-alerter.sh $(RELEASE_BIN)
 
 clean:
 	$(CARGO) clean
