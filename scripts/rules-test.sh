@@ -31,5 +31,7 @@ else
 fi
 "$bin" alerter test "${tests[@]}"
 
-# The PromQL conformance corpus: its expected values are promtool's, and promtool must still agree.
+# The PromQL conformance corpus: its expected values are promtool's; promtool must still agree, and so
+# must the alerter's own runner of the same files.
 promtool test rules promql/tests/corpus/*.yml
+"$bin" alerter test promql/tests/corpus/*.yml

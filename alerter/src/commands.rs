@@ -9,6 +9,8 @@ use crate::unittest::run_file;
 /// `promtool check rules`: 0 when every file is valid, 1 otherwise. Duplicate rules are reported as
 /// promtool's lint does, without failing.
 pub fn check_rules(files: &[PathBuf]) -> u8 {
+    // Rule files written for Prometheus 2.42 may use its functions that promql-parser lacks.
+    etcd_monitor_promql::register_prometheus_2_42_functions();
     let mut failed = false;
     let mut out = std::io::stdout().lock();
     for f in files {
@@ -50,6 +52,7 @@ pub fn check_rules(files: &[PathBuf]) -> u8 {
 
 /// `promtool test rules`: 0 when every test of every file passes, 1 otherwise.
 pub fn test_rules(files: &[PathBuf]) -> u8 {
+    etcd_monitor_promql::register_prometheus_2_42_functions();
     let mut failed = false;
     for f in files {
         println!("Unit Testing:  {}", f.display());

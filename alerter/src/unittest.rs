@@ -296,12 +296,6 @@ fn run_group(tg: &TestGroup, groups: &[Group], eval_interval: i64) -> Vec<String
         subquery_step_ms: eval_interval,
         ..EvalOptions::default()
     };
-    let mut st = LocalStorage::new(opts);
-    for s in &tg.input_series {
-        if let Err(e) = testfmt::load_series(&mut st.store, &s.series, &s.values, interval) {
-            return vec![e.to_string()];
-        }
-    }
     let mut alert_tests: BTreeMap<i64, Vec<&AlertTestCase>> = BTreeMap::new();
     let mut max_t = 0;
     for a in &tg.alert_rule_test {
@@ -321,6 +315,18 @@ fn run_group(tg: &TestGroup, groups: &[Group], eval_interval: i64) -> Vec<String
                 expr_tests.push((t, p));
             }
             Err(e) => return vec![e],
+        }
+    }
+    // promtool loads input samples only up to the last evaluation step (the largest multiple of the
+    // evaluation interval not after the latest eval_time); a sample after it is invisible, also to
+    // `@` and negative offsets.
+    let horizon = testfmt::promtool_load_horizon(max_t, eval_interval);
+    let mut st = LocalStorage::new(opts);
+    for s in &tg.input_series {
+        if let Err(e) =
+            testfmt::load_series_until(&mut st.store, &s.series, &s.values, interval, horizon)
+        {
+            return vec![e.to_string()];
         }
     }
     let test_name = if tg.name.is_empty() {

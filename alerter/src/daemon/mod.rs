@@ -195,6 +195,7 @@ fn forwarder_for(
 
 /// Runs until SIGINT/SIGTERM. Errors only for what makes starting impossible (bad files, port in use).
 pub async fn run(opts: DaemonOptions) -> anyhow::Result<()> {
+    etcd_monitor_promql::register_prometheus_2_42_functions();
     let (cfg, groups) = load(&opts).map_err(anyhow::Error::msg)?;
     let notify_cfg = match &opts.notify_config {
         Some(p) => NotifyConfig::load(p).map_err(|e| anyhow::anyhow!("{e}"))?,
