@@ -7,7 +7,7 @@
 pub mod alerting;
 pub mod commands;
 pub mod daemon;
-pub mod duration;
+pub use prom_exposition::duration;
 pub mod engine;
 pub mod group;
 pub mod rules;

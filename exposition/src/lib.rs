@@ -6,9 +6,12 @@
 //! (client_rust#151); the `prometheus` crate has no OpenMetrics writer and no parser. The alerter's
 //! scraper uses the same parser.
 //!
+//! Beside them, [`duration`]: Prometheus' duration syntax, which rule files and configs share.
+//!
 //! The model is deliberately plain: a [`MetricFamily`] holds its samples with their full names
 //! (`x_bucket`, `x_sum`, ...), as they appear on the wire.
 
+pub mod duration;
 mod model;
 mod parse;
 mod write;

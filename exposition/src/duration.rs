@@ -1,4 +1,5 @@
-//! Prometheus' duration syntax (`1h30m`, `5m`, `1d`, `100ms`), as model.ParseDuration accepts it.
+//! Prometheus' duration syntax (`1h30m`, `5m`, `1d`, `100ms`), as model.ParseDuration accepts it and
+//! model.Duration.String writes it: rule files, promtool tests, Prometheus and Alertmanager configs.
 
 use std::time::Duration;
 
