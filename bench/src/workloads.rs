@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use etcd_client::{Client, GetOptions, LeaseKeepAliveStream, LeaseKeeper, PutOptions, Txn, TxnOp};
+use etcd_client::{Client, GetOptions, PutOptions, Txn, TxnOp};
 
 use crate::config::{BenchConfig, Consistency, RwRatio, Workload};
 use crate::keys::KeySpace;
@@ -23,11 +23,17 @@ pub(crate) struct WorkerOp {
 enum OpKind {
     Put,
     Range,
-    TxnPut { ops: usize },
-    Mixed { ratio: RwRatio },
+    TxnPut {
+        ops: usize,
+    },
+    Mixed {
+        ratio: RwRatio,
+    },
     Delete,
-    // Boxed: one per client, and it is much larger than the other kinds.
-    LeaseKeepalive(Box<(LeaseKeeper, LeaseKeepAliveStream)>),
+    /// etcd's lease-keepalive: KeepAliveOnce on the client's lease, a new keepalive stream per request.
+    LeaseKeepalive {
+        id: LeaseId,
+    },
 }
 
 /// A lease a worker holds, to revoke afterwards.
@@ -59,8 +65,7 @@ impl WorkerOp {
             Workload::LeaseKeepalive => {
                 let grant = client.lease_grant(LEASE_TTL_SECS, None).await?;
                 lease = Some(grant.id());
-                let (keeper, stream) = client.lease_keep_alive(grant.id()).await?;
-                OpKind::LeaseKeepalive(Box::new((keeper, stream)))
+                OpKind::LeaseKeepalive { id: grant.id() }
             }
             Workload::WatchLatency => {
                 return Err(etcd_client::Error::InvalidArgs(
@@ -130,22 +135,10 @@ impl WorkerOp {
                     )));
                 }
             }
-            OpKind::LeaseKeepalive(lease) => {
-                let (keeper, stream) = &mut **lease;
-                keeper.keep_alive().await?;
-                match stream.message().await? {
-                    Some(r) if r.ttl() > 0 => {}
-                    Some(_) => {
-                        return Err(etcd_client::Error::LeaseKeepAliveError(
-                            "NotFound: the lease expired".into(),
-                        ))
-                    }
-                    None => {
-                        return Err(etcd_client::Error::LeaseKeepAliveError(
-                            "the keepalive stream closed".into(),
-                        ))
-                    }
-                }
+            OpKind::LeaseKeepalive { id } => {
+                // Opening the stream sends one keepalive and waits for its answer (failing when the
+                // lease is gone): that is KeepAliveOnce. The stream closes when dropped.
+                self.client.lease_keep_alive(*id).await?;
             }
         }
         Ok(())

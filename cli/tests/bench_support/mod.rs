@@ -11,16 +11,53 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_etcd-monitor")
 }
 
-/// `etcd-monitor bench <args>` with the cluster's connection flags, waited for.
+/// `etcd-monitor bench <args>` with the cluster's connection flags, waited for (killed after 2 minutes,
+/// so that a hang fails the test instead of stalling the suite).
 pub fn bench(cluster: &etcd_testkit::Cluster, args: &[&str]) -> Output {
-    let mut cmd = Command::new(bin());
-    cmd.arg("bench")
+    let mut child = Command::new(bin())
+        .arg("bench")
         .args(args)
         .args(cluster.connection_args())
         .env("LOG_LEVEL", "warn")
         .env_remove("ENDPOINTS")
-        .stdin(Stdio::null());
-    cmd.output().expect("etcd-monitor runs")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("etcd-monitor runs");
+    // Drained by threads, so that a chatty child never blocks on a full pipe while we wait.
+    let drain = |mut r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            r.read_to_end(&mut buf).ok();
+            buf
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().expect("stdout")));
+    let err = drain(Box::new(child.stderr.take().expect("stderr")));
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().ok();
+            child.wait().ok();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let o = Output {
+        status,
+        stdout: out.join().expect("stdout thread"),
+        stderr: err.join().expect("stderr thread"),
+    };
+    assert!(
+        std::time::Instant::now() <= deadline,
+        "etcd-monitor bench {args:?} did not finish within 2 minutes\nstdout:\n{}\nstderr:\n{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    o
 }
 
 pub fn stdout(o: &Output) -> String {
