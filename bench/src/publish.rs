@@ -1,9 +1,10 @@
 //! Where results go: metrics text (for a Pushgateway and the daemon's `/metrics`), a Pushgateway, and a
 //! results directory with one JSON file per run.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use prom_exposition::{MetricFamily, MetricKind};
 
 use crate::report::Summary;
 
@@ -16,27 +17,6 @@ const QUANTILES: [Quantile; 4] = [
     ("0.999", |d| d.p999),
 ];
 
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
-
-fn f(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
-    } else {
-        format!("{v}")
-    }
-}
-
 /// The latest run of one workload, for the metrics text.
 #[derive(Debug, Clone, Copy)]
 pub struct RunMetrics<'a> {
@@ -48,115 +28,97 @@ pub struct RunMetrics<'a> {
     pub finished_at: f64,
 }
 
-/// The latest run of each workload as Prometheus text format. A writer of a few gauge families is all
-/// this needs; the families are grouped so that each name appears once, as the format requires.
+/// The latest run of each workload as Prometheus text format, each family once, as the format requires.
 pub fn metrics_text(runs: &[RunMetrics<'_>]) -> String {
-    let mut out = String::new();
-    let per_run = |out: &mut String,
-                   name: &str,
-                   kind: &str,
-                   help: &str,
-                   value: &dyn Fn(&RunMetrics<'_>) -> Option<f64>| {
-        family(out, name, kind, help);
+    let mut families = Vec::new();
+    let workload = |r: &RunMetrics<'_>| vec![("workload".to_string(), r.workload.to_string())];
+    let mut per_run = |name: &str,
+                       kind: MetricKind,
+                       help: &str,
+                       value: &dyn Fn(&RunMetrics<'_>) -> Option<f64>| {
+        let mut f = MetricFamily::new(name, kind, help);
         for r in runs {
             if let Some(v) = value(r) {
-                let _ = writeln!(
-                    out,
-                    "{name}{{workload=\"{}\"}} {}",
-                    escape(r.workload),
-                    f(v)
-                );
+                f.push(workload(r), v);
             }
         }
+        families.push(f);
     };
     let from = |get: fn(&Summary) -> f64| move |r: &RunMetrics<'_>| r.summary.map(get);
     per_run(
-        &mut out,
         "etcd_bench_requests_per_second",
-        "gauge",
+        MetricKind::Gauge,
         "Successful requests per second of the last bench run.",
         &from(|s| s.requests_per_sec),
     );
-    let quantiles =
-        |out: &mut String,
-         name: &str,
-         help: &str,
-         get: fn(&Summary) -> Option<&crate::report::Distribution>| {
-            family(out, name, "gauge", help);
-            for r in runs {
-                if let Some(d) = r.summary.and_then(get) {
-                    for (q, at) in QUANTILES {
-                        let _ = writeln!(
-                            out,
-                            "{name}{{workload=\"{}\",quantile=\"{q}\"}} {}",
-                            escape(r.workload),
-                            f(at(d))
-                        );
-                    }
-                }
-            }
-        };
-    quantiles(
-        &mut out,
-        "etcd_bench_latency_seconds",
-        "Latency quantiles of the last bench run (from the intended send time under --rate).",
-        |s| s.latency_seconds.as_ref(),
-    );
-    quantiles(
-        &mut out,
-        "etcd_bench_service_time_seconds",
-        "Open-loop runs: quantiles of the time from the actual send to the answer.",
-        |s| s.service_time_seconds.as_ref(),
-    );
     per_run(
-        &mut out,
         "etcd_bench_requests_total",
-        "counter",
+        MetricKind::Counter,
         "Requests the last bench run finished, successful or not.",
         &from(|s| s.total as f64),
     );
     per_run(
-        &mut out,
         "etcd_bench_errors_total",
-        "counter",
+        MetricKind::Counter,
         "Failed requests of the last bench run.",
         &from(|s| s.errors as f64),
     );
     per_run(
-        &mut out,
         "etcd_bench_late_requests_total",
-        "counter",
+        MetricKind::Counter,
         "Open-loop runs: requests sent later than the late threshold after their intended time.",
         &from(|s| s.late as f64),
     );
     per_run(
-        &mut out,
         "etcd_bench_unsent_requests_total",
-        "counter",
+        MetricKind::Counter,
         "Open-loop runs with --duration: requests due before the end of the run that were never sent.",
         &from(|s| s.unsent as f64),
     );
     per_run(
-        &mut out,
         "etcd_bench_duration_seconds",
-        "gauge",
+        MetricKind::Gauge,
         "Length of the measured phase of the last bench run.",
         &from(|s| s.duration_seconds),
     );
     per_run(
-        &mut out,
         "etcd_bench_last_run_timestamp_seconds",
-        "gauge",
+        MetricKind::Gauge,
         "When the last bench run ended, in seconds since the epoch.",
         &|r| Some(r.finished_at),
     );
     per_run(
-        &mut out,
         "etcd_bench_success",
-        "gauge",
+        MetricKind::Gauge,
         "1 when the last bench run completed without errors (and passed --check when given), else 0.",
         &|r| Some(if r.summary.is_some_and(Summary::success) { 1.0 } else { 0.0 }),
     );
+    let quantiles =
+        |name: &str, help: &str, get: fn(&Summary) -> Option<&crate::report::Distribution>| {
+            let mut f = MetricFamily::new(name, MetricKind::Gauge, help);
+            for r in runs {
+                if let Some(d) = r.summary.and_then(get) {
+                    for (q, at) in QUANTILES {
+                        let mut labels = workload(r);
+                        labels.push(("quantile".to_string(), q.to_string()));
+                        f.push(labels, at(d));
+                    }
+                }
+            }
+            f
+        };
+    families.push(quantiles(
+        "etcd_bench_latency_seconds",
+        "Latency quantiles of the last bench run (from the intended send time under --rate).",
+        |s| s.latency_seconds.as_ref(),
+    ));
+    families.push(quantiles(
+        "etcd_bench_service_time_seconds",
+        "Open-loop runs: quantiles of the time from the actual send to the answer.",
+        |s| s.service_time_seconds.as_ref(),
+    ));
+    let mut out = String::new();
+    prom_exposition::write_text(&families, &mut out);
     out
 }
 

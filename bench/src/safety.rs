@@ -44,21 +44,17 @@ impl DbState {
     }
 }
 
-/// Finds `etcd_server_quota_backend_bytes` in a member's `/metrics`. One gauge without labels: a line
-/// scan is enough here, and it keeps this crate free of a full exposition parser.
+/// Finds `etcd_server_quota_backend_bytes` in a member's `/metrics`.
 pub fn quota_from_metrics(text: &str) -> Option<u64> {
-    text.lines().find_map(|line| {
-        let rest = line.strip_prefix("etcd_server_quota_backend_bytes")?;
-        let value = rest
-            .trim_start_matches(|c: char| c != ' ')
-            .split_whitespace()
-            .next()?;
-        if !rest.starts_with([' ', '{']) {
-            return None;
-        }
-        let v: f64 = value.parse().ok()?;
-        (v.is_finite() && v > 0.0).then_some(v as u64)
-    })
+    prom_exposition::parse_text(text)
+        .ok()?
+        .into_iter()
+        .find(|f| f.name == "etcd_server_quota_backend_bytes")?
+        .samples
+        .first()
+        .map(|s| s.value)
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .map(|v| v as u64)
 }
 
 /// Reads every member's db size (Status) and quota (Status on etcd 3.6+, `/metrics` before).
