@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 RELEASE_BIN := target/release/etcd-monitor
 
-.PHONY: all deps build release demo test fmt-check clippy unit-tests rules-test validate-deploy bench-exporter bench-bench bench-alerter clean
+.PHONY: all deps build release demo test fmt-check clippy unit-tests rules-test validate-deploy docs-check bench-exporter bench-bench bench-alerter clean
 
 all: build
 
@@ -20,7 +20,7 @@ release: deps
 demo: release
 	@scripts/demo.sh $(RELEASE_BIN)
 
-test: deps fmt-check clippy unit-tests rules-test validate-deploy
+test: deps fmt-check clippy unit-tests rules-test validate-deploy docs-check
 	@echo "make test: all checks passed"
 
 fmt-check:
@@ -39,6 +39,11 @@ rules-test: deps
 # The compose file, Dockerfile, Kubernetes manifests, Prometheus and Alertmanager configs.
 validate-deploy: deps
 	@scripts/validate-deploy.sh
+
+# docs/configuration.md's flag tables match the binary's --help.
+docs-check: deps
+	$(CARGO) build --quiet -p etcd-monitor
+	@python3 scripts/gen-config-doc.py --check
 
 # /metrics latency under load against etcd's own /metrics, RSS, and etcd requests per snapshot.
 bench-exporter: release
