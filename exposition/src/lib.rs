@@ -22,6 +22,33 @@ pub use write::{
     format_value, write_openmetrics, write_text, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE,
 };
 
+/// Quotes a string as Go's `strconv.Quote` does for the characters label values realistically
+/// contain: how Prometheus and Alertmanager print label sets (`{a="b"}`), hence how their group keys,
+/// error messages and promtool's reports read.
+pub fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\u{b}' => out.push_str("\\v"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// True when an HTTP `Accept` header asks for OpenMetrics, as Prometheus' scraper does.
 pub fn accepts_openmetrics(accept: &str) -> bool {
     accept

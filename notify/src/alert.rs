@@ -85,26 +85,7 @@ impl fmt::Display for Fingerprint {
     }
 }
 
-/// Go's `%q` for the characters label values realistically hold: quotes, backslashes, control chars.
-pub(crate) fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
+pub(crate) use prom_exposition::go_quote;
 
 /// `model.LabelSet.String()`: `{a="b", c="d"}`, names sorted; part of Alertmanager's group key.
 pub fn labelset_string(labels: &LabelSet) -> String {

@@ -215,31 +215,7 @@ impl fmt::Display for Labels {
     }
 }
 
-/// Quotes a string the way Go's `strconv.Quote` does for the characters label values
-/// realistically contain.
-pub fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
+pub use prom_exposition::go_quote;
 
 /// Whether `s` is a valid label name (`[a-zA-Z_][a-zA-Z0-9_]*`), as Prometheus checks
 /// destination labels of `label_replace`/`label_join`/`count_values`.

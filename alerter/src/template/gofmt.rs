@@ -277,22 +277,7 @@ fn format_int_verb(verb: char, i: i64, spec: &Spec) -> String {
 
 /// Go's `%q` of a string (strconv.Quote).
 pub fn quote(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    prom_exposition::go_quote(s)
 }
 
 fn format_one(verb: char, v: &Value, spec: &Spec) -> String {
