@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -103,28 +104,55 @@ struct ClusterQuery {
     limit: Option<usize>,
 }
 
-/// The snapshot of `?cluster=NAME`, or of the first cluster.
-// The error is a finished response; it is built once per request, so its size does not matter.
-#[allow(clippy::result_large_err)]
-fn pick(shared: &Shared, q: &ClusterQuery) -> Result<(usize, Arc<ClusterSnapshot>), Response> {
-    let names = shared.names();
-    let i = match &q.cluster {
-        Some(name) => names.iter().position(|n| n == name).ok_or_else(|| {
-            (
-                StatusCode::NOT_FOUND,
-                Json(json!({"error": format!("no cluster named {name:?}"), "clusters": names})),
-            )
-                .into_response()
-        })?,
-        None => 0,
-    };
-    match shared.snapshots().into_iter().nth(i).flatten() {
-        Some(s) => Ok((i, s)),
-        None => Err((
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"error": "no snapshot taken yet", "cluster": names.get(i)})),
-        )
-            .into_response()),
+/// The cluster a request is about (`?cluster=NAME`, or the first one), with its latest snapshot; an
+/// extractor, so a handler is only called when there is one. Otherwise: 404 for an unknown name, 503
+/// before the first snapshot.
+struct Picked {
+    index: usize,
+    snapshot: Arc<ClusterSnapshot>,
+    leader_changes: u64,
+    limit: Option<usize>,
+}
+
+impl FromRequestParts<Arc<Shared>> for Picked {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        shared: &Arc<Shared>,
+    ) -> Result<Self, Self::Rejection> {
+        let Query(q) = Query::<ClusterQuery>::from_request_parts(parts, shared)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let names = shared.names();
+        let index = match &q.cluster {
+            Some(name) => names.iter().position(|n| n == name).ok_or_else(|| {
+                (
+                    StatusCode::NOT_FOUND,
+                    Json(json!({"error": format!("no cluster named {name:?}"), "clusters": names})),
+                )
+                    .into_response()
+            })?,
+            None => 0,
+        };
+        let snapshot = shared
+            .snapshots()
+            .into_iter()
+            .nth(index)
+            .flatten()
+            .ok_or_else(|| {
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(json!({"error": "no snapshot taken yet", "cluster": names.get(index)})),
+                )
+                    .into_response()
+            })?;
+        Ok(Picked {
+            index,
+            snapshot,
+            leader_changes: shared.with_state(index, |st| st.leader_changes),
+            limit: q.limit,
+        })
     }
 }
 
@@ -138,15 +166,9 @@ async fn clusters(State(shared): State<Arc<Shared>>) -> Json<Value> {
     Json(json!({ "clusters": list }))
 }
 
-async fn cluster_status(
-    State(shared): State<Arc<Shared>>,
-    Query(q): Query<ClusterQuery>,
-) -> Response {
-    let (i, s) = match pick(&shared, &q) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let leader_changes = shared.with_state(i, |st| st.leader_changes);
+async fn cluster_status(p: Picked) -> Response {
+    let s = p.snapshot;
+    let leader_changes = p.leader_changes;
     let v = &s.verdict;
     Json(json!({
         "cluster": s.cluster,
@@ -179,25 +201,14 @@ async fn cluster_status(
     .into_response()
 }
 
-async fn cluster_members(
-    State(shared): State<Arc<Shared>>,
-    Query(q): Query<ClusterQuery>,
-) -> Response {
-    match pick(&shared, &q) {
-        Ok((_, s)) => Json(json!({"cluster": s.cluster, "members": s.members})).into_response(),
-        Err(r) => r,
-    }
+async fn cluster_members(p: Picked) -> Response {
+    let s = p.snapshot;
+    Json(json!({"cluster": s.cluster, "members": s.members})).into_response()
 }
 
-async fn cluster_leader(
-    State(shared): State<Arc<Shared>>,
-    Query(q): Query<ClusterQuery>,
-) -> Response {
-    let (i, s) = match pick(&shared, &q) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let leader_changes = shared.with_state(i, |st| st.leader_changes);
+async fn cluster_leader(p: Picked) -> Response {
+    let s = p.snapshot;
+    let leader_changes = p.leader_changes;
     let v = &s.verdict;
     let member = s
         .members
@@ -220,15 +231,9 @@ async fn cluster_leader(
     }
 }
 
-async fn metrics_current(
-    State(shared): State<Arc<Shared>>,
-    Query(q): Query<ClusterQuery>,
-) -> Response {
-    let (i, s) = match pick(&shared, &q) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let leader_changes = shared.with_state(i, |st| st.leader_changes);
+async fn metrics_current(p: Picked) -> Response {
+    let s = p.snapshot;
+    let leader_changes = p.leader_changes;
     let members: Vec<Value> = s
         .members
         .iter()
@@ -265,14 +270,8 @@ async fn metrics_current(
     .into_response()
 }
 
-async fn metrics_latency(
-    State(shared): State<Arc<Shared>>,
-    Query(q): Query<ClusterQuery>,
-) -> Response {
-    let (i, s) = match pick(&shared, &q) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+async fn metrics_latency(State(shared): State<Arc<Shared>>, p: Picked) -> Response {
+    let (i, s) = (p.index, p.snapshot);
     let latency = shared.with_state(i, |st| {
         let mut out: BTreeMap<String, BTreeMap<&'static str, Value>> = BTreeMap::new();
         for ((member, op), recent) in &st.recent_probes {
@@ -294,15 +293,9 @@ async fn metrics_latency(
         .into_response()
 }
 
-async fn metrics_history(
-    State(shared): State<Arc<Shared>>,
-    Query(q): Query<ClusterQuery>,
-) -> Response {
-    let (i, s) = match pick(&shared, &q) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let limit = q.limit.unwrap_or(usize::MAX);
+async fn metrics_history(State(shared): State<Arc<Shared>>, p: Picked) -> Response {
+    let (i, s) = (p.index, p.snapshot);
+    let limit = p.limit.unwrap_or(usize::MAX);
     let entries = shared.with_state(i, |st| {
         let skip = st.history.len().saturating_sub(limit);
         st.history.iter().skip(skip).cloned().collect::<Vec<_>>()
