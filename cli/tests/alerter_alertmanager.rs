@@ -2,34 +2,11 @@
 //! `alerting.alertmanagers` in --config: the alert appears there with the rule's labels, the external
 //! labels and the rendered annotations, and disappears from its active alerts once resolved.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use etcd_testkit::free_port;
+use etcd_testkit::{free_port, wait_http_ok, KillOnDrop};
 use serde_json::Value;
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn ready(url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if reqwest::get(url)
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("{url} never became ready");
-}
 
 async fn am_alert(am: &str) -> Option<Value> {
     let v: Value = reqwest::get(format!("{am}/api/v2/alerts"))
@@ -61,7 +38,7 @@ async fn alerts_reach_a_real_alertmanager_and_resolve() {
     .unwrap();
     let am_port = free_port().unwrap();
     let am = format!("http://127.0.0.1:{am_port}");
-    let _am = Proc(
+    let _am = KillOnDrop(
         Command::new(bin)
             .arg(format!(
                 "--config.file={}",
@@ -78,7 +55,9 @@ async fn alerts_reach_a_real_alertmanager_and_resolve() {
             .spawn()
             .expect("start alertmanager"),
     );
-    ready(&format!("{am}/-/ready")).await;
+    wait_http_ok(&format!("{am}/-/ready"), Duration::from_secs(30))
+        .await
+        .unwrap();
 
     // An alert whose condition holds for about 8 seconds from now: it fires, then resolves by itself.
     let until = SystemTime::now()
@@ -98,7 +77,7 @@ async fn alerts_reach_a_real_alertmanager_and_resolve() {
     .unwrap();
     let port = free_port().unwrap();
     let alerter = format!("http://127.0.0.1:{port}");
-    let _alerter = Proc(
+    let _alerter = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_etcd-monitor"))
             .args(["alerter", "--config"])
             .arg(dir.path().join("alerter.yml"))
@@ -112,7 +91,9 @@ async fn alerts_reach_a_real_alertmanager_and_resolve() {
             .spawn()
             .expect("start the alerter"),
     );
-    ready(&format!("{alerter}/-/ready")).await;
+    wait_http_ok(&format!("{alerter}/-/ready"), Duration::from_secs(30))
+        .await
+        .unwrap();
 
     let deadline = Instant::now() + Duration::from_secs(15);
     let a = loop {

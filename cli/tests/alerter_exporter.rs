@@ -4,37 +4,14 @@
 //! rule of the project evaluates without error against the exporter's real metrics.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use etcd_testkit::{free_port, Cluster, ClusterOptions, EtcdVersion};
+use etcd_testkit::{free_port, wait_http_ok, Cluster, ClusterOptions, EtcdVersion, KillOnDrop};
 use serde_json::Value;
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 async fn get(url: &str) -> Option<Value> {
     reqwest::get(url).await.ok()?.json().await.ok()
-}
-
-async fn ready(url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if reqwest::get(url)
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("{url} never became ready");
 }
 
 async fn member_down_state(base: &str) -> Option<(String, Value)> {
@@ -73,7 +50,7 @@ async fn project_rules_over_the_exporter() {
     }
     assert!(copied >= 1, "no rules in {}", rules_dir.display());
     let exporter_port = free_port().unwrap();
-    let _exporter = Proc(
+    let _exporter = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_etcd-monitor"))
             .args([
                 "exporter",
@@ -98,7 +75,12 @@ async fn project_rules_over_the_exporter() {
             .spawn()
             .expect("start the exporter"),
     );
-    ready(&format!("http://127.0.0.1:{exporter_port}/metrics")).await;
+    wait_http_ok(
+        &format!("http://127.0.0.1:{exporter_port}/metrics"),
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
     std::fs::write(
         dir.path().join("alerter.yml"),
         format!("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: ['*.yml']\nscrape_configs:\n  - job_name: etcd-monitor\n    scrape_timeout: 900ms\n    static_configs:\n      - targets: ['127.0.0.1:{exporter_port}']\n"),
@@ -112,7 +94,7 @@ async fn project_rules_over_the_exporter() {
     .unwrap();
     let port = free_port().unwrap();
     let base = format!("http://127.0.0.1:{port}");
-    let _alerter = Proc(
+    let _alerter = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_etcd-monitor"))
             .args(["alerter", "--config"])
             .arg(dir.path().join("alerter.yaml"))
@@ -126,7 +108,9 @@ async fn project_rules_over_the_exporter() {
             .spawn()
             .expect("start the alerter"),
     );
-    ready(&format!("{base}/-/ready")).await;
+    wait_http_ok(&format!("{base}/-/ready"), Duration::from_secs(30))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert!(member_down_state(&base).await.is_none());
 

@@ -3,34 +3,11 @@
 //! same labels and annotations, in both; restarting it resolves it in both.
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use etcd_testkit::{free_port, Cluster, ClusterOptions, EtcdVersion};
+use etcd_testkit::{free_port, wait_http_ok, Cluster, ClusterOptions, EtcdVersion, KillOnDrop};
 use serde_json::Value;
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn ready(url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if reqwest::get(url)
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("{url} never became ready");
-}
 
 type Seen = Vec<(String, BTreeMap<String, String>, BTreeMap<String, String>)>;
 
@@ -109,7 +86,7 @@ async fn query_url_agrees_with_prometheus() {
     .unwrap();
     let prom_port = free_port().unwrap();
     let prom = format!("http://127.0.0.1:{prom_port}");
-    let _prometheus = Proc(
+    let _prometheus = KillOnDrop(
         Command::new("prometheus")
             .arg(format!(
                 "--config.file={}",
@@ -126,10 +103,12 @@ async fn query_url_agrees_with_prometheus() {
             .spawn()
             .expect("start prometheus"),
     );
-    ready(&format!("{prom}/-/ready")).await;
+    wait_http_ok(&format!("{prom}/-/ready"), Duration::from_secs(30))
+        .await
+        .unwrap();
     let port = free_port().unwrap();
     let alerter = format!("http://127.0.0.1:{port}");
-    let _alerter = Proc(
+    let _alerter = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_etcd-monitor"))
             .args(["alerter", "--config"])
             .arg(dir.path().join("alerter.yml"))
@@ -145,7 +124,9 @@ async fn query_url_agrees_with_prometheus() {
             .spawn()
             .expect("start the alerter"),
     );
-    ready(&format!("{alerter}/-/ready")).await;
+    wait_http_ok(&format!("{alerter}/-/ready"), Duration::from_secs(30))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(firing(&alerter).await.is_empty());
 

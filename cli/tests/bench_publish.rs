@@ -4,21 +4,11 @@
 
 mod bench_support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use bench_support::*;
-use etcd_testkit::{free_port, Cluster, ClusterOptions, EtcdVersion};
-
-/// Kills a helper process when the test ends, however it ends.
-struct Reaper(Child);
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        self.0.kill().ok();
-        self.0.wait().ok();
-    }
-}
+use etcd_testkit::{free_port, Cluster, ClusterOptions, EtcdVersion, KillOnDrop};
 
 /// The value of the first sample of `name` that has all `labels`, from a text exposition. A test-only
 /// lookup: which sample carries which value is all it needs to know.
@@ -129,7 +119,7 @@ async fn pushgateway_and_results_dir() {
         .await
         .expect("cluster");
     let port = free_port().unwrap();
-    let _pg = Reaper(
+    let _pg = KillOnDrop(
         Command::new("prometheus-pushgateway")
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .stdout(Stdio::null())
@@ -282,7 +272,7 @@ async fn the_original_invocation_still_works() {
 
     // BENCHMARK_INTERVAL (the original's environment): the run repeats, results on /metrics.
     let port = free_port().unwrap();
-    let mut daemon = Reaper(
+    let mut daemon = KillOnDrop(
         Command::new(bin())
             .args(cluster.connection_args())
             .args(["--run-benchmark", "--benchmark-ops=20"])
@@ -325,7 +315,7 @@ async fn the_daemon_runs_on_schedule_and_on_demand_never_overlapping() {
         .expect("cluster");
     let port = free_port().unwrap();
     let base = format!("http://127.0.0.1:{port}");
-    let mut daemon = Reaper(
+    let mut daemon = KillOnDrop(
         Command::new(bin())
             .args([
                 "bench",

@@ -589,3 +589,30 @@ impl Drop for Cluster {
         }
     }
 }
+
+/// A helper process (Prometheus, Alertmanager, an `etcd-monitor` job...) that is killed and reaped when
+/// the test ends, however it ends.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits until `url` answers 2xx (a `/-/ready` endpoint, say), for at most `within`.
+pub async fn wait_http_ok(url: &str, within: Duration) -> Result<()> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Ok(r) = reqwest::get(url).await {
+            if r.status().is_success() {
+                return Ok(());
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("{url} did not answer 2xx within {within:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
