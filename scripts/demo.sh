@@ -107,8 +107,9 @@ etcd-monitor demo is running.
   alerter:          http://127.0.0.1:$ALERTER/api/v1/alerts   (rules: http://127.0.0.1:$ALERTER/api/v1/rules)
   bench results:    http://127.0.0.1:$BENCH/metrics   (run now: curl -XPOST http://127.0.0.1:$BENCH/api/v1/performance/benchmark)
   logs:             $DIR/*.log
-Try: stop one member (kill -STOP ${PIDS[1]}): etcd_cluster_fault_tolerance drops to 0 and the alerter
-prints etcdClusterQuorumAtRisk firing below; start it again (kill -CONT ${PIDS[1]}) and it prints it resolved.
+Try: stop one member (kill -STOP ${PIDS[1]}): etcd_cluster_fault_tolerance drops to 0 at once, and once the
+rules' 'for' has passed (3 minutes for etcdClusterMemberDown, 5 for etcdClusterQuorumAtRisk) the alerter
+prints them firing below; start it again (kill -CONT ${PIDS[1]}) and it prints them resolved.
 
 A sample of the metrics:
 EOT
