@@ -10,7 +10,7 @@ use promql_parser::parser::Expr;
 use serde::Deserialize;
 
 use crate::duration;
-use crate::template::Template;
+use crate::template::parse_rule_template;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -331,7 +331,7 @@ pub fn parse_rules(file: &Path, text: &str) -> Result<(Vec<Group>, Lint), Vec<Ru
                 let tname = format!("__alert_{alert}");
                 for (what, map) in [("label", &labels), ("annotation", &annotations)] {
                     for (k, v) in map {
-                        if let Err(e) = Template::parse_rule_template(v) {
+                        if let Err(e) = parse_rule_template(v) {
                             let key = if what == "label" {
                                 "labels"
                             } else {

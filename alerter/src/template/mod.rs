@@ -1,21 +1,13 @@
-//! Go text/template, as Prometheus renders alert labels and annotations.
-//!
-//! Written here rather than taken from a crate: `gtmpl` (the only maintained Go-template crate) refuses `%v`
-//! and `%g` on floats, prints numbers with Rust's formatting (1e21 as `1000000000000000000000`, Go prints
-//! `1e+21`) and takes custom functions as plain `fn` pointers, so `query` could not reach the evaluator. Rule
-//! templates use a small part of the language; this module implements that part (actions, pipelines,
-//! variables, `if`/`else if`/`range`/`with`/`break`/`continue`, comments, trim markers) with Go's printing.
+//! Rule templates as Prometheus expands them: the Go template engine (`gotemplate`) with Prometheus'
+//! functions (`query`, `humanize`, ...) and data (`$labels`, `$value`, `$externalLabels`, `$externalURL`).
 
-mod exec;
-pub mod funcs;
-pub mod gofmt;
-mod parse;
-pub mod value;
+mod prometheus_funcs;
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-pub use value::Value;
+pub use gotemplate::{gofmt, Template, TemplateError, Value};
+use prometheus_funcs::PrometheusFuncs;
 
 /// Rows of an instant query result: labels and value.
 pub type QueryRows = Vec<(BTreeMap<String, String>, f64)>;
@@ -38,56 +30,21 @@ impl Funcs for NoQuery {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{line}: {}{message}", if *.kind == "execute" { "executing: " } else { "" })]
-pub struct TemplateError {
-    pub kind: &'static str,
-    pub line: usize,
-    pub message: String,
-}
-
-impl TemplateError {
-    fn parse(line: usize, message: &str) -> Self {
-        TemplateError {
-            kind: "parse",
-            line,
-            message: message.to_string(),
-        }
-    }
-    fn exec(line: usize, message: &str) -> Self {
-        TemplateError {
-            kind: "execute",
-            line,
-            message: message.to_string(),
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Template {
-    nodes: Vec<parse::Node>,
-}
-
 /// The variables Prometheus defines before every rule template (rules/alerting.go, template.go).
 const DEFS: &str = "{{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}{{$externalURL := .ExternalURL}}{{$value := .Value}}";
 
-impl Template {
-    pub fn parse(text: &str) -> Result<Template, TemplateError> {
-        let nodes = parse::parse(text)?;
-        check_vars(&nodes, &mut vec!["$".to_string()])?;
-        Ok(Template { nodes })
-    }
+/// Parses a rule's label or annotation template with Prometheus' variable definitions in front.
+pub fn parse_rule_template(text: &str) -> Result<Template, TemplateError> {
+    Template::parse(&format!("{DEFS}{text}"), &PrometheusFuncs(&NoQuery))
+}
 
-    /// Parses a rule's label or annotation template with Prometheus' variable definitions in front.
-    pub fn parse_rule_template(text: &str) -> Result<Template, TemplateError> {
-        Template::parse(&format!("{DEFS}{text}"))
-    }
-
-    pub fn execute(&self, data: &Value, funcs: &dyn Funcs) -> Result<String, TemplateError> {
-        let mut ex = exec::Exec::new(data, funcs);
-        ex.run(&self.nodes, data)?;
-        Ok(ex.out)
-    }
+/// Executes a parsed rule template with Prometheus' functions answering through `funcs`.
+pub fn execute_rule_template(
+    t: &Template,
+    data: &Value,
+    funcs: &dyn Funcs,
+) -> Result<String, TemplateError> {
+    t.execute(data, &PrometheusFuncs(funcs))
 }
 
 /// The data a rule template sees (Prometheus' tmplData).
@@ -122,8 +79,8 @@ pub fn expand_rule_template(
     data: &AlertData<'_>,
     funcs: &dyn Funcs,
 ) -> String {
-    let result =
-        Template::parse_rule_template(text).and_then(|t| t.execute(&data.to_value(), funcs));
+    let result = parse_rule_template(text)
+        .and_then(|t| execute_rule_template(&t, &data.to_value(), funcs));
     match result {
         Ok(s) => s,
         Err(e) => {
@@ -131,72 +88,6 @@ pub fn expand_rule_template(
             format!("<error expanding template: template: {name}:{e}>")
         }
     }
-}
-
-/// Go's parser rejects undefined variables and unknown functions when the template is parsed.
-fn check_vars(nodes: &[parse::Node], scope: &mut Vec<String>) -> Result<(), TemplateError> {
-    use parse::Node;
-    for node in nodes {
-        match node {
-            Node::Text(_) | Node::Break | Node::Continue => {}
-            Node::Action(p) => check_pipe(p, scope)?,
-            Node::If(p, a, b) | Node::Range(p, a, b) | Node::With(p, a, b) => {
-                let mark = scope.len();
-                check_pipe(p, scope)?;
-                check_vars(a, scope)?;
-                scope.truncate(mark);
-                check_pipe_uses(p, scope)?;
-                check_vars(b, scope)?;
-                scope.truncate(mark);
-            }
-        }
-    }
-    Ok(())
-}
-
-fn check_pipe(p: &parse::Pipeline, scope: &mut Vec<String>) -> Result<(), TemplateError> {
-    check_pipe_uses(p, scope)?;
-    if !p.is_assign {
-        scope.extend(p.decl.iter().cloned());
-    } else {
-        for d in &p.decl {
-            if !scope.contains(d) {
-                return Err(TemplateError::parse(
-                    p.line,
-                    &format!("undefined variable {d:?}"),
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
-fn check_pipe_uses(p: &parse::Pipeline, scope: &mut Vec<String>) -> Result<(), TemplateError> {
-    for cmd in &p.cmds {
-        for op in cmd {
-            match &op.term {
-                parse::Term::Var(v) if !scope.contains(v) => {
-                    return Err(TemplateError::parse(
-                        p.line,
-                        &format!("undefined variable {v:?}"),
-                    ));
-                }
-                parse::Term::Func(f) if !funcs::is_known(f) => {
-                    return Err(TemplateError::parse(
-                        p.line,
-                        &format!("function {f:?} not defined"),
-                    ));
-                }
-                parse::Term::Sub(inner) => {
-                    let mark = scope.len();
-                    check_pipe(inner, scope)?;
-                    scope.truncate(mark);
-                }
-                _ => {}
-            }
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

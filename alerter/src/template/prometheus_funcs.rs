@@ -1,31 +1,32 @@
-//! The functions a Prometheus rule template can call: Go's built-ins and Prometheus' own (template.go).
+//! The functions Prometheus adds to Go's for rule templates (template/template.go).
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use super::exec::Exec;
-use super::gofmt::{self, sprintf};
-use super::value::Value;
+use gotemplate::gofmt::{self, sprintf};
+use gotemplate::text::{re_match, re_replace_all, strings_title};
+use gotemplate::{as_str, want_args, SafeHtml, Value};
+
+use super::Funcs;
 
 type R = Result<Value, String>;
 
-fn want_args(name: &str, args: &[Value], n: usize) -> Result<(), String> {
-    if args.len() != n {
-        return Err(format!(
-            "wrong number of args for {name}: want {n} got {}",
-            args.len()
-        ));
-    }
-    Ok(())
-}
+const NAMES: &[&str] = &[
+    "query", "first", "label", "value", "strvalue", "sortByLabel", "args", "reReplaceAll", "match",
+    "safeHtml", "toUpper", "toLower", "title", "stripPort", "stripDomain", "humanize", "humanize1024",
+    "humanizeDuration", "humanizePercentage", "humanizeTimestamp", "parseDuration", "externalURL",
+    "pathPrefix",
+];
 
-fn as_str<'v>(v: &'v Value, what: &str) -> Result<&'v str, String> {
-    match v {
-        Value::Str(s) => Ok(s),
-        other => Err(format!(
-            "{what}: wrong type for value; expected string; got {}",
-            other.go_type()
-        )),
+/// Prometheus' function map, answering `query` and `externalURL` through the rule's context.
+pub struct PrometheusFuncs<'a>(pub &'a dyn Funcs);
+
+impl gotemplate::Funcs for PrometheusFuncs<'_> {
+    fn has(&self, name: &str) -> bool {
+        NAMES.contains(&name)
+    }
+    fn call(&self, name: &str, args: &[Value]) -> R {
+        call(self.0, name, args)
     }
 }
 
@@ -139,7 +140,6 @@ fn humanize_duration(v: f64) -> String {
     format!("{}{prefix}s", sprintf("%.4g", &[Value::Float(v)]))
 }
 
-/// Go's `time.Time.String()` of a UTC time: `2006-01-02 15:04:05.999999999 +0000 UTC`.
 fn humanize_timestamp(v: f64) -> String {
     if v.is_nan() || v.is_infinite() {
         return sprintf("%.4g", &[Value::Float(v)]);
@@ -149,92 +149,16 @@ fn humanize_timestamp(v: f64) -> String {
     let Some(t) = chrono::DateTime::from_timestamp_millis(ms) else {
         return sprintf("%.4g", &[Value::Float(v)]);
     };
-    let mut s = t.format("%Y-%m-%d %H:%M:%S").to_string();
-    let frac = ms.rem_euclid(1000) * 1_000_000;
-    if frac != 0 {
-        let digits = format!("{frac:09}");
-        s.push('.');
-        s.push_str(digits.trim_end_matches('0'));
-    }
-    s.push_str(" +0000 UTC");
-    s
+    // Prometheus keeps millisecond precision: time.Unix(0, ms*1e6).UTC().String().
+    gotemplate::time::go_time_string(t)
 }
 
-/// Go's deprecated strings.Title: upper-cases the first letter of each word.
-fn title(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut prev_sep = true;
-    for c in s.chars() {
-        if prev_sep {
-            out.extend(c.to_uppercase());
-        } else {
-            out.push(c);
-        }
-        prev_sep = if c.is_ascii() {
-            !(c.is_ascii_alphanumeric() || c == '_')
-        } else {
-            c.is_whitespace()
-        };
-    }
-    out
-}
-
-fn go_regex(pattern: &str) -> Result<regex::Regex, String> {
-    regex::Regex::new(pattern)
-        .map_err(|e| format!("regexp: Compile({}): {e}", gofmt::quote(pattern)))
-}
-
-/// Go's `$1`/`${name}` expansion in ReplaceAllString: `$1x` means group `1x` (empty), as in Go; Rust's regex
-/// expansion follows the same rule.
-fn re_replace_all(pattern: &str, repl: &str, text: &str) -> Result<String, String> {
-    let re = go_regex(pattern)?;
-    Ok(re.replace_all(text, repl).into_owned())
-}
-
-fn cmp_values(name: &str, a: &Value, b: &Value) -> Result<std::cmp::Ordering, String> {
-    use std::cmp::Ordering;
-    match (a, b) {
-        (Value::Int(x), Value::Int(y)) => Ok(x.cmp(y)),
-        (Value::Float(x), Value::Float(y)) => Ok(x.partial_cmp(y).unwrap_or(Ordering::Equal)),
-        (Value::Str(x), Value::Str(y)) => Ok(x.cmp(y)),
-        (Value::Bool(x), Value::Bool(y)) if name == "eq" || name == "ne" => Ok(x.cmp(y)),
-        _ => Err("incompatible types for comparison".to_string()),
-    }
-}
-
-fn values_equal(a: &Value, b: &Value) -> Result<bool, String> {
-    if let (Value::Float(x), Value::Float(y)) = (a, b) {
-        return Ok(x == y);
-    }
-    Ok(cmp_values("eq", a, b)? == std::cmp::Ordering::Equal)
-}
-
-fn go_sprint(args: &[Value]) -> String {
-    // fmt.Sprint adds spaces between operands when neither side is a string.
-    let mut out = String::new();
-    for (i, a) in args.iter().enumerate() {
-        if i > 0 && !matches!(a, Value::Str(_)) && !matches!(args[i - 1], Value::Str(_)) {
-            out.push(' ');
-        }
-        out.push_str(&a.to_go_string());
-    }
-    out
-}
-
-fn html_escape(s: &str) -> String {
-    let mut out = String::new();
-    for c in s.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '\'' => out.push_str("&#39;"),
-            '"' => out.push_str("&#34;"),
-            '\0' => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out
+/// A query result element, as Prometheus' `sample{Labels, Value}`.
+fn sample(labels: &BTreeMap<String, String>, value: f64) -> Value {
+    let mut fields = BTreeMap::new();
+    fields.insert("Labels".to_string(), Value::labels(labels));
+    fields.insert("Value".to_string(), Value::Float(value));
+    Value::Struct("*template.sample", Rc::new(fields))
 }
 
 fn sample_field(v: &Value, f: &str) -> Result<Value, String> {
@@ -250,121 +174,16 @@ fn sample_field(v: &Value, f: &str) -> Result<Value, String> {
     }
 }
 
-pub fn call(ex: &mut Exec<'_>, name: &str, args: &[Value]) -> R {
+fn call(ctx: &dyn Funcs, name: &str, args: &[Value]) -> R {
     let s = |v: String| Ok(Value::Str(v));
     match name {
-        "not" => {
-            want_args(name, args, 1)?;
-            Ok(Value::Bool(!args[0].truthy()))
-        }
-        "len" => {
-            want_args(name, args, 1)?;
-            match &args[0] {
-                Value::Str(x) => Ok(Value::Int(x.len() as i64)),
-                Value::List(l) => Ok(Value::Int(l.len() as i64)),
-                Value::Map(m) => Ok(Value::Int(m.len() as i64)),
-                other => Err(format!("len of type {}", other.go_type())),
-            }
-        }
-        "index" => {
-            if args.is_empty() {
-                return Err("wrong number of args for index: want at least 1 got 0".into());
-            }
-            let mut v = args[0].clone();
-            for k in &args[1..] {
-                v = match (&v, k) {
-                    (Value::Map(m), Value::Str(key)) => {
-                        m.get(key).cloned().unwrap_or(Value::Str(String::new()))
-                    }
-                    (Value::List(l), Value::Int(i)) => l
-                        .get(usize::try_from(*i).map_err(|_| format!("index out of range: {i}"))?)
-                        .cloned()
-                        .ok_or_else(|| format!("index out of range: {i}"))?,
-                    (other, _) => {
-                        return Err(format!("can't index item of type {}", other.go_type()))
-                    }
-                };
-            }
-            Ok(v)
-        }
-        "print" => s(go_sprint(args)),
-        "println" => {
-            let parts: Vec<String> = args.iter().map(Value::to_go_string).collect();
-            s(format!("{}\n", parts.join(" ")))
-        }
-        "printf" => {
-            let Some(first) = args.first() else {
-                return Err("wrong number of args for printf: want at least 1 got 0".into());
-            };
-            s(sprintf(as_str(first, "printf")?, &args[1..]))
-        }
-        "eq" => {
-            if args.len() < 2 {
-                return Err("missing argument for comparison".into());
-            }
-            for b in &args[1..] {
-                if values_equal(&args[0], b)? {
-                    return Ok(Value::Bool(true));
-                }
-            }
-            Ok(Value::Bool(false))
-        }
-        "ne" | "lt" | "le" | "gt" | "ge" => {
-            want_args(name, args, 2)?;
-            use std::cmp::Ordering::*;
-            if name == "ne" {
-                return Ok(Value::Bool(!values_equal(&args[0], &args[1])?));
-            }
-            if let (Value::Float(a), Value::Float(b)) = (&args[0], &args[1]) {
-                return Ok(Value::Bool(match name {
-                    "lt" => a < b,
-                    "le" => a <= b,
-                    "gt" => a > b,
-                    _ => a >= b,
-                }));
-            }
-            let o = cmp_values(name, &args[0], &args[1])?;
-            Ok(Value::Bool(match name {
-                "lt" => o == Less,
-                "le" => o != Greater,
-                "gt" => o == Greater,
-                _ => o != Less,
-            }))
-        }
-        "html" => s(html_escape(&go_sprint(args))),
-        "urlquery" => s(go_sprint(args)
-            .bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                    (b as char).to_string()
-                }
-                b' ' => "+".to_string(),
-                b => format!("%{b:02X}"),
-            })
-            .collect()),
-        "js" => s(go_sprint(args)
-            .chars()
-            .map(|c| match c {
-                '\\' => "\\\\".to_string(),
-                '\'' => "\\'".to_string(),
-                '"' => "\\\"".to_string(),
-                '<' => "\\u003C".to_string(),
-                '>' => "\\u003E".to_string(),
-                '&' => "\\u0026".to_string(),
-                '=' => "\\u003D".to_string(),
-                '\n' => "\\n".to_string(),
-                '\r' => "\\r".to_string(),
-                '\t' => "\\t".to_string(),
-                c => c.to_string(),
-            })
-            .collect()),
         // Prometheus' functions (template/template.go).
         "query" => {
             want_args(name, args, 1)?;
             let q = as_str(&args[0], name)?;
-            let rows = ex.funcs.query(q)?;
+            let rows = ctx.query(q)?;
             Ok(Value::List(Rc::new(
-                rows.iter().map(|(l, v)| Value::sample(l, *v)).collect(),
+                rows.iter().map(|(l, v)| sample(l, *v)).collect(),
             )))
         }
         "first" => {
@@ -437,13 +256,14 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: &[Value]) -> R {
         }
         "match" => {
             want_args(name, args, 2)?;
-            Ok(Value::Bool(
-                go_regex(as_str(&args[0], name)?)?.is_match(as_str(&args[1], name)?),
-            ))
+            Ok(Value::Bool(re_match(
+                as_str(&args[0], name)?,
+                as_str(&args[1], name)?,
+            )?))
         }
         "safeHtml" => {
             want_args(name, args, 1)?;
-            s(as_str(&args[0], name)?.to_string())
+            Ok(SafeHtml::new(as_str(&args[0], name)?.to_string()))
         }
         "toUpper" => {
             want_args(name, args, 1)?;
@@ -455,7 +275,7 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: &[Value]) -> R {
         }
         "title" => {
             want_args(name, args, 1)?;
-            s(title(as_str(&args[0], name)?))
+            s(strings_title(as_str(&args[0], name)?))
         }
         "stripPort" => {
             want_args(name, args, 1)?;
@@ -505,7 +325,7 @@ pub fn call(ex: &mut Exec<'_>, name: &str, args: &[Value]) -> R {
             let d = crate::duration::parse(as_str(&args[0], name)?).map_err(|e| e.to_string())?;
             Ok(Value::Float(d.as_secs_f64()))
         }
-        "externalURL" => Ok(ex.funcs.external_url()),
+        "externalURL" => Ok(ctx.external_url()),
         "pathPrefix" => Ok(Value::Str(String::new())),
         other => Err(format!("function {other:?} not defined")),
     }
@@ -521,53 +341,6 @@ fn split_host_port(hp: &str) -> Option<&str> {
         return None;
     }
     Some(h)
-}
-
-/// Whether `name` is a function a template may call (checked when a rule file is loaded, as Go's parser does).
-pub fn is_known(name: &str) -> bool {
-    matches!(
-        name,
-        "and"
-            | "or"
-            | "not"
-            | "len"
-            | "index"
-            | "print"
-            | "println"
-            | "printf"
-            | "eq"
-            | "ne"
-            | "lt"
-            | "le"
-            | "gt"
-            | "ge"
-            | "html"
-            | "urlquery"
-            | "js"
-            | "query"
-            | "first"
-            | "label"
-            | "value"
-            | "strvalue"
-            | "sortByLabel"
-            | "args"
-            | "reReplaceAll"
-            | "match"
-            | "safeHtml"
-            | "toUpper"
-            | "toLower"
-            | "title"
-            | "stripPort"
-            | "stripDomain"
-            | "humanize"
-            | "humanize1024"
-            | "humanizeDuration"
-            | "humanizePercentage"
-            | "humanizeTimestamp"
-            | "parseDuration"
-            | "externalURL"
-            | "pathPrefix"
-    )
 }
 
 #[cfg(test)]
@@ -608,6 +381,5 @@ mod tests {
             sprintf("%.4g%%", &[Value::Float(0.1234567 * 100.0)]),
             "12.35%"
         );
-        assert_eq!(title("aa bb-cc_dd"), "Aa Bb-Cc_dd");
     }
 }

@@ -1,6 +1,6 @@
 //! Parsing Go's text/template syntax into a small tree.
 
-use super::TemplateError;
+use crate::TemplateError;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Node {
@@ -11,6 +11,19 @@ pub enum Node {
     With(Pipeline, Vec<Node>, Vec<Node>),
     Break,
     Continue,
+    /// `{{template "name" pipeline}}` (also what `{{block}}` leaves in place).
+    Template {
+        name: String,
+        pipe: Option<Pipeline>,
+        line: usize,
+    },
+}
+
+/// A parsed source: its top-level nodes and the templates it defines (`{{define}}`, `{{block}}`).
+#[derive(Debug, Clone, Default)]
+pub struct Parsed {
+    pub nodes: Vec<Node>,
+    pub defines: Vec<(String, Vec<Node>)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -560,6 +573,20 @@ struct TreeParser {
     pos: usize,
     loop_depth: usize,
     nesting: usize,
+    defines: Vec<(String, Vec<Node>)>,
+}
+
+impl ActionParser {
+    /// The quoted template name after `define`, `template` or `block`.
+    fn template_name(&mut self, keyword: &str) -> Result<String, TemplateError> {
+        match self.toks.get(self.pos).map(|t| t.tok.clone()) {
+            Some(Tok::Str(name)) => {
+                self.pos += 1;
+                Ok(name)
+            }
+            _ => Err(self.err(&format!("unexpected name in {keyword} clause"))),
+        }
+    }
 }
 
 /// What ended a list: `{{end}}`, `{{else}}` (possibly `{{else if ...}}`), or the end of input.
@@ -632,11 +659,41 @@ impl TreeParser {
                                 Node::Continue
                             });
                         }
-                        Some(k @ ("define" | "template" | "block")) => {
-                            return Err(TemplateError::parse(
+                        Some("define") => {
+                            if self.nesting > 0 {
+                                return Err(TemplateError::parse(line, "unexpected <define> in command"));
+                            }
+                            p.pos += 1;
+                            let name = p.template_name("define")?;
+                            p.done()?;
+                            let body = self.body_until_end("define", line)?;
+                            self.defines.push((name, body));
+                        }
+                        Some("template") => {
+                            p.pos += 1;
+                            let name = p.template_name("template")?;
+                            let pipe = if p.peek().is_some() {
+                                Some(p.pipeline("template clause")?)
+                            } else {
+                                None
+                            };
+                            p.done()?;
+                            nodes.push(Node::Template { name, pipe, line });
+                        }
+                        Some("block") => {
+                            p.pos += 1;
+                            let name = p.template_name("block")?;
+                            let pipe = p.pipeline("block clause")?;
+                            p.done()?;
+                            self.nesting += 1;
+                            let body = self.body_until_end("block", line);
+                            self.nesting -= 1;
+                            self.defines.push((name.clone(), body?));
+                            nodes.push(Node::Template {
+                                name,
+                                pipe: Some(pipe),
                                 line,
-                                &format!("{k:?} is not supported in rule templates"),
-                            ));
+                            });
                         }
                         _ => {
                             let pipe = p.pipeline("command")?;
@@ -648,6 +705,19 @@ impl TreeParser {
             }
         }
         Ok((nodes, Stop::Eof, 0))
+    }
+
+    /// A `{{define}}` or `{{block}}` body: everything up to its `{{end}}`, with no `{{else}}`.
+    fn body_until_end(&mut self, keyword: &str, line: usize) -> Result<Vec<Node>, TemplateError> {
+        let loops = std::mem::take(&mut self.loop_depth);
+        let result = self.list();
+        self.loop_depth = loops;
+        let (body, stop, l) = result?;
+        match stop {
+            Stop::End => Ok(body),
+            Stop::Else(_) => Err(TemplateError::parse(l, &format!("unexpected <else> in {keyword}"))),
+            Stop::Eof => Err(TemplateError::parse(line, &format!("unexpected EOF in {keyword}"))),
+        }
     }
 
     fn control(&mut self, keyword: &str, mut p: ActionParser) -> Result<Node, TemplateError> {
@@ -715,7 +785,7 @@ impl TreeParser {
     }
 }
 
-pub fn parse(src: &str) -> Result<Vec<Node>, TemplateError> {
+pub fn parse(src: &str) -> Result<Parsed, TemplateError> {
     let mut items = Vec::new();
     for piece in split(src)? {
         match piece {
@@ -734,10 +804,14 @@ pub fn parse(src: &str) -> Result<Vec<Node>, TemplateError> {
         pos: 0,
         loop_depth: 0,
         nesting: 0,
+        defines: Vec::new(),
     };
     let (nodes, stop, line) = tp.list()?;
     match stop {
-        Stop::Eof => Ok(nodes),
+        Stop::Eof => Ok(Parsed {
+            nodes,
+            defines: tp.defines,
+        }),
         Stop::End => Err(TemplateError::parse(line, "unexpected {{end}}")),
         Stop::Else(_) => Err(TemplateError::parse(line, "unexpected {{else}}")),
     }

@@ -1,8 +1,11 @@
 //! Executing a parsed template against a value, as Go's text/template does.
 
-use super::parse::{Node, Operand, Pipeline, Term};
-use super::value::Value;
-use super::{funcs, Funcs, TemplateError};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::parse::{Node, Operand, Pipeline, Term};
+use crate::value::{SafeHtml, Value};
+use crate::{builtins, text, Escape, Funcs, TemplateError};
 
 const MAX_DEPTH: usize = 100;
 const MAX_OUTPUT: usize = 1 << 20;
@@ -10,7 +13,9 @@ const MAX_OUTPUT: usize = 1 << 20;
 pub struct Exec<'a> {
     vars: Vec<(String, Value)>,
     pub out: String,
-    pub funcs: &'a dyn Funcs,
+    funcs: &'a dyn Funcs,
+    defs: &'a HashMap<String, Arc<Vec<Node>>>,
+    escape: Escape,
     depth: usize,
 }
 
@@ -21,13 +26,40 @@ enum Flow {
 }
 
 impl<'a> Exec<'a> {
-    pub fn new(dot: &Value, funcs: &'a dyn Funcs) -> Self {
+    pub fn new(
+        dot: &Value,
+        funcs: &'a dyn Funcs,
+        defs: &'a HashMap<String, Arc<Vec<Node>>>,
+        escape: Escape,
+    ) -> Self {
         Exec {
             vars: vec![("$".to_string(), dot.clone())],
             out: String::new(),
             funcs,
+            defs,
+            escape,
             depth: 0,
         }
+    }
+
+    /// Writes an action's value; html/template escapes everything but `template.HTML`.
+    fn emit(&mut self, v: &Value) {
+        let s = v.to_go_string();
+        match self.escape {
+            Escape::Html if v.downcast::<SafeHtml>().is_none() => {
+                self.out.push_str(&text::html_escape(&s))
+            }
+            _ => self.out.push_str(&s),
+        }
+    }
+
+    fn call(&mut self, name: &str, args: &[Value], line: usize) -> Result<Value, TemplateError> {
+        let r = if self.funcs.has(name) {
+            self.funcs.call(name, args)
+        } else {
+            builtins::call(name, args)
+        };
+        r.map_err(|e| TemplateError::exec(line, &format!("error calling {name}: {e}")))
     }
 
     pub fn run(&mut self, nodes: &[Node], dot: &Value) -> Result<(), TemplateError> {
@@ -66,8 +98,25 @@ impl<'a> Exec<'a> {
             Node::Action(p) => {
                 let v = self.pipeline(p, dot)?;
                 if p.decl.is_empty() {
-                    self.out.push_str(&v.to_go_string());
+                    self.emit(&v);
                 }
+            }
+            Node::Template { name, pipe, line } => {
+                let v = match pipe {
+                    Some(p) => self.pipeline(p, dot)?,
+                    None => Value::Nil,
+                };
+                let Some(body) = self.defs.get(name).cloned() else {
+                    return Err(TemplateError::exec(
+                        *line,
+                        &format!("template: no template {name:?} associated with template \"\""),
+                    ));
+                };
+                // A called template sees only its argument: `$` and `.` are both that value.
+                let outer = std::mem::replace(&mut self.vars, vec![("$".to_string(), v.clone())]);
+                let r = self.list(&body, &v);
+                self.vars = outer;
+                r?;
             }
             Node::Break => return Ok(Flow::Break),
             Node::Continue => return Ok(Flow::Continue),
@@ -92,7 +141,7 @@ impl<'a> Exec<'a> {
                     ..p.clone()
                 };
                 let v = self.pipeline(&plain, dot)?;
-                let items: Vec<(Value, Value)> = match &v {
+                let items: Vec<(Value, Value)> = match v.plain() {
                     Value::List(l) => l
                         .iter()
                         .enumerate()
@@ -103,10 +152,10 @@ impl<'a> Exec<'a> {
                         .map(|(k, e)| (Value::Str(k.clone()), e.clone()))
                         .collect(),
                     Value::Nil => Vec::new(),
-                    other => {
+                    _ => {
                         return Err(TemplateError::exec(
                             p.line,
-                            &format!("range can't iterate over {}", other.to_go_string()),
+                            &format!("range can't iterate over {}", v.to_go_string()),
                         ))
                     }
                 };
@@ -206,14 +255,46 @@ impl<'a> Exec<'a> {
             if let Some(f) = final_arg {
                 args.push(f);
             }
-            return funcs::call(self, name, &args)
-                .map_err(|e| TemplateError::exec(line, &format!("error calling {name}: {e}")));
+            return self.call(name, &args, line);
         }
         if cmd.len() > 1 || final_arg.is_some() {
-            return Err(TemplateError::exec(
+            // `.Labels.Remove $names`, `.StartsAt.Format "..."`: a method call with arguments.
+            let Some((method, chain)) = first.fields.split_last() else {
+                return Err(TemplateError::exec(
+                    line,
+                    "can't give argument to non-function",
+                ));
+            };
+            let receiver = self.operand(
+                &Operand {
+                    term: first.term.clone(),
+                    fields: chain.to_vec(),
+                },
+                dot,
                 line,
-                "can't give argument to non-function",
-            ));
+            )?;
+            let mut args = Vec::with_capacity(cmd.len());
+            for op in &cmd[1..] {
+                args.push(self.operand(op, dot, line)?);
+            }
+            if let Some(f) = final_arg {
+                args.push(f);
+            }
+            return match &receiver {
+                Value::Object(o) => match o.method(method, &args) {
+                    Some(r) => r.map_err(|e| {
+                        TemplateError::exec(line, &format!("error calling {method}: {e}"))
+                    }),
+                    None => Err(TemplateError::exec(
+                        line,
+                        &format!("{method} has arguments but cannot be invoked as function"),
+                    )),
+                },
+                _ => Err(TemplateError::exec(
+                    line,
+                    &format!("{method} has arguments but cannot be invoked as function"),
+                )),
+            };
         }
         self.operand(first, dot, line)
     }
@@ -222,8 +303,7 @@ impl<'a> Exec<'a> {
         let mut v = match &op.term {
             Term::Dot => dot.clone(),
             Term::Var(name) => self.lookup(name, line)?,
-            Term::Func(name) => funcs::call(self, name, &[])
-                .map_err(|e| TemplateError::exec(line, &format!("error calling {name}: {e}")))?,
+            Term::Func(name) => self.call(name, &[], line)?,
             Term::Str(s) => Value::Str(s.clone()),
             Term::Int(i) => Value::Int(*i),
             Term::Float(f) => Value::Float(*f),
@@ -238,7 +318,14 @@ impl<'a> Exec<'a> {
     }
 }
 
+/// `.name` on a value: a method of its type first (as Go looks methods up first), then a field or key.
 fn field(v: &Value, name: &str) -> Result<Value, String> {
+    if let Value::Object(o) = v {
+        if let Some(r) = o.method(name, &[]) {
+            return r.map_err(|e| format!("error calling {name}: {e}"));
+        }
+        return field(o.plain(), name).map_err(|e| e.replace(o.plain().go_type(), o.type_name()));
+    }
     match v {
         Value::Map(m) => Ok(m.get(name).cloned().unwrap_or(Value::Str(String::new()))),
         Value::Struct(ty, m) => m

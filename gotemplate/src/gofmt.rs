@@ -2,7 +2,7 @@
 //! through Go: `{{ $value }}` of 1e21 is `1e+21`, `%.4g` of 12345 is `1.234e+04`. Rust's formatting gives
 //! the same digits (both round the exact binary value), so this only re-lays them out as Go does.
 
-use super::value::Value;
+use crate::value::Value;
 
 /// Decimal digits of a float without trailing zeros, and the decimal point position (Go's `decimalSlice`).
 struct Digits {
