@@ -168,7 +168,12 @@ impl Template {
         self.run(data, funcs, Escape::Html)
     }
 
-    fn run(&self, data: &Value, funcs: &dyn Funcs, escape: Escape) -> Result<String, TemplateError> {
+    fn run(
+        &self,
+        data: &Value,
+        funcs: &dyn Funcs,
+        escape: Escape,
+    ) -> Result<String, TemplateError> {
         let mut ex = exec::Exec::new(data, funcs, &self.defs, escape);
         ex.run(&self.nodes, data)?;
         Ok(ex.out)
@@ -235,9 +240,7 @@ impl Check<'_> {
                             &format!("undefined variable {v:?}"),
                         ));
                     }
-                    parse::Term::Func(f)
-                        if !self.funcs.has(f) && !builtins::is_builtin(f) =>
-                    {
+                    parse::Term::Func(f) if !self.funcs.has(f) && !builtins::is_builtin(f) => {
                         return Err(TemplateError::parse(
                             p.line,
                             &format!("function {f:?} not defined"),

@@ -661,7 +661,10 @@ impl TreeParser {
                         }
                         Some("define") => {
                             if self.nesting > 0 {
-                                return Err(TemplateError::parse(line, "unexpected <define> in command"));
+                                return Err(TemplateError::parse(
+                                    line,
+                                    "unexpected <define> in command",
+                                ));
                             }
                             p.pos += 1;
                             let name = p.template_name("define")?;
@@ -715,8 +718,14 @@ impl TreeParser {
         let (body, stop, l) = result?;
         match stop {
             Stop::End => Ok(body),
-            Stop::Else(_) => Err(TemplateError::parse(l, &format!("unexpected <else> in {keyword}"))),
-            Stop::Eof => Err(TemplateError::parse(line, &format!("unexpected EOF in {keyword}"))),
+            Stop::Else(_) => Err(TemplateError::parse(
+                l,
+                &format!("unexpected <else> in {keyword}"),
+            )),
+            Stop::Eof => Err(TemplateError::parse(
+                line,
+                &format!("unexpected EOF in {keyword}"),
+            )),
         }
     }
 

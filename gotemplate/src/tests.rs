@@ -16,7 +16,10 @@ fn define_and_template_as_the_text_template_docs_show() {
     assert_eq!(run(t, &Value::Nil).unwrap(), "ONE TWO ONE");
     // The argument becomes both `.` and `$` inside the called template.
     let t = r#"{{define "x"}}[{{.}}|{{$}}]{{end}}{{template "x" "a"}}{{template "x"}}"#;
-    assert_eq!(run(t, &Value::str("dot")).unwrap(), "[a|a][<no value>|<no value>]");
+    assert_eq!(
+        run(t, &Value::str("dot")).unwrap(),
+        "[a|a][<no value>|<no value>]"
+    );
     // block = define + template.
     let t = r#"{{block "list" .}}<{{range .}}{{.}}{{end}}>{{end}}"#;
     let data = Value::List(Rc::new(vec![Value::str("a"), Value::str("b")]));
@@ -26,21 +29,35 @@ fn define_and_template_as_the_text_template_docs_show() {
     assert!(Template::parse(r#"{{if 1}}{{define "x"}}{{end}}{{end}}"#, &NoFuncs).is_err());
     assert!(Template::parse(r#"{{define x}}{{end}}"#, &NoFuncs).is_err());
     // Unbounded recursion is an error, not a stack overflow.
-    let e = run(r#"{{define "r"}}{{template "r"}}{{end}}{{template "r"}}"#, &Value::Nil).unwrap_err();
+    let e = run(
+        r#"{{define "r"}}{{template "r"}}{{end}}{{template "r"}}"#,
+        &Value::Nil,
+    )
+    .unwrap_err();
     assert!(e.message.contains("depth"), "{e}");
 }
 
 #[test]
 fn a_set_shares_definitions_and_later_ones_win_unless_empty() {
     let mut set = TemplateSet::new();
-    set.add_file(r#"{{define "greet"}}hello {{.}}{{end}}{{define "x"}}X{{end}}"#, &NoFuncs)
+    set.add_file(
+        r#"{{define "greet"}}hello {{.}}{{end}}{{define "x"}}X{{end}}"#,
+        &NoFuncs,
+    )
+    .unwrap();
+    set.add_file(
+        r#"{{define "greet"}}hi {{.}}{{end}}{{define "x"}}  {{end}}"#,
+        &NoFuncs,
+    )
+    .unwrap();
+    let t = set
+        .parse(r#"{{template "greet" "you"}} {{template "x"}}"#, &NoFuncs)
         .unwrap();
-    set.add_file(r#"{{define "greet"}}hi {{.}}{{end}}{{define "x"}}  {{end}}"#, &NoFuncs)
-        .unwrap();
-    let t = set.parse(r#"{{template "greet" "you"}} {{template "x"}}"#, &NoFuncs).unwrap();
     assert_eq!(t.execute(&Value::Nil, &NoFuncs).unwrap(), "hi you X");
     // A string's own definitions are its alone.
-    let own = set.parse(r#"{{define "own"}}O{{end}}{{template "own"}}"#, &NoFuncs).unwrap();
+    let own = set
+        .parse(r#"{{define "own"}}O{{end}}{{template "own"}}"#, &NoFuncs)
+        .unwrap();
     assert_eq!(own.execute(&Value::Nil, &NoFuncs).unwrap(), "O");
     assert!(!set.has("own"));
 }
@@ -94,16 +111,25 @@ fn methods_come_before_keys_and_take_arguments() {
 fn html_escaping_as_html_template_escapes_text() {
     let t = Template::parse("Hello, {{.}}!", &NoFuncs).unwrap();
     let out = t
-        .execute_html(&Value::str("<script>alert('you have been pwned')</script>"), &NoFuncs)
+        .execute_html(
+            &Value::str("<script>alert('you have been pwned')</script>"),
+            &NoFuncs,
+        )
         .unwrap();
     assert_eq!(
         out,
         "Hello, &lt;script&gt;alert(&#39;you have been pwned&#39;)&lt;/script&gt;!"
     );
     // template.HTML is written as is; `+` and `"` are escaped (html/template's table).
-    let data = Value::List(Rc::new(vec![SafeHtml::new("<b>x</b>".into()), Value::str("a+\"b\"")]));
+    let data = Value::List(Rc::new(vec![
+        SafeHtml::value("<b>x</b>".into()),
+        Value::str("a+\"b\""),
+    ]));
     let t = Template::parse("{{range .}}{{.}}{{end}}", &NoFuncs).unwrap();
-    assert_eq!(t.execute_html(&data, &NoFuncs).unwrap(), "<b>x</b>a&#43;&#34;b&#34;");
+    assert_eq!(
+        t.execute_html(&data, &NoFuncs).unwrap(),
+        "<b>x</b>a&#43;&#34;b&#34;"
+    );
     assert_eq!(t.execute(&data, &NoFuncs).unwrap(), "<b>x</b>a+\"b\"");
 }
 
@@ -112,7 +138,7 @@ fn times_print_and_format_as_go() {
     let t = chrono::DateTime::parse_from_rfc3339("2026-11-26T18:47:25.5Z")
         .unwrap()
         .with_timezone(&chrono::Utc);
-    let data = time::GoTime::new(Some(t));
+    let data = time::GoTime::value(Some(t));
     let out = run(
         r#"{{ . }}|{{ .Format "Jan 2, 2006 at 3:04pm (MST)" }}|{{ .Unix }}|{{ .IsZero }}"#,
         &data,
@@ -123,7 +149,7 @@ fn times_print_and_format_as_go() {
         "2026-11-26 18:47:25.5 +0000 UTC|Nov 26, 2026 at 6:47pm (UTC)|1795718845|false"
     );
     assert_eq!(
-        run("{{ . }} {{ .IsZero }}", &time::GoTime::new(None)).unwrap(),
+        run("{{ . }} {{ .IsZero }}", &time::GoTime::value(None)).unwrap(),
         "0001-01-01 00:00:00 +0000 UTC true"
     );
 }
@@ -139,7 +165,13 @@ fn unknown_functions_are_refused_at_parse_time() {
             Ok(Value::Int(1))
         }
     }
-    assert_eq!(Template::parse("{{ one }}", &One).unwrap().execute(&Value::Nil, &One).unwrap(), "1");
+    assert_eq!(
+        Template::parse("{{ one }}", &One)
+            .unwrap()
+            .execute(&Value::Nil, &One)
+            .unwrap(),
+        "1"
+    );
     let e = Template::parse("{{ two }}", &One).unwrap_err();
     assert_eq!(e.message, "function \"two\" not defined");
     let e = Template::parse(r#"{{define "x"}}{{ $y }}{{end}}"#, &One).unwrap_err();

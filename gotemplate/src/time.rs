@@ -5,8 +5,8 @@ use std::any::Any;
 
 use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
 
+use crate::args::{as_str, want_args};
 use crate::value::{Object, Value};
-use crate::args::{want_args, as_str};
 
 #[derive(Debug)]
 pub struct GoTime {
@@ -16,7 +16,7 @@ pub struct GoTime {
 
 impl GoTime {
     /// `None` is Go's zero time (an alert without an end).
-    pub fn new(t: Option<DateTime<Utc>>) -> Value {
+    pub fn value(t: Option<DateTime<Utc>>) -> Value {
         Value::object(GoTime {
             t: t.unwrap_or_else(zero),
             plain: Value::Struct("time.Time", Default::default()),
@@ -82,11 +82,27 @@ impl Object for GoTime {
 }
 
 const MONTHS: [&str; 12] = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September",
-    "October", "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 ];
 const DAYS: [&str; 7] = [
-    "Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
+    "Sunday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
 ];
 
 /// Go's `Time.Format` for a UTC time: the layout is the reference time `Mon Jan 2 15:04:05 MST 2006`
@@ -96,14 +112,19 @@ pub fn format(t: DateTime<Utc>, layout: &str) -> String {
     let mut out = String::with_capacity(layout.len() + 10);
     let mut i = 0;
     let at = |i: usize, s: &str| layout[i..].starts_with(s);
-    let hour12 = |h: u32| if h % 12 == 0 { 12 } else { h % 12 };
+    let hour12 = |h: u32| if h.is_multiple_of(12) { 12 } else { h % 12 };
     while i < b.len() {
         // Longest chunks first, in the order Go's nextStdChunk tries them.
         let (text, len): (String, usize) = match b[i] {
             b'J' if at(i, "January") => (MONTHS[t.month0() as usize].into(), 7),
             b'J' if at(i, "Jan") => (MONTHS[t.month0() as usize][..3].into(), 3),
-            b'M' if at(i, "Monday") => (DAYS[t.weekday().num_days_from_sunday() as usize].into(), 6),
-            b'M' if at(i, "Mon") => (DAYS[t.weekday().num_days_from_sunday() as usize][..3].into(), 3),
+            b'M' if at(i, "Monday") => {
+                (DAYS[t.weekday().num_days_from_sunday() as usize].into(), 6)
+            }
+            b'M' if at(i, "Mon") => (
+                DAYS[t.weekday().num_days_from_sunday() as usize][..3].into(),
+                3,
+            ),
             b'M' if at(i, "MST") => ("UTC".into(), 3),
             b'0' if at(i, "002") => (format!("{:03}", t.ordinal()), 3),
             b'0' if at(i, "01") => (format!("{:02}", t.month()), 2),
@@ -183,9 +204,18 @@ mod tests {
     fn go_layouts() {
         let x = t("2009-02-04T21:00:57.0123Z");
         assert_eq!(go_time_string(x), "2009-02-04 21:00:57.0123 +0000 UTC");
-        assert_eq!(format(x, "2006-01-02T15:04:05Z07:00"), "2009-02-04T21:00:57Z");
-        assert_eq!(format(x, "Mon, 02 Jan 2006 15:04:05 MST"), "Wed, 04 Feb 2009 21:00:57 UTC");
-        assert_eq!(format(x, "Monday January _2 3:4:5 PM 06"), "Wednesday February  4 9:0:57 PM 09");
+        assert_eq!(
+            format(x, "2006-01-02T15:04:05Z07:00"),
+            "2009-02-04T21:00:57Z"
+        );
+        assert_eq!(
+            format(x, "Mon, 02 Jan 2006 15:04:05 MST"),
+            "Wed, 04 Feb 2009 21:00:57 UTC"
+        );
+        assert_eq!(
+            format(x, "Monday January _2 3:4:5 PM 06"),
+            "Wednesday February  4 9:0:57 PM 09"
+        );
         assert_eq!(format(x, "15:04:05.000"), "21:00:57.012");
         assert_eq!(format(x, "15:04:05.999999"), "21:00:57.0123");
         assert_eq!(format(x, "-0700 -07:00 Z0700"), "+0000 +00:00 Z");

@@ -75,7 +75,9 @@ impl Value {
     }
 
     pub fn strings<'a>(items: impl IntoIterator<Item = &'a String>) -> Value {
-        Value::List(Rc::new(items.into_iter().cloned().map(Value::Str).collect()))
+        Value::List(Rc::new(
+            items.into_iter().cloned().map(Value::Str).collect(),
+        ))
     }
 
     pub fn object(o: impl Object + 'static) -> Value {
@@ -168,7 +170,7 @@ impl Value {
 pub struct SafeHtml(Value);
 
 impl SafeHtml {
-    pub fn new(s: String) -> Value {
+    pub fn value(s: String) -> Value {
         Value::object(SafeHtml(Value::Str(s)))
     }
 }

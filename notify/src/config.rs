@@ -10,6 +10,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::duration::{de_duration, de_opt_duration};
 use crate::matcher::{parse_matchers, MatchType, Matcher, Matchers};
+use crate::template::Templates;
 
 /// A configuration error: `file:line:column: key: reason`.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +31,8 @@ pub struct NotifyConfig {
     pub route: RouteConfig,
     pub receivers: Vec<Receiver>,
     pub inhibit_rules: Vec<InhibitRule>,
+    /// The default templates and the `templates:` files.
+    pub templates: Templates,
     /// Where it was read from (empty for built-in configurations).
     pub source: PathBuf,
 }
@@ -162,6 +165,81 @@ impl Integration {
         }
     }
 
+    /// The key of its list in a receiver (`slack_configs`, without the `s`).
+    pub fn config_key(&self) -> &'static str {
+        match self {
+            Integration::Email(_) => "email_config",
+            Integration::Slack(_) => "slack_config",
+            Integration::PagerDuty(_) => "pagerduty_config",
+            Integration::Webhook(_) => "webhook_config",
+            Integration::Console(_) => "console_config",
+        }
+    }
+
+    /// Its configured template strings, by key (checked when the configuration is loaded).
+    pub fn templates(&self) -> Vec<(String, &str)> {
+        fn put<'a>(out: &mut Vec<(String, &'a str)>, k: &str, v: &'a Option<String>) {
+            if let Some(v) = v {
+                out.push((k.to_string(), v.as_str()));
+            }
+        }
+        let mut out: Vec<(String, &str)> = Vec::new();
+        match self {
+            Integration::Email(c) => {
+                put(&mut out, "html", &c.html);
+                put(&mut out, "text", &c.text);
+                out.push(("to".into(), &c.to));
+                out.push(("from".into(), &c.from));
+                for (k, v) in &c.headers {
+                    out.push((format!("headers.{k}"), v));
+                }
+            }
+            Integration::Slack(c) => {
+                for (k, v) in [
+                    ("channel", &c.channel),
+                    ("username", &c.username),
+                    ("color", &c.color),
+                    ("title", &c.title),
+                    ("title_link", &c.title_link),
+                    ("pretext", &c.pretext),
+                    ("text", &c.text),
+                    ("footer", &c.footer),
+                    ("fallback", &c.fallback),
+                    ("callback_id", &c.callback_id),
+                    ("icon_emoji", &c.icon_emoji),
+                    ("icon_url", &c.icon_url),
+                    ("image_url", &c.image_url),
+                    ("thumb_url", &c.thumb_url),
+                ] {
+                    put(&mut out, k, v);
+                }
+                for f in &c.fields {
+                    out.push(("fields.title".into(), &f.title));
+                    out.push(("fields.value".into(), &f.value));
+                }
+            }
+            Integration::PagerDuty(c) => {
+                for (k, v) in [
+                    ("client", &c.client),
+                    ("client_url", &c.client_url),
+                    ("description", &c.description),
+                    ("severity", &c.severity),
+                    ("source", &c.source),
+                    ("class", &c.class),
+                    ("component", &c.component),
+                    ("group", &c.group),
+                ] {
+                    put(&mut out, k, v);
+                }
+                for (k, v) in c.details.iter().flatten() {
+                    out.push((format!("details.{k}"), v));
+                }
+            }
+            Integration::Webhook(_) | Integration::Console(_) => {}
+        }
+        out
+    }
+
     pub fn send_resolved(&self) -> bool {
         match self {
             Integration::Email(c) => c.send_resolved,
@@ -246,8 +324,11 @@ pub struct EmailConfig {
     pub auth_identity: Option<String>,
     pub require_tls: bool,
     pub tls_config: TlsConfig,
-    /// Extra headers; a literal `Subject` here replaces the default subject.
+    /// Extra headers (templates); `Subject` here replaces the default subject.
     pub headers: BTreeMap<String, String>,
+    /// Body templates; Alertmanager's default is `html` alone.
+    pub html: Option<String>,
+    pub text: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -263,10 +344,26 @@ pub struct SlackConfig {
     pub text: Option<String>,
     pub footer: Option<String>,
     pub fallback: Option<String>,
+    pub callback_id: Option<String>,
     pub icon_emoji: Option<String>,
     pub icon_url: Option<String>,
+    pub image_url: Option<String>,
+    pub thumb_url: Option<String>,
     pub link_names: bool,
+    pub short_fields: bool,
+    pub mrkdwn_in: Option<Vec<String>>,
+    pub fields: Vec<SlackField>,
     pub http_config: HttpConfig,
+}
+
+/// A Slack attachment field; `short` falls back to the config's `short_fields`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackField {
+    pub title: String,
+    pub value: String,
+    #[serde(default)]
+    pub short: Option<bool>,
 }
 
 #[derive(Clone, Debug)]
@@ -474,6 +571,8 @@ struct RawSlack {
     #[serde(default)]
     mrkdwn_in: Option<Vec<String>>,
     #[serde(default)]
+    fields: Vec<SlackField>,
+    #[serde(default)]
     http_config: HttpConfig,
 }
 
@@ -674,9 +773,8 @@ impl NotifyConfig {
             serde_yaml::from_str(text)
         };
         let raw = parsed.map_err(|e| yaml_error(&ctx, text, e))?;
-        if !raw.templates.is_empty() {
-            tracing::warn!(file = %ctx.file, "templates are not rendered: default messages are used");
-        }
+        let templates = Templates::load(&raw.templates, &ctx.dir)
+            .map_err(|e| ctx.err("templates", format!("templates: {e}")))?;
         let g = raw.global;
         let slack_api_url =
             match (&g.slack_api_url, &g.slack_api_url_file) {
@@ -755,9 +853,6 @@ impl NotifyConfig {
                             ),
                         )
                     })?;
-                if e.html.is_some() || e.text.is_some() {
-                    tracing::warn!(receiver = %r.name, "email html/text templates are not rendered: the default body is used");
-                }
                 let password = match (&e.auth_password, &e.auth_password_file) {
                     (Some(p), _) => Some(p.clone()),
                     (None, Some(f)) => Some(rsecret("auth_password_file", f)?),
@@ -797,6 +892,8 @@ impl NotifyConfig {
                     require_tls: e.require_tls.or(g.smtp_require_tls).unwrap_or(true),
                     tls_config: tls,
                     headers,
+                    html: e.html,
+                    text: e.text,
                 }));
             }
             for s in r.slack_configs {
@@ -810,13 +907,6 @@ impl NotifyConfig {
                         rerr("slack_configs", format!("receivers[{}].slack_configs: no global Slack API URL set", r.name))
                     })?,
                 };
-                let _ = (
-                    &s.callback_id,
-                    &s.image_url,
-                    &s.thumb_url,
-                    s.short_fields,
-                    &s.mrkdwn_in,
-                );
                 integrations.push(Integration::Slack(SlackConfig {
                     send_resolved: s.send_resolved.unwrap_or(false),
                     api_url,
@@ -829,9 +919,15 @@ impl NotifyConfig {
                     text: s.text,
                     footer: s.footer,
                     fallback: s.fallback,
+                    callback_id: s.callback_id,
                     icon_emoji: s.icon_emoji,
                     icon_url: s.icon_url,
+                    image_url: s.image_url,
+                    thumb_url: s.thumb_url,
                     link_names: s.link_names,
+                    short_fields: s.short_fields,
+                    mrkdwn_in: s.mrkdwn_in,
+                    fields: s.fields,
                     http_config: ctx.resolve_http(merge_http(&global_http, s.http_config))?,
                 }));
             }
@@ -902,6 +998,20 @@ impl NotifyConfig {
                 }));
             }
             integrations.extend(r.console_configs.into_iter().map(Integration::Console));
+            for (i, integ) in integrations.iter().enumerate() {
+                for (key, text) in integ.templates() {
+                    templates.check(text).map_err(|e| {
+                        rerr(
+                            &key,
+                            format!(
+                                "receivers[{}].{}s[{i}]: {key}: {e}",
+                                r.name,
+                                integ.config_key()
+                            ),
+                        )
+                    })?;
+                }
+            }
             receivers.push(Receiver {
                 name: r.name,
                 integrations,
@@ -949,6 +1059,7 @@ impl NotifyConfig {
             route,
             receivers,
             inhibit_rules,
+            templates,
             source: path.to_path_buf(),
         })
     }
@@ -974,6 +1085,7 @@ impl NotifyConfig {
                 })],
             }],
             inhibit_rules: Vec::new(),
+            templates: Templates::builtin(),
             source: PathBuf::new(),
         }
     }

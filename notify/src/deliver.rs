@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use lettre::message::{header::ContentType, Mailbox, MessageBuilder};
+use lettre::message::{Mailbox, MessageBuilder, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
@@ -14,8 +14,9 @@ use serde_json::Value;
 
 use crate::config::{ConsoleFormat, EmailConfig, HttpConfig, Integration};
 use crate::message::{
-    console_lines, email_body, pagerduty_payload, slack_payload, webhook_payload, MessageData,
+    console_lines, email_message, pagerduty_payload, slack_payload, webhook_payload, MessageData,
 };
+use crate::template::Templates;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {
@@ -36,6 +37,8 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Clone, Debug)]
 pub struct DeliveryContext {
     pub console_json: bool,
+    /// The configuration's templates (they change with it on reload).
+    pub templates: Templates,
 }
 
 /// Sends until success, a permanent error, or `deadline`. Returns the number of attempts on success.
@@ -89,12 +92,14 @@ pub async fn attempt(
             post_json(&c.url, &c.http_config, &webhook_payload(data, c.max_alerts)).await
         }
         Integration::Slack(c) => {
-            post_json(&c.api_url, &c.http_config, &slack_payload(c, data)).await
+            let body = slack_payload(c, data, &ctx.templates).map_err(template_err)?;
+            post_json(&c.api_url, &c.http_config, &body).await
         }
         Integration::PagerDuty(c) => {
-            post_json(&c.url, &c.http_config, &pagerduty_payload(c, data)).await
+            let body = pagerduty_payload(c, data, &ctx.templates).map_err(template_err)?;
+            post_json(&c.url, &c.http_config, &body).await
         }
-        Integration::Email(c) => send_email(c, data).await,
+        Integration::Email(c) => send_email(c, data, &ctx.templates).await,
         Integration::Console(c) => {
             let json = match c.format {
                 ConsoleFormat::Json => true,
@@ -111,6 +116,11 @@ pub async fn attempt(
                 .map_err(|e| DeliveryError::Retryable(format!("stdout: {e}")))
         }
     }
+}
+
+/// A template that fails to render fails the notification for good: retrying renders it the same.
+fn template_err(e: String) -> DeliveryError {
+    DeliveryError::Permanent(e)
 }
 
 /// A reqwest client honouring Prometheus' `http_config` TLS and proxy settings.
@@ -223,7 +233,12 @@ fn smtp_err(e: lettre::transport::smtp::Error) -> DeliveryError {
     }
 }
 
-async fn send_email(c: &EmailConfig, d: &MessageData) -> Result<(), DeliveryError> {
+async fn send_email(
+    c: &EmailConfig,
+    d: &MessageData,
+    templates: &Templates,
+) -> Result<(), DeliveryError> {
+    let m = email_message(c, d, templates).map_err(template_err)?;
     let (host, port) = c
         .smarthost
         .rsplit_once(':')
@@ -274,34 +289,33 @@ async fn send_email(c: &EmailConfig, d: &MessageData) -> Result<(), DeliveryErro
     }
     let transport = transport.build();
 
-    let from: Mailbox = c
+    let from: Mailbox = m
         .from
         .parse()
-        .map_err(|e| DeliveryError::Permanent(format!("from {:?}: {e}", c.from)))?;
+        .map_err(|e| DeliveryError::Permanent(format!("from {:?}: {e}", m.from)))?;
     let mut msg: MessageBuilder = lettre::Message::builder().from(from).date_now();
-    for to in c.to.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+    for to in m.to.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let mb: Mailbox = to
             .parse()
             .map_err(|e| DeliveryError::Permanent(format!("to {to:?}: {e}")))?;
         msg = msg.to(mb);
     }
-    let subject = c
-        .headers
-        .get("Subject")
-        .cloned()
-        .unwrap_or_else(|| d.subject());
-    msg = msg.subject(subject);
-    for (k, v) in &c.headers {
-        if matches!(k.as_str(), "Subject" | "To" | "From") {
-            continue;
-        }
+    msg = msg.subject(m.subject);
+    for (k, v) in m.headers {
         let name = lettre::message::header::HeaderName::new_from_ascii(k.clone())
             .map_err(|e| DeliveryError::Permanent(format!("header {k:?}: {e}")))?;
-        msg = msg.raw_header(lettre::message::header::HeaderValue::new(name, v.clone()));
+        msg = msg.raw_header(lettre::message::header::HeaderValue::new(name, v));
+    }
+    // As Alertmanager: always multipart/alternative, with the text part and the HTML part there are.
+    let mut body = MultiPart::alternative().build();
+    if let Some(text) = m.text {
+        body = body.singlepart(SinglePart::plain(text));
+    }
+    if let Some(html) = m.html {
+        body = body.singlepart(SinglePart::html(html));
     }
     let email = msg
-        .header(ContentType::TEXT_PLAIN)
-        .body(email_body(d))
+        .multipart(body)
         .map_err(|e| DeliveryError::Permanent(format!("email: {e}")))?;
     transport.send(email).await.map_err(smtp_err)?;
     Ok(())

@@ -181,6 +181,7 @@ impl Dispatcher {
     async fn deliver(&self, job: FlushJob) {
         let ctx = DeliveryContext {
             console_json: self.inner.opts.console_json,
+            templates: self.core().config().templates.clone(),
         };
         let futs = job.notifications.iter().map(|n| {
             let integ = self.core().integration(&job.receiver, n.integration).cloned();

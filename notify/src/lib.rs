@@ -21,8 +21,8 @@
 //!
 //! Architecture: `core` is pure (clock passed in): alert store, aggregation groups, flush timing,
 //! muting and the dedup decision. `dispatcher` drives it on a timer and calls `deliver` for I/O.
-//! Go templates in `alertmanager.yml` are not rendered: messages use Alertmanager's default layouts,
-//! and a configured field (Slack `title`, email `Subject` header, ...) is sent as written.
+//! `message` builds each integration's body from the configured Go templates, rendered by `template`
+//! with Alertmanager's data, functions and default template names.
 
 pub mod alert;
 mod api;
@@ -40,6 +40,7 @@ pub mod nflog;
 pub mod route;
 pub mod silence;
 pub mod state;
+pub mod template;
 
 pub use alert::{Alert, Fingerprint, LabelSet};
 pub use config::{ConfigError, NotifyConfig};

@@ -1,5 +1,6 @@
-//! What each integration sends, built as Alertmanager's default templates build it (pure functions).
-//! Go templates in the configuration are not rendered: a configured string is sent as written.
+//! What each integration sends: its configured templates (Alertmanager's defaults where unset)
+//! rendered over the notification's data. Pure functions; a template that fails to render fails the
+//! notification, as in Alertmanager.
 
 use std::collections::BTreeMap;
 
@@ -8,11 +9,9 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::alert::LabelSet;
-use crate::config::{PagerDutyConfig, SlackConfig};
+use crate::config::{EmailConfig, PagerDutyConfig, SlackConfig};
 use crate::core::OutAlert;
-
-/// Who we say we are where Alertmanager says "Alertmanager" (Slack username, PagerDuty client).
-pub const SENDER: &str = "etcd-monitor";
+use crate::template::{self, Templates};
 
 /// Alertmanager's `template.Data`: what every message is made from.
 #[derive(Clone, Debug)]
@@ -74,43 +73,6 @@ impl MessageData {
         self.alerts.iter().filter(|a| a.resolved)
     }
 
-    /// `__subject`: `[FIRING:2] <group label values> (<other common label values>)`.
-    pub fn subject(&self) -> String {
-        let mut s = format!("[{}", self.status.to_uppercase());
-        if self.status == "firing" {
-            s.push_str(&format!(":{}", self.firing().count()));
-        }
-        s.push_str("] ");
-        s.push_str(
-            &self
-                .group_labels
-                .values()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(" "),
-        );
-        s.push(' ');
-        if self.common_labels.len() > self.group_labels.len() {
-            let rest: Vec<String> = self
-                .common_labels
-                .iter()
-                .filter(|(k, _)| !self.group_labels.contains_key(*k))
-                .map(|(_, v)| v.clone())
-                .collect();
-            s.push_str(&format!("({})", rest.join(" ")));
-        }
-        s
-    }
-
-    /// `__alertmanagerURL`: where a person looks at this receiver's alerts.
-    pub fn alertmanager_url(&self) -> String {
-        format!(
-            "{}/#/alerts?receiver={}",
-            self.external_url,
-            query_escape(&self.receiver)
-        )
-    }
-
     /// Alertmanager's `notify.Key.Hash()`: SHA-256 of the group key, the PagerDuty dedup key.
     pub fn group_key_hash(&self) -> String {
         hex(&Sha256::digest(self.group_key.as_bytes()))
@@ -119,21 +81,6 @@ impl MessageData {
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// Go's `url.QueryEscape`.
-fn query_escape(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 /// Go's `time.Time` JSON form (RFC 3339 with trailing fractional zeros trimmed); the zero time for
@@ -157,23 +104,6 @@ pub fn go_time(t: Option<DateTime<Utc>>) -> String {
             }
         }
     }
-}
-
-/// `__text_alert_list` (also PagerDuty's default `firing`/`resolved` details).
-pub fn text_alert_list<'a>(alerts: impl Iterator<Item = &'a OutAlert>) -> String {
-    let mut s = String::new();
-    for a in alerts {
-        s.push_str("Labels:\n");
-        for (k, v) in &a.alert.labels {
-            s.push_str(&format!(" - {k} = {v}\n"));
-        }
-        s.push_str("Annotations:\n");
-        for (k, v) in &a.alert.annotations {
-            s.push_str(&format!(" - {k} = {v}\n"));
-        }
-        s.push_str(&format!("Source: {}\n", a.alert.generator_url));
-    }
-    s
 }
 
 /// The webhook body, Alertmanager's version "4", keeping the first `max_alerts` alerts (0 = all).
@@ -221,129 +151,256 @@ pub fn webhook_payload(d: &MessageData, max_alerts: usize) -> Value {
     })
 }
 
-fn put_nonempty(m: &mut Map<String, Value>, k: &str, v: Option<String>) {
-    if let Some(v) = v.filter(|v| !v.is_empty()) {
+fn put_nonempty(m: &mut Map<String, Value>, k: &str, v: String) {
+    if !v.is_empty() {
         m.insert(k.to_string(), Value::String(v));
     }
 }
 
-/// Slack incoming-webhook body with one attachment, Alertmanager's defaults for unset fields.
-pub fn slack_payload(c: &SlackConfig, d: &MessageData) -> Value {
-    let title = c.title.clone().unwrap_or_else(|| d.subject());
-    let title_link = c.title_link.clone().unwrap_or_else(|| d.alertmanager_url());
-    let color = c.color.clone().unwrap_or_else(|| {
-        if d.status == "firing" {
-            "danger"
-        } else {
-            "good"
+/// Renders configured-or-default template strings over one notification's data.
+struct Render<'a> {
+    templates: &'a Templates,
+    data: gotemplate::Value,
+}
+
+impl<'a> Render<'a> {
+    fn new(templates: &'a Templates, d: &MessageData) -> Self {
+        Render {
+            templates,
+            data: template::data(d),
         }
-        .to_string()
-    });
-    let fallback = c
-        .fallback
-        .clone()
-        .unwrap_or_else(|| format!("{title} | {title_link}"));
+    }
+
+    fn text(&self, configured: &Option<String>, default: &str) -> Result<String, String> {
+        self.templates
+            .text(configured.as_deref().unwrap_or(default), &self.data)
+    }
+}
+
+/// Alertmanager's `TruncateInRunes`: at most `n` characters, the last one an ellipsis when cut.
+fn truncate(s: String, n: usize) -> String {
+    if s.chars().count() <= n {
+        return s;
+    }
+    s.chars().take(n - 1).collect::<String>() + "…"
+}
+
+/// Slack incoming-webhook body with one attachment (Alertmanager's defaults for unset fields).
+pub fn slack_payload(
+    c: &SlackConfig,
+    d: &MessageData,
+    templates: &Templates,
+) -> Result<Value, String> {
+    let r = Render::new(templates, d);
+    let field = |configured: &Option<String>, default_name: &str| {
+        r.text(
+            configured,
+            &format!("{{{{ template {default_name:?} . }}}}"),
+        )
+    };
     let mut att = Map::new();
-    put_nonempty(&mut att, "title", Some(title));
-    put_nonempty(&mut att, "title_link", Some(title_link));
-    put_nonempty(&mut att, "pretext", c.pretext.clone());
-    // Alertmanager's attachment always carries these, empty or not.
+    put_nonempty(
+        &mut att,
+        "title",
+        truncate(field(&c.title, "slack.default.title")?, 1024),
+    );
+    put_nonempty(
+        &mut att,
+        "title_link",
+        field(&c.title_link, "slack.default.titlelink")?,
+    );
+    put_nonempty(
+        &mut att,
+        "pretext",
+        field(&c.pretext, "slack.default.pretext")?,
+    );
+    // Alertmanager's attachment always carries text, fallback, callback_id and footer.
     att.insert(
         "text".into(),
-        Value::String(c.text.clone().unwrap_or_default()),
+        Value::String(field(&c.text, "slack.default.text")?),
     );
-    att.insert("fallback".into(), Value::String(fallback));
-    att.insert("callback_id".into(), Value::String(String::new()));
+    att.insert(
+        "fallback".into(),
+        Value::String(field(&c.fallback, "slack.default.fallback")?),
+    );
+    att.insert(
+        "callback_id".into(),
+        Value::String(field(&c.callback_id, "slack.default.callbackid")?),
+    );
+    if !c.fields.is_empty() {
+        let fields = c
+            .fields
+            .iter()
+            .map(|f| {
+                Ok(json!({
+                    "title": templates.text(&f.title, &r.data)?,
+                    "value": templates.text(&f.value, &r.data)?,
+                    "short": f.short.unwrap_or(c.short_fields),
+                }))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        att.insert("fields".into(), Value::Array(fields));
+    }
+    put_nonempty(&mut att, "image_url", r.text(&c.image_url, "")?);
+    put_nonempty(&mut att, "thumb_url", r.text(&c.thumb_url, "")?);
     att.insert(
         "footer".into(),
-        Value::String(c.footer.clone().unwrap_or_default()),
+        Value::String(field(&c.footer, "slack.default.footer")?),
     );
-    put_nonempty(&mut att, "color", Some(color));
-    att.insert("mrkdwn_in".into(), json!(["fallback", "pretext", "text"]));
+    put_nonempty(
+        &mut att,
+        "color",
+        r.text(
+            &c.color,
+            r#"{{ if eq .Status "firing" }}danger{{ else }}good{{ end }}"#,
+        )?,
+    );
+    let mrkdwn_in = match &c.mrkdwn_in {
+        Some(m) if !m.is_empty() => json!(m),
+        _ => json!(["fallback", "pretext", "text"]),
+    };
+    att.insert("mrkdwn_in".into(), mrkdwn_in);
     let mut req = Map::new();
-    put_nonempty(&mut req, "channel", c.channel.clone());
+    put_nonempty(&mut req, "channel", r.text(&c.channel, "")?);
     put_nonempty(
         &mut req,
         "username",
-        Some(c.username.clone().unwrap_or_else(|| SENDER.to_string())),
+        field(&c.username, "slack.default.username")?,
     );
-    put_nonempty(&mut req, "icon_emoji", c.icon_emoji.clone());
-    put_nonempty(&mut req, "icon_url", c.icon_url.clone());
+    put_nonempty(
+        &mut req,
+        "icon_emoji",
+        field(&c.icon_emoji, "slack.default.iconemoji")?,
+    );
+    put_nonempty(
+        &mut req,
+        "icon_url",
+        field(&c.icon_url, "slack.default.iconurl")?,
+    );
     if c.link_names {
         req.insert("link_names".into(), Value::Bool(true));
     }
     req.insert("attachments".into(), Value::Array(vec![Value::Object(att)]));
-    Value::Object(req)
+    Ok(Value::Object(req))
 }
+
+/// Alertmanager's default PagerDuty details; configured details are added to these, not instead.
+const PAGERDUTY_DETAILS: [(&str, &str); 4] = [
+    (
+        "firing",
+        r#"{{ template "pagerduty.default.instances" .Alerts.Firing }}"#,
+    ),
+    (
+        "resolved",
+        r#"{{ template "pagerduty.default.instances" .Alerts.Resolved }}"#,
+    ),
+    ("num_firing", "{{ .Alerts.Firing | len }}"),
+    ("num_resolved", "{{ .Alerts.Resolved | len }}"),
+];
 
 /// PagerDuty Events API v2 body: `trigger` while anything fires, `resolve` once all resolved, both
 /// with the group's dedup key.
-pub fn pagerduty_payload(c: &PagerDutyConfig, d: &MessageData) -> Value {
-    let client = c.client.clone().unwrap_or_else(|| SENDER.to_string());
-    let details: BTreeMap<String, String> = c.details.clone().unwrap_or_else(|| {
-        BTreeMap::from([
-            ("firing".to_string(), text_alert_list(d.firing())),
-            ("resolved".to_string(), text_alert_list(d.resolved())),
-            ("num_firing".to_string(), d.firing().count().to_string()),
-            ("num_resolved".to_string(), d.resolved().count().to_string()),
-        ])
-    });
-    // PagerDuty rejects summaries over 1024 characters; Alertmanager truncates with an ellipsis.
-    let mut summary = c.description.clone().unwrap_or_else(|| d.subject());
-    if summary.chars().count() > 1024 {
-        summary = summary.chars().take(1023).collect::<String>() + "…";
+pub fn pagerduty_payload(
+    c: &PagerDutyConfig,
+    d: &MessageData,
+    templates: &Templates,
+) -> Result<Value, String> {
+    let r = Render::new(templates, d);
+    let client_template = c
+        .client
+        .as_deref()
+        .unwrap_or(r#"{{ template "pagerduty.default.client" . }}"#);
+    let mut details: BTreeMap<&str, &str> = PAGERDUTY_DETAILS.into_iter().collect();
+    for (k, v) in c.details.iter().flatten() {
+        details.insert(k, v);
     }
+    let details = details
+        .into_iter()
+        .map(|(k, v)| Ok((k.to_string(), templates.text(v, &r.data)?)))
+        .collect::<Result<BTreeMap<String, String>, String>>()?;
+    // PagerDuty refuses summaries over 1024 characters.
+    let summary = truncate(
+        r.text(
+            &c.description,
+            r#"{{ template "pagerduty.default.description" .}}"#,
+        )?,
+        1024,
+    );
     let mut payload = Map::new();
     payload.insert("summary".into(), Value::String(summary));
+    // Unset, the source is the client's template.
     payload.insert(
         "source".into(),
-        Value::String(c.source.clone().unwrap_or_else(|| client.clone())),
+        Value::String(r.text(&c.source, client_template)?),
     );
+    let severity = r.text(&c.severity, "")?;
     payload.insert(
         "severity".into(),
-        Value::String(c.severity.clone().unwrap_or_else(|| "error".into())),
+        Value::String(if severity.is_empty() {
+            "error".into()
+        } else {
+            severity
+        }),
     );
-    put_nonempty(&mut payload, "class", c.class.clone());
-    put_nonempty(&mut payload, "component", c.component.clone());
-    put_nonempty(&mut payload, "group", c.group.clone());
+    put_nonempty(&mut payload, "class", r.text(&c.class, "")?);
+    put_nonempty(&mut payload, "component", r.text(&c.component, "")?);
+    put_nonempty(&mut payload, "group", r.text(&c.group, "")?);
     payload.insert("custom_details".into(), json!(details));
-    json!({
+    Ok(json!({
         "routing_key": c.routing_key,
         "dedup_key": d.group_key_hash(),
         "event_action": if d.status == "resolved" { "resolve" } else { "trigger" },
         "payload": Value::Object(payload),
-        "client": client,
-        "client_url": c.client_url.clone().unwrap_or_else(|| d.alertmanager_url()),
-    })
+        "client": templates.text(client_template, &r.data)?,
+        "client_url": r.text(&c.client_url, r#"{{ template "pagerduty.default.clientURL" . }}"#)?,
+    }))
 }
 
-/// A plain-text email body listing firing then resolved alerts, in the spirit of Alertmanager's
-/// default email (which is HTML).
-pub fn email_body(d: &MessageData) -> String {
-    let firing: Vec<&OutAlert> = d.firing().collect();
-    let resolved: Vec<&OutAlert> = d.resolved().collect();
-    let mut s = format!(
-        "{} alert{} for {}\n",
-        d.alerts.len(),
-        if d.alerts.len() == 1 { "" } else { "s" },
-        d.group_labels
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
-    if !d.external_url.is_empty() {
-        s.push_str(&format!("View in the alerter: {}\n", d.alertmanager_url()));
+/// An e-mail's rendered parts.
+#[derive(Debug, Clone)]
+pub struct EmailMessage {
+    pub from: String,
+    pub to: String,
+    pub subject: String,
+    /// Other headers, rendered (not Subject, To or From).
+    pub headers: BTreeMap<String, String>,
+    pub html: Option<String>,
+    pub text: Option<String>,
+}
+
+/// Alertmanager's e-mail: templated envelope and headers, `html` by default, `text` when configured.
+pub fn email_message(
+    c: &EmailConfig,
+    d: &MessageData,
+    templates: &Templates,
+) -> Result<EmailMessage, String> {
+    let r = Render::new(templates, d);
+    let mut headers = BTreeMap::new();
+    for (k, v) in &c.headers {
+        headers.insert(k.clone(), templates.text(v, &r.data)?);
     }
-    if !firing.is_empty() {
-        s.push_str(&format!("\n[{}] Firing\n", firing.len()));
-        s.push_str(&text_alert_list(firing.into_iter()));
-    }
-    if !resolved.is_empty() {
-        s.push_str(&format!("\n[{}] Resolved\n", resolved.len()));
-        s.push_str(&text_alert_list(resolved.into_iter()));
-    }
-    s
+    let subject = match headers.remove("Subject") {
+        Some(s) => s,
+        None => r.text(&None, r#"{{ template "email.default.subject" . }}"#)?,
+    };
+    headers.remove("To");
+    headers.remove("From");
+    let html = match &c.html {
+        Some(h) => templates.html(h, &r.data)?,
+        None => templates.html(r#"{{ template "email.default.html" . }}"#, &r.data)?,
+    };
+    let text = match &c.text {
+        Some(t) => templates.text(t, &r.data)?,
+        None => String::new(),
+    };
+    Ok(EmailMessage {
+        from: templates.text(&c.from, &r.data)?,
+        to: templates.text(&c.to, &r.data)?,
+        subject,
+        headers,
+        html: Some(html).filter(|h| !h.is_empty()),
+        text: Some(text).filter(|t| !t.is_empty()),
+    })
 }
 
 /// One console line per alert.

@@ -452,3 +452,54 @@ receivers:
         r#"{severity="critical"}"#
     );
 }
+
+/// Templates are parsed when the file is loaded: an unknown function or a broken action is an error
+/// naming the file, the line and the key, not a notification that fails later. (Alertmanager finds a
+/// broken template string only when it sends; `amtool check-config` rejects broken template files,
+/// as we do.)
+#[test]
+fn broken_templates_are_refused_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.tmpl"),
+        "{{ define \"x\" }}{{ nosuchfunc . }}{{ end }}",
+    )
+    .unwrap();
+    let p = dir.path().join("files.yml");
+    std::fs::write(
+        &p,
+        "templates: ['*.tmpl']\nroute:\n  receiver: a\nreceivers:\n  - name: a\n",
+    )
+    .unwrap();
+    let msg = NotifyConfig::load(&p).unwrap_err().to_string();
+    assert!(msg.starts_with(&format!("{}:1:", p.display())), "{msg}");
+    assert!(
+        msg.contains("bad.tmpl") && msg.contains("\"nosuchfunc\" not defined"),
+        "{msg}"
+    );
+    if let Some(ok) = amtool_accepts(&p) {
+        assert!(!ok, "amtool accepts a broken template file");
+    }
+
+    let p = dir.path().join("strings.yml");
+    std::fs::write(
+        &p,
+        "route:\n  receiver: a\nreceivers:\n  - name: a\n    slack_configs:\n      - api_url: http://127.0.0.1:9/\n        title: '{{ .Status | nosuchfunc }}'\n",
+    )
+    .unwrap();
+    let msg = NotifyConfig::load(&p).unwrap_err().to_string();
+    assert!(msg.starts_with(&format!("{}:7:", p.display())), "{msg}");
+    assert!(
+        msg.contains("slack_configs[0]: title") && msg.contains("nosuchfunc"),
+        "{msg}"
+    );
+    assert_eq!(msg.lines().count(), 1, "{msg}");
+
+    // Go's own functions, Alertmanager's and the default template names all parse.
+    std::fs::write(
+        &p,
+        "templates: ['none-match-*.tmpl']\nroute:\n  receiver: a\nreceivers:\n  - name: a\n    slack_configs:\n      - api_url: http://127.0.0.1:9/\n        title: '{{ template \"slack.default.title\" . }} {{ .CommonLabels.Names | join \",\" | toUpper | printf \"%s\" }}'\n",
+    )
+    .unwrap();
+    NotifyConfig::load(&p).unwrap();
+}

@@ -29,10 +29,13 @@ mode, port, outdir = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 class Handler:
     async def handle_DATA(self, server, session, envelope):
         msg = email.message_from_bytes(envelope.original_content, policy=policy.default)
-        body = msg.get_body(preferencelist=('plain', 'html')).get_content().replace("\r\n", "\n")
+        part = lambda kind: msg.get_body(preferencelist=(kind,))
+        content = lambda p: p.get_content().replace("\r\n", "\n") if p is not None else None
+        text, html = content(part('plain')), content(part('html'))
         rec = {"mail_from": envelope.mail_from, "rcpt_tos": envelope.rcpt_tos,
                "subject": msg["Subject"], "to": msg["To"], "from": msg["From"],
-               "body": body, "authenticated": bool(session.authenticated),
+               "content_type": msg.get_content_type(), "text": text, "html": html,
+               "body": text if text is not None else html, "authenticated": bool(session.authenticated),
                "tls": server.transport.get_extra_info("ssl_object") is not None}
         n = len([f for f in os.listdir(outdir) if f.endswith(".json")])
         tmp = os.path.join(outdir, "%04d.tmp" % n)
@@ -229,7 +232,7 @@ global:
   smtp_from: alerter@etcd.test
   smtp_require_tls: false
 {}"#,
-        route("      - to: oncall@etcd.test, backup@etcd.test\n        send_resolved: true")
+        route("      - to: oncall@etcd.test, backup@etcd.test\n        send_resolved: true\n        text: '{{ template \"email.default.text\" . }}'")
     );
     let d = Dispatcher::start(
         write_config(dir.path(), &yaml),
@@ -249,7 +252,16 @@ global:
     );
     assert_eq!(m["from"], "alerter@etcd.test");
     assert_eq!(m["tls"], false);
-    let body = m["body"].as_str().unwrap();
+    // `html` (the default) and the configured `text` travel as alternatives.
+    assert_eq!(m["content_type"], "multipart/alternative");
+    let html = m["html"].as_str().unwrap();
+    assert!(html.contains("<h3>[2] Firing</h3>"), "{html}");
+    assert!(html.contains("instance = m1:2379<br>"), "{html}");
+    assert!(
+        html.contains(r#"<a href="http://alerter.example/graph?g0.expr=up">Source</a>"#),
+        "{html}"
+    );
+    let body = m["text"].as_str().unwrap();
     assert!(body.contains("[2] Firing"), "{body}");
     assert!(!body.contains("Resolved"), "{body}");
     for inst in ["m1:2379", "m2:2379"] {
@@ -467,12 +479,101 @@ receivers:
         .wait_messages(2, Duration::from_secs(10))
         .await
         .remove(1);
-    for k in ["subject", "mail_from", "rcpt_tos", "to", "from"] {
+    for k in [
+        "subject",
+        "mail_from",
+        "rcpt_tos",
+        "to",
+        "from",
+        "content_type",
+    ] {
         assert_eq!(ours[k], theirs[k], "{k}");
     }
     assert_eq!(
         ours["subject"],
         "[FIRING:2] EtcdHighFsyncDurations c1 (warning)"
     );
+    d.shutdown().await;
+}
+
+/// Subject header, `text` and `html` written as templates over a `templates:` file: the mail we
+/// send has the subject, text part and HTML part (escaping included) that Alertmanager's has.
+#[tokio::test]
+async fn templated_mail_agrees_with_alertmanager() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let Some(smtp) = Smtp::start(dir.path(), "plain", port, None) else {
+        return;
+    };
+    std::fs::write(dir.path().join("custom.tmpl"), common::CUSTOM_TEMPLATES).unwrap();
+    let yaml = format!(
+        r#"
+global:
+  smtp_smarthost: 127.0.0.1:{port}
+  smtp_from: alerter@etcd.test
+  smtp_require_tls: false
+templates: ['{}/*.tmpl']
+route:
+  receiver: mail.oncall
+  group_by: [alertname, cluster]
+  group_wait: 1s
+  group_interval: 1m
+receivers:
+  - name: mail.oncall
+    email_configs:
+      - to: '{{{{ .CommonLabels.cluster }}}}-oncall@etcd.test'
+        headers:
+          Subject: '{{{{ template "custom.title" . }}}} ({{{{ .Receiver }}}})'
+        text: '{{{{ template "custom.text" . }}}}'
+        html: '{{{{ template "custom.html" . }}}}'
+"#,
+        dir.path().display()
+    );
+    let Some(am) = start_alertmanager(&yaml).await else {
+        return;
+    };
+    let alerts = common::templated_alerts(Utc::now() - chrono::Duration::seconds(30));
+    let port_am = am.url.rsplit(':').next().unwrap().to_string();
+    let cfg: etcd_monitor_notify::AlertingConfig = serde_yaml::from_str(&format!(
+        "alertmanagers:\n  - static_configs:\n      - targets: ['127.0.0.1:{port_am}']\n"
+    ))
+    .unwrap();
+    let fwd = etcd_monitor_notify::AlertmanagerForwarder::new(&cfg, dir.path(), Default::default())
+        .unwrap();
+    assert_eq!(fwd.forward(&alerts).await, 1);
+    let theirs = smtp
+        .wait_messages(1, Duration::from_secs(10))
+        .await
+        .remove(0);
+
+    let d = Dispatcher::start(
+        write_config(dir.path(), &yaml),
+        DispatcherOptions {
+            external_url: common::EXTERNAL_URL.into(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    d.send(alerts);
+    let ours = smtp
+        .wait_messages(2, Duration::from_secs(10))
+        .await
+        .remove(1);
+    for k in ["subject", "rcpt_tos", "to", "content_type", "text", "html"] {
+        assert_eq!(ours[k], theirs[k], "{k}");
+    }
+    assert_eq!(
+        ours["subject"],
+        "[FIRING:2] EtcdHighFsyncDurations / c1 (mail\\.oncall)"
+    );
+    assert_eq!(ours["rcpt_tos"], serde_json::json!(["c1-oncall@etcd.test"]));
+    let html = ours["html"].as_str().unwrap();
+    assert!(
+        html.contains(
+            "m1:2379: fsync p99 &gt; 1s &amp; &#34;slow&#34; &#43; &#39;more&#39; on m1:2379"
+        ),
+        "{html}"
+    );
+    assert!(html.contains("<i>as is</i>"), "{html}");
     d.shutdown().await;
 }

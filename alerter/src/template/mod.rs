@@ -79,8 +79,8 @@ pub fn expand_rule_template(
     data: &AlertData<'_>,
     funcs: &dyn Funcs,
 ) -> String {
-    let result = parse_rule_template(text)
-        .and_then(|t| execute_rule_template(&t, &data.to_value(), funcs));
+    let result =
+        parse_rule_template(text).and_then(|t| execute_rule_template(&t, &data.to_value(), funcs));
     match result {
         Ok(s) => s,
         Err(e) => {

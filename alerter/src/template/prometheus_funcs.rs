@@ -12,9 +12,28 @@ use super::Funcs;
 type R = Result<Value, String>;
 
 const NAMES: &[&str] = &[
-    "query", "first", "label", "value", "strvalue", "sortByLabel", "args", "reReplaceAll", "match",
-    "safeHtml", "toUpper", "toLower", "title", "stripPort", "stripDomain", "humanize", "humanize1024",
-    "humanizeDuration", "humanizePercentage", "humanizeTimestamp", "parseDuration", "externalURL",
+    "query",
+    "first",
+    "label",
+    "value",
+    "strvalue",
+    "sortByLabel",
+    "args",
+    "reReplaceAll",
+    "match",
+    "safeHtml",
+    "toUpper",
+    "toLower",
+    "title",
+    "stripPort",
+    "stripDomain",
+    "humanize",
+    "humanize1024",
+    "humanizeDuration",
+    "humanizePercentage",
+    "humanizeTimestamp",
+    "parseDuration",
+    "externalURL",
     "pathPrefix",
 ];
 
@@ -263,7 +282,7 @@ fn call(ctx: &dyn Funcs, name: &str, args: &[Value]) -> R {
         }
         "safeHtml" => {
             want_args(name, args, 1)?;
-            Ok(SafeHtml::new(as_str(&args[0], name)?.to_string()))
+            Ok(SafeHtml::value(as_str(&args[0], name)?.to_string()))
         }
         "toUpper" => {
             want_args(name, args, 1)?;

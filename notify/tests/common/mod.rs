@@ -217,3 +217,50 @@ pub async fn start_alertmanager_with(
     }
     panic!("alertmanager did not become ready: {last}");
 }
+
+// ---- templates both we and Alertmanager render ----
+
+/// A `templates:` file exercising Alertmanager's data, methods and functions; the tests that use
+/// it compare our rendering with a real Alertmanager's for the same configuration and alerts.
+pub const CUSTOM_TEMPLATES: &str = r#"
+{{ define "custom.title" }}[{{ .Status | toUpper }}{{ if eq .Status "firing" }}:{{ len .Alerts.Firing }}{{ end }}] {{ .GroupLabels.SortedPairs.Values | join " / " }}{{ end }}
+
+{{ define "custom.text" -}}
+{{ range .Alerts }}*{{ .Labels.alertname }}* on {{ .Labels.instance }} ({{ .Status }}) since {{ .StartsAt.Format "2006-01-02T15:04:05Z07:00" }}
+{{ range .Annotations.SortedPairs }}> {{ .Name }}: {{ .Value }}
+{{ end }}{{ end -}}
+{{ with .CommonLabels.Remove .GroupLabels.Names }}common: {{ .SortedPairs }} {{ .Names }}{{ end }}
+group: {{ .GroupLabels.Names }} {{ .CommonLabels.Values | join "," }} {{ index .CommonLabels "severity" }}
+funcs: {{ join "," (stringSlice "a" "b") }} {{ if match "^Etcd" .CommonLabels.alertname }}etcd{{ end }} {{ toLower "ABC" }} {{ title "hIGH fsync" }} {{ reReplaceAll "([a-z]+)@" "<$1>" "ops@etcd" }}
+{{ printf "%d firing, %d resolved" (len .Alerts.Firing) (len .Alerts.Resolved) }} for {{ .Receiver }} at {{ .ExternalURL }}
+{{ range $i, $a := .Alerts.Firing }}{{ if $i }}, {{ end }}{{ $a.Labels.instance }}{{ end }}
+{{- end }}
+
+{{ define "custom.html" }}<h1>{{ template "custom.title" . }}</h1>
+{{ range .Alerts }}<p>{{ .Labels.instance }}: {{ .Annotations.description }}</p>
+{{ end }}{{ "<i>as is</i>" | safeHtml }} {{ .CommonLabels.SortedPairs.Names }}{{ end }}
+"#;
+
+/// Alerts for the template comparisons: two members of one cluster, with text that needs escaping.
+pub fn templated_alerts(t0: DateTime<Utc>) -> Vec<Alert> {
+    ["m1:2379", "m2:2379"]
+        .iter()
+        .map(|inst| {
+            let mut a = alert(
+                &[
+                    ("alertname", "EtcdHighFsyncDurations"),
+                    ("cluster", "c1"),
+                    ("severity", "warning"),
+                    ("job", "etcd"),
+                    ("instance", inst),
+                ],
+                t0,
+            );
+            a.annotations.insert(
+                "description".into(),
+                format!("fsync p99 > 1s & \"slow\" + 'more' on {inst}"),
+            );
+            a
+        })
+        .collect()
+}
