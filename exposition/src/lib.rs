@@ -49,6 +49,31 @@ pub fn go_quote(s: &str) -> String {
     out
 }
 
+/// Go's `strconv.FormatFloat(v, 'g', -1, 64)`, which is also how `%v` prints a float64: the shortest
+/// digits that round-trip, in exponent form when the decimal exponent is < -4 or >= 6; `+Inf`, `-Inf`,
+/// `NaN`, `-0`. Prometheus prints values this way in error messages and templates.
+pub fn go_float(v: f64) -> String {
+    if v.is_nan() {
+        return "NaN".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "+Inf" } else { "-Inf" }.into();
+    }
+    if v == 0.0 {
+        return if v.is_sign_negative() { "-0" } else { "0" }.into();
+    }
+    // Rust's `{:e}` and `{}` print the same shortest round-tripping digits Go chooses.
+    let sci = format!("{v:e}");
+    let (mant, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if !(-4..6).contains(&exp) {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{mant}e{sign}{:02}", exp.abs())
+    } else {
+        format!("{v}")
+    }
+}
+
 /// True when an HTTP `Accept` header asks for OpenMetrics, as Prometheus' scraper does.
 pub fn accepts_openmetrics(accept: &str) -> bool {
     accept

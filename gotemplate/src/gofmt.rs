@@ -164,9 +164,7 @@ pub fn format_f(v: f64, prec: usize) -> String {
 }
 
 /// Go's `%v` of a float64.
-pub fn format_float(v: f64) -> String {
-    format_g(v, None, false)
-}
+pub use prom_exposition::go_float as format_float;
 
 #[derive(Default, Clone, Copy)]
 struct Spec {

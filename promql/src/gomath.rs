@@ -95,36 +95,8 @@ pub fn convertible_to_i64(v: f64) -> bool {
     (i64::MIN as f64..=i64::MAX as f64).contains(&v)
 }
 
-/// Go's `%v` formatting of a float64 (`strconv.FormatFloat(v, 'g', -1, 64)`), as used in
-/// error messages: shortest digits, exponent form when the exponent is < -4 or >= 6.
-pub fn format_float_g(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
-    }
-    if v == 0.0 {
-        return if v.is_sign_negative() {
-            "-0".into()
-        } else {
-            "0".into()
-        };
-    }
-    let sci = format!("{v:e}");
-    let (mant, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    if !(-4..6).contains(&exp) {
-        let sign = if exp < 0 { '-' } else { '+' };
-        format!("{mant}e{sign}{:02}", exp.abs())
-    } else {
-        format!("{v}")
-    }
-}
+/// Go's `%v` formatting of a float64, as used in error messages.
+pub use prom_exposition::go_float as format_float_g;
 
 #[cfg(test)]
 mod tests {
