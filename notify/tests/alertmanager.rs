@@ -675,5 +675,17 @@ receivers:
         "{text}"
     );
     assert_eq!(slack["channel"], "#c1");
+    let details = o[&(
+        "/pagerduty".to_string(),
+        "[FIRING:2] EtcdHighFsyncDurations / c1".to_string(),
+        "trigger".to_string(),
+    )]["payload"]["custom_details"]["firing"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        details.starts_with("Labels:\n - alertname = EtcdHighFsyncDurations\n - a_zone = z1\n"),
+        "{details}"
+    );
     d.shutdown().await;
 }

@@ -241,13 +241,15 @@ funcs: {{ join "," (stringSlice "a" "b") }} {{ if match "^Etcd" .CommonLabels.al
 {{ end }}{{ "<i>as is</i>" | safeHtml }} {{ .CommonLabels.SortedPairs.Names }}{{ end }}
 "#;
 
-/// Alerts for the template comparisons: two members of one cluster, with text that needs escaping.
+/// Alerts for the template comparisons: two members of one cluster, with text that needs escaping
+/// and a label (`a_zone`) that sorts before `alertname`, which `SortedPairs` still puts first.
 pub fn templated_alerts(t0: DateTime<Utc>) -> Vec<Alert> {
     ["m1:2379", "m2:2379"]
         .iter()
         .map(|inst| {
             let mut a = alert(
                 &[
+                    ("a_zone", "z1"),
                     ("alertname", "EtcdHighFsyncDurations"),
                     ("cluster", "c1"),
                     ("severity", "warning"),
