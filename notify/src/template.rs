@@ -338,19 +338,10 @@ impl Object for Pairs {
             "Values" => "Value",
             _ => return None,
         };
-        Some(want_args(name, args, 0).map(|_| {
-            let Value::List(l) = &self.0 else {
-                return Value::List(Rc::default());
-            };
-            Value::List(Rc::new(
-                l.iter()
-                    .map(|p| match p {
-                        Value::Struct(_, f) => f.get(field).cloned().unwrap_or(Value::Nil),
-                        _ => Value::Nil,
-                    })
-                    .collect(),
-            ))
-        }))
+        Some(
+            want_args(name, args, 0)
+                .map(|_| each_struct(&self.0, |_, fields| fields.get(field).cloned())),
+        )
     }
     fn as_any(&self) -> &dyn Any {
         self
@@ -375,21 +366,30 @@ impl Object for Alerts {
             _ => return None,
         };
         Some(want_args(name, args, 0).map(|_| {
-            let Value::List(l) = &self.0 else {
-                return Value::List(Rc::default());
-            };
-            Value::List(Rc::new(
-                l.iter()
-                    .filter(|a| match a {
-                        Value::Struct(_, f) => f.get("Status") == Some(&Value::str(want)),
-                        _ => false,
-                    })
-                    .cloned()
-                    .collect(),
-            ))
+            each_struct(&self.0, |alert, fields| {
+                (fields.get("Status") == Some(&Value::str(want))).then(|| alert.clone())
+            })
         }))
     }
     fn as_any(&self) -> &dyn Any {
         self
     }
+}
+
+/// The list of what `f` makes of each struct in `list` (`None` drops it): `.Names`, `.Firing`...
+fn each_struct(
+    list: &Value,
+    f: impl Fn(&Value, &BTreeMap<String, Value>) -> Option<Value>,
+) -> Value {
+    let items = match list {
+        Value::List(l) => l
+            .iter()
+            .filter_map(|v| match v {
+                Value::Struct(_, fields) => f(v, fields),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    Value::List(Rc::new(items))
 }

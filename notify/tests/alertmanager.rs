@@ -280,14 +280,7 @@ async fn notifications_agree_with_alertmanager_for_the_same_configuration() {
         .annotations
         .insert("description".into(), "member m1 has no leader".into());
     // Post to Alertmanager exactly as the forwarder does; the dispatcher gets the same alerts.
-    let port = am.url.rsplit(':').next().unwrap().to_string();
-    let cfg: AlertingConfig = serde_yaml::from_str(&format!(
-        "alertmanagers:\n  - static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
-    ))
-    .unwrap();
-    let fwd =
-        AlertmanagerForwarder::new(&cfg, std::path::Path::new("."), ForwarderOptions::default())
-            .unwrap();
+    let fwd = am.forwarder();
     assert_eq!(fwd.forward(&alerts).await, 1);
     d.send(alerts.clone());
 
@@ -624,14 +617,7 @@ receivers:
         },
     )
     .unwrap();
-    let port = am.url.rsplit(':').next().unwrap().to_string();
-    let cfg: AlertingConfig = serde_yaml::from_str(&format!(
-        "alertmanagers:\n  - static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
-    ))
-    .unwrap();
-    let fwd =
-        AlertmanagerForwarder::new(&cfg, std::path::Path::new("."), ForwarderOptions::default())
-            .unwrap();
+    let fwd = am.forwarder();
 
     let alerts = common::templated_alerts(Utc::now() - chrono::Duration::seconds(30));
     assert_eq!(fwd.forward(&alerts).await, 1);

@@ -456,13 +456,7 @@ receivers:
             t,
         ),
     ];
-    let port_am = am.url.rsplit(':').next().unwrap().to_string();
-    let cfg: etcd_monitor_notify::AlertingConfig = serde_yaml::from_str(&format!(
-        "alertmanagers:\n  - static_configs:\n      - targets: ['127.0.0.1:{port_am}']\n"
-    ))
-    .unwrap();
-    let fwd = etcd_monitor_notify::AlertmanagerForwarder::new(&cfg, dir.path(), Default::default())
-        .unwrap();
+    let fwd = am.forwarder();
     assert_eq!(fwd.forward(&alerts).await, 1);
     let theirs = smtp
         .wait_messages(1, Duration::from_secs(10))
@@ -533,13 +527,7 @@ receivers:
         return;
     };
     let alerts = common::templated_alerts(Utc::now() - chrono::Duration::seconds(30));
-    let port_am = am.url.rsplit(':').next().unwrap().to_string();
-    let cfg: etcd_monitor_notify::AlertingConfig = serde_yaml::from_str(&format!(
-        "alertmanagers:\n  - static_configs:\n      - targets: ['127.0.0.1:{port_am}']\n"
-    ))
-    .unwrap();
-    let fwd = etcd_monitor_notify::AlertmanagerForwarder::new(&cfg, dir.path(), Default::default())
-        .unwrap();
+    let fwd = am.forwarder();
     assert_eq!(fwd.forward(&alerts).await, 1);
     let theirs = smtp
         .wait_messages(1, Duration::from_secs(10))

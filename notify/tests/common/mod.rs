@@ -162,6 +162,23 @@ impl Drop for Alertmanager {
     }
 }
 
+impl Alertmanager {
+    /// A forwarder posting to this Alertmanager as the alerter does, with default options.
+    pub fn forwarder(&self) -> etcd_monitor_notify::AlertmanagerForwarder {
+        let port = self.url.rsplit(':').next().unwrap();
+        let cfg: etcd_monitor_notify::AlertingConfig = serde_yaml::from_str(&format!(
+            "alertmanagers:\n  - static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+        ))
+        .unwrap();
+        etcd_monitor_notify::AlertmanagerForwarder::new(
+            &cfg,
+            std::path::Path::new("."),
+            Default::default(),
+        )
+        .unwrap()
+    }
+}
+
 pub const EXTERNAL_URL: &str = "http://alerts.test:9093";
 
 /// Starts Alertmanager on a free port, or returns None (with a message) where it is not installed.
