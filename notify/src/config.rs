@@ -11,6 +11,7 @@ use serde::{Deserialize, Deserializer};
 use crate::duration::{de_duration, de_opt_duration};
 use crate::matcher::{parse_matchers, MatchType, Matcher, Matchers};
 use crate::template::Templates;
+use crate::timeinterval::{NamedTimeInterval, TimeInterval};
 
 /// A configuration error: `file:line:column: key: reason`.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +34,8 @@ pub struct NotifyConfig {
     pub inhibit_rules: Vec<InhibitRule>,
     /// The default templates and the `templates:` files.
     pub templates: Templates,
+    /// `time_intervals` (and `mute_time_intervals`) by name.
+    pub time_intervals: BTreeMap<String, Vec<TimeInterval>>,
     /// Where it was read from (empty for built-in configurations).
     pub source: PathBuf,
 }
@@ -65,6 +68,12 @@ pub struct RouteConfig {
     pub repeat_interval: Option<Duration>,
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
+    /// Names of time intervals during which the route sends nothing (not inherited by child routes).
+    #[serde(default)]
+    pub mute_time_intervals: Vec<String>,
+    /// Names of time intervals outside which the route sends nothing (not inherited either).
+    #[serde(default)]
+    pub active_time_intervals: Vec<String>,
 }
 
 impl RouteConfig {
@@ -428,9 +437,14 @@ struct RawConfig {
     receivers: Vec<RawReceiver>,
     #[serde(default)]
     inhibit_rules: Vec<RawInhibitRule>,
-    /// Go template files: accepted so existing files load, but not rendered (see the crate docs).
+    /// Go template files (`template.rs`).
     #[serde(default)]
     templates: Vec<String>,
+    #[serde(default)]
+    time_intervals: Vec<NamedTimeInterval>,
+    /// The older name of `time_intervals`, still read by Alertmanager 0.25.
+    #[serde(default)]
+    mute_time_intervals: Vec<NamedTimeInterval>,
 }
 
 #[derive(Deserialize)]
@@ -1040,7 +1054,45 @@ impl NotifyConfig {
                 "route: cannot have continue in root route".into(),
             ));
         }
-        check_route(&ctx, &route, "route", &names)?;
+        for (key, list) in [
+            ("mute_time_intervals", &route.mute_time_intervals),
+            ("active_time_intervals", &route.active_time_intervals),
+        ] {
+            if !list.is_empty() {
+                let kind = key.trim_end_matches("_time_intervals");
+                return Err(ctx.err(
+                    key,
+                    format!("route.{key}: root route must not have any {kind} time intervals"),
+                ));
+            }
+        }
+        let mut time_intervals = BTreeMap::new();
+        for (key, list) in [
+            ("mute_time_intervals", raw.mute_time_intervals),
+            ("time_intervals", raw.time_intervals),
+        ] {
+            for ti in list {
+                if ti.name.is_empty() {
+                    return Err(ctx.err(key, format!("{key}: missing name in time interval")));
+                }
+                if time_intervals.contains_key(&ti.name) {
+                    let what = if key == "time_intervals" {
+                        "time interval"
+                    } else {
+                        "mute time interval"
+                    };
+                    let first = format!("name: {}", ti.name);
+                    return Err(ctx.err_after(
+                        &first,
+                        2,
+                        &first,
+                        format!("{key}: {what} {:?} is not unique", ti.name),
+                    ));
+                }
+                time_intervals.insert(ti.name, ti.time_intervals);
+            }
+        }
+        check_route(&ctx, &route, "route", &names, &time_intervals)?;
 
         let inhibit_rules = raw
             .inhibit_rules
@@ -1060,6 +1112,7 @@ impl NotifyConfig {
             receivers,
             inhibit_rules,
             templates,
+            time_intervals,
             source: path.to_path_buf(),
         })
     }
@@ -1086,6 +1139,7 @@ impl NotifyConfig {
             }],
             inhibit_rules: Vec::new(),
             templates: Templates::builtin(),
+            time_intervals: BTreeMap::new(),
             source: PathBuf::new(),
         }
     }
@@ -1184,7 +1238,19 @@ fn check_route(
     r: &RouteConfig,
     path: &str,
     names: &HashSet<String>,
+    time_intervals: &BTreeMap<String, Vec<TimeInterval>>,
 ) -> Result<(), ConfigError> {
+    for (key, list) in [
+        ("active_time_intervals", &r.active_time_intervals),
+        ("mute_time_intervals", &r.mute_time_intervals),
+    ] {
+        if let Some(name) = list.iter().find(|n| !time_intervals.contains_key(*n)) {
+            return Err(ctx.err(
+                key,
+                format!("{path}.{key}: undefined time interval {name:?} used in route"),
+            ));
+        }
+    }
     if let Some(recv) = &r.receiver {
         if !names.contains(recv) {
             return Err(ctx.err(
@@ -1228,7 +1294,13 @@ fn check_route(
         ));
     }
     for (i, c) in r.routes.iter().enumerate() {
-        check_route(ctx, c, &format!("{path}.routes[{i}]"), names)?;
+        check_route(
+            ctx,
+            c,
+            &format!("{path}.routes[{i}]"),
+            names,
+            time_intervals,
+        )?;
     }
     Ok(())
 }

@@ -224,6 +224,22 @@ impl Core {
         (inhibited, self.silences.silenced_by(labels, now))
     }
 
+    /// Whether the route sends nothing now: inside one of its mute intervals, or outside all of its
+    /// active intervals (Alertmanager reads the instant in UTC, then each interval's location).
+    pub fn time_muted(&self, route: usize, now: DateTime<Utc>) -> bool {
+        let node = &self.tree.nodes[route];
+        let inside = |names: &[String]| {
+            names.iter().any(|n| {
+                self.config
+                    .time_intervals
+                    .get(n)
+                    .is_some_and(|tis| tis.iter().any(|ti| ti.contains(now.fixed_offset())))
+            })
+        };
+        inside(&node.mute_time_intervals)
+            || (!node.active_time_intervals.is_empty() && !inside(&node.active_time_intervals))
+    }
+
     /// Fingerprints of the alerts inhibiting this one now (Alertmanager lists one).
     pub fn inhibited_by(&self, labels: &LabelSet, now: DateTime<Utc>) -> Vec<String> {
         let firing = self
@@ -288,6 +304,11 @@ impl Core {
             })
             .collect();
         sort_alerts(&mut out);
+        if self.time_muted(route, now) {
+            // As Alertmanager: nothing is sent and nothing logged; the flush still counts, so resolved
+            // alerts leave the group.
+            out.clear();
+        }
         let mut notifications = Vec::new();
         let receiver = opts.receiver.clone();
         if !out.is_empty() {

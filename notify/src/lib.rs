@@ -41,6 +41,7 @@ pub mod route;
 pub mod silence;
 pub mod state;
 pub mod template;
+pub mod timeinterval;
 
 pub use alert::{Alert, Fingerprint, LabelSet};
 pub use config::{ConfigError, NotifyConfig};

@@ -31,6 +31,9 @@ pub struct RouteNode {
     pub matchers: Matchers,
     pub continue_matching: bool,
     pub children: Vec<usize>,
+    /// The route's own time intervals (Alertmanager does not pass them to child routes).
+    pub mute_time_intervals: Vec<String>,
+    pub active_time_intervals: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -83,6 +86,8 @@ impl RouteTree {
             matchers,
             continue_matching: cfg.continue_matching,
             children: Vec::new(),
+            mute_time_intervals: cfg.mute_time_intervals.clone(),
+            active_time_intervals: cfg.active_time_intervals.clone(),
         });
         for child in &cfg.routes {
             let c = self.add(child, &opts, Some(&key));

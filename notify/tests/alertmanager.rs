@@ -675,3 +675,82 @@ receivers:
     );
     d.shutdown().await;
 }
+
+/// Routes muted by `mute_time_intervals`, or outside their `active_time_intervals`, send nothing;
+/// the others send. Alertmanager and we read the same file and get the same alerts.
+#[tokio::test]
+async fn time_intervals_mute_the_same_routes_as_alertmanager() {
+    let config = r#"
+route:
+  receiver: sink
+  group_by: [alertname]
+  group_wait: 1s
+  group_interval: 2s
+  routes:
+    - matchers: [alertname="MutedNow"]
+      receiver: muted-now
+      mute_time_intervals: [always]
+    - matchers: [alertname="NeverActive"]
+      receiver: never-active
+      active_time_intervals: [in-1999]
+    - matchers: [alertname="MuteElsewhen"]
+      receiver: mute-elsewhen
+      mute_time_intervals: [in-1999, weekend-in-1999]
+    - matchers: [alertname="ActiveNow"]
+      receiver: active-now
+      active_time_intervals: [in-1999, always]
+receivers:
+  - name: sink
+  - name: muted-now
+    webhook_configs: [{url: 'http://{R}/muted-now'}]
+  - name: never-active
+    webhook_configs: [{url: 'http://{R}/never-active'}]
+  - name: mute-elsewhen
+    webhook_configs: [{url: 'http://{R}/mute-elsewhen'}]
+  - name: active-now
+    webhook_configs: [{url: 'http://{R}/active-now'}]
+time_intervals:
+  - name: always
+    time_intervals:
+      - times: [{start_time: '00:00', end_time: '24:00'}]
+        location: Australia/Sydney
+  - name: in-1999
+    time_intervals: [{years: ['1999']}]
+mute_time_intervals:
+  - name: weekend-in-1999
+    time_intervals: [{weekdays: [saturday, sunday], years: ['1999']}]
+"#;
+    let theirs = Receiver::start().await;
+    let ours = Receiver::start().await;
+    let Some(am) = start_alertmanager(&config.replace("{R}", &theirs.addr.to_string())).await
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("alertmanager.yml");
+    std::fs::write(&p, config.replace("{R}", &ours.addr.to_string())).unwrap();
+    let d = Dispatcher::start(
+        NotifyConfig::load(&p).unwrap(),
+        DispatcherOptions::default(),
+    )
+    .unwrap();
+    let t0 = Utc::now();
+    let alerts: Vec<_> = ["MutedNow", "NeverActive", "MuteElsewhen", "ActiveNow"]
+        .iter()
+        .map(|name| alert(&[("alertname", name)], t0))
+        .collect();
+    assert_eq!(am.forwarder().forward(&alerts).await, 1);
+    d.send(alerts);
+    theirs.wait_accepted(2, Duration::from_secs(10)).await;
+    ours.wait_accepted(2, Duration::from_secs(10)).await;
+    // Past a second flush of every group: a muted route would have sent by now.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let paths = |rx: &Receiver| {
+        let mut p: Vec<String> = rx.accepted().into_iter().map(|r| r.path).collect();
+        p.sort();
+        p
+    };
+    assert_eq!(paths(&theirs), ["/active-now", "/mute-elsewhen"]);
+    assert_eq!(paths(&ours), paths(&theirs));
+    d.shutdown().await;
+}

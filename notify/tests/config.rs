@@ -324,6 +324,36 @@ const INVALID: &[(&str, &str, &str, usize)] = &[
         6,
     ),
     (
+        "undefined time interval",
+        "route:\n  receiver: a\n  routes:\n    - receiver: a\n      mute_time_intervals: [night]\nreceivers:\n  - name: a\n",
+        "undefined time interval \"night\"",
+        5,
+    ),
+    (
+        "root route with a mute time interval",
+        "route:\n  receiver: a\n  mute_time_intervals: [n]\nreceivers:\n  - name: a\ntime_intervals:\n  - name: n\n    time_intervals: [{weekdays: [saturday]}]\n",
+        "mute_time_intervals",
+        3,
+    ),
+    (
+        "duplicate time interval",
+        "route:\n  receiver: a\nreceivers:\n  - name: a\ntime_intervals:\n  - name: n\n    time_intervals: []\n  - name: n\n    time_intervals: []\n",
+        "time interval \"n\" is not unique",
+        8,
+    ),
+    (
+        "bad weekday",
+        "route:\n  receiver: a\nreceivers:\n  - name: a\ntime_intervals:\n  - name: n\n    time_intervals:\n      - weekdays: ['funday']\n",
+        "funday is not a valid weekday",
+        8,
+    ),
+    (
+        "end before start",
+        "route:\n  receiver: a\nreceivers:\n  - name: a\ntime_intervals:\n  - name: n\n    time_intervals:\n      - times:\n          - start_time: '17:00'\n            end_time: '09:00'\n",
+        "start time cannot be equal or greater than end time",
+        9,
+    ),
+    (
         "unknown inhibit key",
         "route:\n  receiver: a\nreceivers:\n  - name: a\ninhibit_rules:\n  - source_matchers: [a=\"b\"]\n    equals: [c]\n",
         "equals",
@@ -358,6 +388,7 @@ fn valid_variants_agree_with_amtool() {
         "route:\n  receiver: a\n  group_by: ['...']\n  routes:\n    - matchers: ['a=b', 'c!=\"d, e\"']\n      receiver: a\nreceivers:\n  - name: a\n",
         "route:\n  receiver: a\n  routes:\n    - matchers: ['{a=~\"x|y\", b!~z}']\n      receiver: a\n      group_interval: 1m30s\nreceivers:\n  - name: a\n    webhook_configs:\n      - url: http://127.0.0.1:9/\n        send_resolved: false\n",
         "global:\n  smtp_require_tls: false\nroute:\n  receiver: a\nreceivers:\n  - name: a\n    email_configs:\n      - to: x@y.z\n        from: a@b.c\n        smarthost: localhost:25\n        headers:\n          Subject: etcd\n",
+        "route:\n  receiver: a\n  routes:\n    - receiver: a\n      mute_time_intervals: [weekend]\n      active_time_intervals: [office]\nreceivers:\n  - name: a\ntime_intervals:\n  - name: office\n    time_intervals:\n      - weekdays: ['monday:friday']\n        times: [{start_time: '09:00', end_time: '17:30'}]\n        location: Europe/Berlin\nmute_time_intervals:\n  - name: weekend\n    time_intervals: [{weekdays: [saturday, sunday]}, {days_of_month: ['-3:-1'], months: ['December'], years: ['2026:2030']}]\n",
     ];
     let dir = tempfile::tempdir().unwrap();
     for (i, yaml) in cases.iter().enumerate() {
