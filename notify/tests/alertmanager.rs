@@ -183,6 +183,40 @@ receivers:
         send_resolved: true
 "#;
 
+/// Alertmanager and our dispatcher reading one configuration, where `{R}` becomes the address of
+/// each side's own receiving server.
+struct Both {
+    am: common::Alertmanager,
+    theirs: Receiver,
+    ours: Receiver,
+    d: Dispatcher,
+    _dir: tempfile::TempDir,
+}
+
+async fn both(config: &str) -> Option<Both> {
+    let theirs = Receiver::start().await;
+    let ours = Receiver::start().await;
+    let am = start_alertmanager(&config.replace("{R}", &theirs.addr.to_string())).await?;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("alertmanager.yml");
+    std::fs::write(&p, config.replace("{R}", &ours.addr.to_string())).unwrap();
+    let d = Dispatcher::start(
+        NotifyConfig::load(&p).unwrap(),
+        DispatcherOptions {
+            external_url: EXTERNAL_URL.into(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    Some(Both {
+        am,
+        theirs,
+        ours,
+        d,
+        _dir: dir,
+    })
+}
+
 fn by_path(rx: &Receiver) -> std::collections::BTreeMap<(String, String, String), Value> {
     rx.accepted()
         .into_iter()
@@ -211,24 +245,16 @@ fn by_path(rx: &Receiver) -> std::collections::BTreeMap<(String, String, String)
 
 #[tokio::test]
 async fn notifications_agree_with_alertmanager_for_the_same_configuration() {
-    let theirs = Receiver::start().await;
-    let ours = Receiver::start().await;
-    let Some(am) =
-        start_alertmanager(&SHARED_CONFIG.replace("{R}", &theirs.addr.to_string())).await
+    let Some(Both {
+        am,
+        theirs,
+        ours,
+        d,
+        _dir,
+    }) = both(SHARED_CONFIG).await
     else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("alertmanager.yml");
-    std::fs::write(&p, SHARED_CONFIG.replace("{R}", &ours.addr.to_string())).unwrap();
-    let d = Dispatcher::start(
-        NotifyConfig::load(&p).unwrap(),
-        DispatcherOptions {
-            external_url: EXTERNAL_URL.into(),
-            ..Default::default()
-        },
-    )
-    .unwrap();
 
     let t0 = Utc::now() - chrono::Duration::seconds(10);
     let mut alerts = vec![
@@ -601,22 +627,16 @@ receivers:
 "#,
         dir.path().display()
     );
-    let theirs = Receiver::start().await;
-    let ours = Receiver::start().await;
-    let Some(am) = start_alertmanager(&config.replace("{R}", &theirs.addr.to_string())).await
+    let Some(Both {
+        am,
+        theirs,
+        ours,
+        d,
+        _dir,
+    }) = both(&config).await
     else {
         return;
     };
-    let p = dir.path().join("alertmanager.yml");
-    std::fs::write(&p, config.replace("{R}", &ours.addr.to_string())).unwrap();
-    let d = Dispatcher::start(
-        NotifyConfig::load(&p).unwrap(),
-        DispatcherOptions {
-            external_url: EXTERNAL_URL.into(),
-            ..Default::default()
-        },
-    )
-    .unwrap();
     let fwd = am.forwarder();
 
     let alerts = common::templated_alerts(Utc::now() - chrono::Duration::seconds(30));
@@ -720,20 +740,16 @@ mute_time_intervals:
   - name: weekend-in-1999
     time_intervals: [{weekdays: [saturday, sunday], years: ['1999']}]
 "#;
-    let theirs = Receiver::start().await;
-    let ours = Receiver::start().await;
-    let Some(am) = start_alertmanager(&config.replace("{R}", &theirs.addr.to_string())).await
+    let Some(Both {
+        am,
+        theirs,
+        ours,
+        d,
+        _dir,
+    }) = both(config).await
     else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("alertmanager.yml");
-    std::fs::write(&p, config.replace("{R}", &ours.addr.to_string())).unwrap();
-    let d = Dispatcher::start(
-        NotifyConfig::load(&p).unwrap(),
-        DispatcherOptions::default(),
-    )
-    .unwrap();
     let t0 = Utc::now();
     let alerts: Vec<_> = ["MutedNow", "NeverActive", "MuteElsewhen", "ActiveNow"]
         .iter()
