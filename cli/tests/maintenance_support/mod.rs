@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use etcd_testkit::Cluster;
 use serde_json::Value;
@@ -130,14 +131,23 @@ pub async fn fill(cluster: &Cluster, prefix: &str, target_bytes: i64) -> usize {
     let value = vec![b'v'; 256 << 10];
     let urls = cluster.client_urls();
     let mut i = 0;
+    let mut waited = Duration::ZERO;
     loop {
-        let smallest = endpoint_status(cluster, &urls)
+        let sizes: Vec<i64> = endpoint_status(cluster, &urls)
             .iter()
             .map(|s| s["Status"]["dbSize"].as_i64().expect("dbSize"))
-            .min()
-            .expect("members");
+            .collect();
+        let smallest = sizes.iter().copied().min().expect("members");
+        let largest = sizes.iter().copied().max().expect("members");
         if smallest >= target_bytes {
             return i;
+        }
+        // A member that has not applied (or committed to disk) the last puts yet reports a smaller
+        // file; more puts for its sake would push the others towards the quota. Give it time first.
+        if largest >= target_bytes && waited < Duration::from_secs(10) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            waited += Duration::from_millis(100);
+            continue;
         }
         client
             .put(format!("{prefix}{i:05}"), value.clone(), None)
