@@ -7,7 +7,6 @@
 mod stack_common;
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -21,34 +20,12 @@ fn alert(labels: &[(&str, &str)]) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shipped_inhibition_rules_keep_the_most_severe_and_the_cause() -> Result<()> {
-    let bin = program("prometheus-alertmanager", "prometheus-alertmanager")?;
     let dir = tempfile::tempdir()?;
-    let port = etcd_testkit::free_port()?;
     let config = repo_root().join("deploy/alertmanager/alertmanager.yml");
-    let mut cmd = Command::new(bin);
-    cmd.arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.path={}", dir.path().display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        // A single Alertmanager: no gossip port.
-        .arg("--cluster.listen-address=");
-    let mut am = Proc::spawn(
-        "alertmanager",
-        &mut cmd,
-        dir.path().join("alertmanager.log"),
-    )?;
-    let base = format!("http://127.0.0.1:{port}");
+    let (mut am, base) = start_alertmanager(dir.path(), "alertmanager", &config, &[]).await?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()?;
-    let ready = wait_for("Alertmanager to be ready", Duration::from_secs(30), || {
-        let r = http.get(format!("{base}/-/ready")).send();
-        async move { Ok(r.await.ok().filter(|r| r.status().is_success()).map(|_| ())) }
-    })
-    .await;
-    if let Err(e) = ready {
-        am.check_running()?;
-        return Err(e.context(am.log_tail(20)));
-    }
 
     let q = "etcdDatabaseQuotaLowSpace";
     let alerts = vec![

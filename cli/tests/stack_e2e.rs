@@ -227,34 +227,21 @@ async fn prometheus_and_the_alerter_fire_and_resolve_the_same_alerts() -> Result
              send_resolved: true\n"
         ),
     )?;
-    let alerter_port = etcd_testkit::free_port()?;
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_etcd-monitor"));
-    cmd.arg("alerter")
-        .arg(format!("--config={}", alerter_config.display()))
-        .arg(format!("--notify-config={}", notify_config.display()))
-        .arg(format!("--listen=127.0.0.1:{alerter_port}"))
-        .arg(format!(
-            "--state-file={}",
-            dir.path().join("alerter-state.json").display()
-        ));
-    let mut alerter_proc = Proc::spawn(
-        "etcd-monitor alerter",
-        &mut cmd,
-        dir.path().join("alerter.log"),
-    )?;
-    let alerter_url = format!("http://127.0.0.1:{alerter_port}");
+    let (mut alerter_proc, alerter_url) = start_alerter(
+        dir.path(),
+        &[
+            format!("--config={}", alerter_config.display()),
+            format!("--notify-config={}", notify_config.display()),
+            format!(
+                "--state-file={}",
+                dir.path().join("alerter-state.json").display()
+            ),
+        ],
+    )
+    .await?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()?;
-    let ready = wait_for("the alerter to be ready", Duration::from_secs(30), || {
-        let r = http.get(format!("{alerter_url}/-/ready")).send();
-        async move { Ok(r.await.ok().filter(|r| r.status().is_success()).map(|_| ())) }
-    })
-    .await;
-    if let Err(e) = ready {
-        alerter_proc.check_running()?;
-        return Err(e.context(format!("alerter output:\n{}", alerter_proc.log_tail(20))));
-    }
 
     // Both see the bench's result through the Pushgateway.
     let bench = wait_for(

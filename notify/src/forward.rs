@@ -12,6 +12,8 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use prom_relabel::{process, LabelSet, RelabelConfig};
+
 use crate::alert::{Alert, Fingerprint};
 use crate::config::{Authorization, BasicAuth, HttpConfig, TlsConfig};
 use crate::core::chrono_dur;
@@ -24,6 +26,10 @@ use crate::metrics::Metrics;
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertingConfig {
+    /// Applied to every alert before it leaves the rule evaluator (the caller applies them, with
+    /// [`prom_relabel::process`], so they hold for the built-in receivers too).
+    #[serde(default)]
+    pub alert_relabel_configs: Vec<RelabelConfig>,
     #[serde(default)]
     pub alertmanagers: Vec<AlertmanagerConfig>,
 }
@@ -67,6 +73,54 @@ pub struct AlertmanagerConfig {
     pub follow_redirects: Option<bool>,
     #[serde(default)]
     pub enable_http2: Option<bool>,
+    /// Applied to each target's `__address__`, `__scheme__`, `__alerts_path__` and static labels.
+    #[serde(default)]
+    pub relabel_configs: Vec<RelabelConfig>,
+}
+
+/// Prometheus' `AlertmanagerFromGroup`: the target as labels, relabelled, then read back as a URL.
+/// `None` when `relabel_configs` drop it.
+fn target_url(
+    am: &AlertmanagerConfig,
+    address: &str,
+    group_labels: &BTreeMap<String, String>,
+) -> Result<Option<String>, String> {
+    let mut lset: LabelSet = group_labels.clone();
+    lset.insert("__address__".into(), address.into());
+    lset.insert("__scheme__".into(), am.scheme.clone());
+    lset.insert("__alerts_path__".into(), alerts_path(&am.path_prefix));
+    let Some(out) = process(&lset, &am.relabel_configs) else {
+        return Ok(None);
+    };
+    let get = |k: &str| out.get(k).map(String::as_str).unwrap_or("");
+    let addr = get("__address__");
+    if addr.contains('/') {
+        return Err(format!("{addr:?} is not a valid hostname"));
+    }
+    let scheme = get("__scheme__");
+    if scheme != "http" && scheme != "https" {
+        return Err(format!(
+            "target {address:?}: __scheme__ {scheme:?} is not http or https"
+        ));
+    }
+    let path = get("__alerts_path__");
+    let slash = if path.starts_with('/') { "" } else { "/" };
+    Ok(Some(format!("{scheme}://{addr}{slash}{path}")))
+}
+
+/// Go's `path.Join("/", prefix, "/api/v2/alerts")`: one slash between parts, `.` and `..` resolved.
+fn alerts_path(prefix: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in prefix.split('/').chain(["api", "v2", "alerts"]) {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    format!("/{}", parts.join("/"))
 }
 
 fn default_scheme() -> String {
@@ -199,11 +253,16 @@ impl AlertmanagerForwarder {
             }
             let client = http_client(&http, am.timeout)
                 .map_err(|e| anyhow::anyhow!("alerting.alertmanagers[{i}]: {e}"))?;
-            let prefix = am.path_prefix.trim_end_matches('/');
             for sc in &am.static_configs {
                 for t in &sc.targets {
+                    let Some(url) = target_url(am, t, &sc.labels)
+                        .map_err(|e| anyhow::anyhow!("alerting.alertmanagers[{i}]: {e}"))?
+                    else {
+                        tracing::debug!(target = %t, "alertmanager dropped by relabel_configs");
+                        continue;
+                    };
                     targets.push(Target {
-                        url: format!("{}://{}{}/api/v2/alerts", am.scheme, t, prefix),
+                        url,
                         http: http.clone(),
                         client: client.clone(),
                     });

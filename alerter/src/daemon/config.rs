@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use etcd_monitor_notify::AlertingConfig;
+use prom_relabel::{process, LabelSet, RelabelConfig};
 use serde::Deserialize;
 
 use crate::duration;
@@ -19,7 +21,7 @@ struct ConfigNode {
     #[serde(default)]
     scrape_configs: Vec<ScrapeNode>,
     #[serde(default)]
-    alerting: Option<serde_yaml::Value>,
+    alerting: Option<AlertingConfig>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -49,6 +51,12 @@ struct ScrapeNode {
     scrape_timeout: Option<String>,
     #[serde(default)]
     honor_labels: bool,
+    #[serde(default)]
+    params: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    relabel_configs: Vec<RelabelConfig>,
+    #[serde(default)]
+    metric_relabel_configs: Vec<RelabelConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -80,18 +88,24 @@ pub struct BasicAuth {
 }
 
 /// One scrape target, with everything needed to scrape it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct ScrapeTarget {
+    /// The scrape pool: `job_name`, whatever relabelling made of the `job` label.
     pub job: String,
-    /// `host:port`.
+    /// `host:port`, from `__address__` after relabelling.
     pub address: String,
     pub scheme: String,
     pub metrics_path: String,
-    /// Target labels (job, instance, static labels).
+    /// URL query parameters: `params`, overridden by `__param_<name>` labels.
+    pub params: BTreeMap<String, Vec<String>>,
+    /// The labels every series of the target gets (relabelled, without `__` labels).
     pub labels: BTreeMap<String, String>,
+    /// The labels before relabelling, as Prometheus' targets API shows them.
+    pub discovered_labels: LabelSet,
     pub interval: Duration,
     pub timeout: Duration,
     pub honor_labels: bool,
+    pub metric_relabel_configs: Vec<RelabelConfig>,
     pub tls: TlsConfig,
     pub basic_auth: Option<(String, String)>,
     pub bearer_token: Option<String>,
@@ -99,12 +113,32 @@ pub struct ScrapeTarget {
 
 impl ScrapeTarget {
     pub fn url(&self) -> String {
-        format!("{}://{}{}", self.scheme, self.address, self.metrics_path)
+        let query: Vec<String> = self
+            .params
+            .iter()
+            .flat_map(|(k, vs)| {
+                vs.iter()
+                    .map(move |v| format!("{}={}", super::url_encode(k), super::url_encode(v)))
+            })
+            .collect();
+        let mut url = format!("{}://{}{}", self.scheme, self.address, self.metrics_path);
+        if !query.is_empty() {
+            url.push('?');
+            url.push_str(&query.join("&"));
+        }
+        url
     }
-    /// Identity for reloads: same target, same scrape state.
+    /// Identity for reloads: same target and labels, same scrape state.
     pub fn key(&self) -> String {
-        format!("{}|{}", self.job, self.url())
+        format!("{}|{}|{:?}", self.job, self.url(), self.labels)
     }
+}
+
+/// A target that `relabel_configs` dropped, kept for the targets API.
+#[derive(Debug, Clone)]
+pub struct DroppedTarget {
+    pub job: String,
+    pub discovered_labels: LabelSet,
 }
 
 #[derive(Debug, Clone)]
@@ -116,8 +150,9 @@ pub struct AlerterConfig {
     /// Rule files after glob expansion.
     pub rule_files: Vec<PathBuf>,
     pub targets: Vec<ScrapeTarget>,
-    /// `alerting:` as written, for the notify crate.
-    pub alerting: Option<serde_yaml::Value>,
+    pub dropped_targets: Vec<DroppedTarget>,
+    /// `alerting:`: the Alertmanagers to forward to and `alert_relabel_configs`.
+    pub alerting: AlertingConfig,
     pub base_dir: PathBuf,
 }
 
@@ -214,6 +249,7 @@ pub fn parse_config(
     }
     let rule_files = crate::rules::expand_globs(base_dir, &node.rule_files).map_err(err)?;
     let mut targets = Vec::new();
+    let mut dropped_targets = Vec::new();
     let mut jobs = std::collections::HashSet::new();
     for (i, sc) in node.scrape_configs.iter().enumerate() {
         let at = format!("scrape_configs[{i}] ({})", sc.job_name);
@@ -268,27 +304,40 @@ pub fn parse_config(
         )
         .map_err(err)?;
         let metrics_path = sc.metrics_path.clone().unwrap_or_else(|| "/metrics".into());
+        let pool = TargetPool {
+            node: sc,
+            interval,
+            timeout,
+            scheme: &scheme,
+            metrics_path: &metrics_path,
+        };
         for st in &sc.static_configs {
             for t in &st.targets {
-                if t.contains('/') || t.is_empty() {
-                    return Err(err(format!("{at}: target {t:?} must be host:port")));
+                let built = pool
+                    .target(t, &st.labels)
+                    .map_err(|e| err(format!("{at}: target {t:?}: {e}")))?;
+                match built {
+                    Populated::Dropped(discovered_labels) => dropped_targets.push(DroppedTarget {
+                        job: sc.job_name.clone(),
+                        discovered_labels,
+                    }),
+                    Populated::Active(p) => targets.push(ScrapeTarget {
+                        job: sc.job_name.clone(),
+                        address: p.address,
+                        scheme: p.scheme,
+                        metrics_path: p.metrics_path,
+                        params: p.params,
+                        labels: p.labels,
+                        discovered_labels: p.discovered,
+                        interval: p.interval,
+                        timeout: p.timeout,
+                        honor_labels: sc.honor_labels,
+                        metric_relabel_configs: sc.metric_relabel_configs.clone(),
+                        tls: sc.tls_config.clone(),
+                        basic_auth: basic_auth.clone(),
+                        bearer_token: bearer_token.clone(),
+                    }),
                 }
-                let mut labels = st.labels.clone();
-                labels.insert("job".into(), sc.job_name.clone());
-                labels.insert("instance".into(), t.clone());
-                targets.push(ScrapeTarget {
-                    job: sc.job_name.clone(),
-                    address: t.clone(),
-                    scheme: scheme.clone(),
-                    metrics_path: metrics_path.clone(),
-                    labels,
-                    interval,
-                    timeout,
-                    honor_labels: sc.honor_labels,
-                    tls: sc.tls_config.clone(),
-                    basic_auth: basic_auth.clone(),
-                    bearer_token: bearer_token.clone(),
-                });
             }
         }
     }
@@ -299,9 +348,153 @@ pub fn parse_config(
         external_labels: g.external_labels.clone(),
         rule_files,
         targets,
-        alerting: node.alerting.clone(),
+        dropped_targets,
+        alerting: node.alerting.clone().unwrap_or_default(),
         base_dir: base_dir.to_path_buf(),
     })
+}
+
+/// One scrape config's settings, from which each static target's labels are populated.
+struct TargetPool<'a> {
+    node: &'a ScrapeNode,
+    interval: Duration,
+    timeout: Duration,
+    scheme: &'a str,
+    metrics_path: &'a str,
+}
+
+/// A static target after `relabel_configs`.
+enum Populated {
+    Dropped(LabelSet),
+    Active(ActiveTarget),
+}
+
+struct ActiveTarget {
+    address: String,
+    scheme: String,
+    metrics_path: String,
+    params: BTreeMap<String, Vec<String>>,
+    labels: LabelSet,
+    discovered: LabelSet,
+    interval: Duration,
+    timeout: Duration,
+}
+
+impl TargetPool<'_> {
+    /// Prometheus' `PopulateLabels`: the scrape settings as `__` labels, relabelling, then the address,
+    /// interval and timeout read back from the labels. Prometheus logs a target it cannot build and
+    /// scrapes the rest; for a static target that is a mistake in the file, so here it is an error.
+    fn target(&self, address: &str, group_labels: &LabelSet) -> Result<Populated, String> {
+        let mut lset: LabelSet = group_labels.clone();
+        lset.insert("__address__".into(), address.into());
+        let defaults = [
+            ("job", self.node.job_name.clone()),
+            ("__scrape_interval__", duration::format(self.interval)),
+            ("__scrape_timeout__", duration::format(self.timeout)),
+            ("__metrics_path__", self.metrics_path.to_string()),
+            ("__scheme__", self.scheme.to_string()),
+        ];
+        for (k, v) in defaults {
+            if lset.get(k).is_none_or(|cur| cur.is_empty()) {
+                lset.insert(k.into(), v);
+            }
+        }
+        for (k, vs) in &self.node.params {
+            if let Some(v) = vs.first() {
+                lset.insert(format!("__param_{k}"), v.clone());
+            }
+        }
+        lset.retain(|_, v| !v.is_empty());
+        let Some(mut out) = process(&lset, &self.node.relabel_configs) else {
+            return Ok(Populated::Dropped(lset));
+        };
+        let mut addr = out
+            .get("__address__")
+            .cloned()
+            .ok_or_else(|| "no address".to_string())?;
+        let scheme = out.get("__scheme__").cloned().unwrap_or_default();
+        if needs_port(&addr) {
+            addr.push_str(match scheme.as_str() {
+                "http" | "" => ":80",
+                "https" => ":443",
+                _ => return Err(format!("invalid scheme: {:?}", self.scheme)),
+            });
+            out.insert("__address__".into(), addr.clone());
+        }
+        if addr.contains('/') {
+            return Err(format!("{addr:?} is not a valid hostname"));
+        }
+        if scheme != "http" && scheme != "https" {
+            return Err(format!("__scheme__ {scheme:?} is not http or https"));
+        }
+        let label_duration = |name: &str, what: &str| -> Result<Duration, String> {
+            let text = out.get(name).map(String::as_str).unwrap_or("");
+            let d = duration::parse(text).map_err(|e| format!("error parsing {what}: {e}"))?;
+            if d.is_zero() {
+                return Err(format!("{what} cannot be 0"));
+            }
+            Ok(d)
+        };
+        let interval = label_duration("__scrape_interval__", "scrape interval")?;
+        let timeout = label_duration("__scrape_timeout__", "scrape timeout")?;
+        if timeout > interval {
+            return Err(format!(
+                "scrape timeout cannot be greater than scrape interval ({:?} > {:?})",
+                out["__scrape_timeout__"], out["__scrape_interval__"]
+            ));
+        }
+        out.retain(|k, _| !k.starts_with("__meta_"));
+        out.entry("instance".into()).or_insert_with(|| addr.clone());
+        let mut params = self.node.params.clone();
+        for (k, v) in &out {
+            if let Some(name) = k.strip_prefix("__param_") {
+                match params.get_mut(name).filter(|vs| !vs.is_empty()) {
+                    Some(vs) => vs[0] = v.clone(),
+                    None => {
+                        params.insert(name.to_string(), vec![v.clone()]);
+                    }
+                }
+            }
+        }
+        let metrics_path = out.get("__metrics_path__").cloned().unwrap_or_default();
+        Ok(Populated::Active(ActiveTarget {
+            address: addr,
+            scheme,
+            metrics_path,
+            params,
+            labels: out
+                .iter()
+                .filter(|(k, _)| !k.starts_with("__"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            discovered: lset,
+            interval,
+            timeout,
+        }))
+    }
+}
+
+/// Go's `net.SplitHostPort` succeeds: `host:port` or `[host]:port`, the port any text without colons.
+fn splits_host_port(addr: &str) -> bool {
+    let port = match addr.strip_prefix('[') {
+        Some(rest) => match rest.find(']') {
+            Some(end) => match rest[end + 1..].strip_prefix(':') {
+                Some(port) => port,
+                None => return false,
+            },
+            None => return false,
+        },
+        None => match addr.split_once(':') {
+            Some((host, port)) if !host.contains(['[', ']']) => port,
+            _ => return false,
+        },
+    };
+    !port.contains([':', '[', ']'])
+}
+
+/// Prometheus' `addPort`: no port yet, and adding one makes a valid address.
+fn needs_port(addr: &str) -> bool {
+    !splits_host_port(addr) && splits_host_port(&format!("{addr}:1234"))
 }
 
 /// Loads `--config`, or the embedded default (relative paths then from the working directory).
@@ -356,5 +549,32 @@ mod tests {
         );
         let c = parse_config(DEFAULT_CONFIG, None, Path::new(".")).unwrap();
         assert_eq!(c.targets[0].url(), "http://127.0.0.1:8080/metrics");
+    }
+
+    #[test]
+    fn relabelled_targets() {
+        let parse = |relabel: &str| {
+            parse_config(
+                &format!("scrape_configs:\n  - job_name: j\n    scheme: https\n    static_configs:\n      - targets: ['h', 'g:2']\n    relabel_configs:\n{relabel}"),
+                Some(Path::new("c.yml")),
+                Path::new("."),
+            )
+        };
+        let c =
+            parse("      - {source_labels: [__address__], regex: 'g:.*', action: drop}\n").unwrap();
+        assert_eq!(c.targets.len(), 1);
+        assert_eq!(c.targets[0].url(), "https://h:443/metrics");
+        assert_eq!(c.targets[0].labels["instance"], "h:443");
+        assert_eq!(c.dropped_targets[0].discovered_labels["__address__"], "g:2");
+        let e = parse("      - {target_label: __address__, replacement: ''}\n").unwrap_err();
+        assert_eq!(e, "c.yml: scrape_configs[0] (j): target \"h\": no address");
+        let e = parse("      - {target_label: __scrape_timeout__, replacement: 2m}\n").unwrap_err();
+        assert!(
+            e.contains("scrape timeout cannot be greater than scrape interval (\"2m\" > \"1m\")"),
+            "{e}"
+        );
+        let e = parse("      - {target_label: x, action: upper}\n").unwrap_err();
+        assert!(e.starts_with("c.yml:7: "), "{e}");
+        assert!(e.contains("unknown relabel action \"upper\""), "{e}");
     }
 }

@@ -121,6 +121,8 @@ async fn rules(State(sh): State<Arc<Shared>>) -> Json<Value> {
     Json(json!({"status": "success", "data": {"groups": groups}}))
 }
 
+/// Prometheus' `/api/v1/targets` shape: active targets with their labels before and after
+/// relabelling, and the targets `relabel_configs` dropped.
 async fn targets(State(sh): State<Arc<Shared>>) -> Json<Value> {
     let eng = sh.engine();
     let active: Vec<Value> = eng
@@ -128,17 +130,27 @@ async fn targets(State(sh): State<Arc<Shared>>) -> Json<Value> {
         .iter()
         .map(|(t, st)| {
             json!({
+                "discoveredLabels": t.discovered_labels,
                 "labels": t.labels,
                 "scrapePool": t.job,
                 "scrapeUrl": t.url(),
+                "globalUrl": t.url(),
                 "health": match st.last_scrape_ms { None => "unknown", Some(_) if st.up => "up", Some(_) => "down" },
                 "lastError": st.last_error.clone().unwrap_or_default(),
                 "lastScrape": st.last_scrape_ms.map(rfc3339),
                 "lastScrapeDuration": st.last_duration.as_secs_f64(),
+                "scrapeInterval": prom_exposition::duration::format(t.interval),
+                "scrapeTimeout": prom_exposition::duration::format(t.timeout),
             })
         })
         .collect();
-    Json(json!({"status": "success", "data": {"activeTargets": active}}))
+    let dropped: Vec<Value> = eng
+        .config
+        .dropped_targets
+        .iter()
+        .map(|d| json!({"discoveredLabels": d.discovered_labels}))
+        .collect();
+    Json(json!({"status": "success", "data": {"activeTargets": active, "droppedTargets": dropped}}))
 }
 
 async fn reload_status(State(sh): State<Arc<Shared>>) -> Json<Value> {

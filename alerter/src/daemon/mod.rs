@@ -18,8 +18,7 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::Utc;
 use etcd_monitor_notify::{
-    AlertingConfig, AlertmanagerForwarder, Dispatcher, DispatcherOptions, ForwarderOptions,
-    NotifyConfig,
+    AlertmanagerForwarder, Dispatcher, DispatcherOptions, ForwarderOptions, NotifyConfig,
 };
 use etcd_monitor_promql::{lookback_reach_ms, EvalOptions, MemStorage};
 use serde::Serialize;
@@ -173,23 +172,21 @@ fn forwarder_for(
     cfg: &AlerterConfig,
     dispatcher: &Dispatcher,
 ) -> Result<Option<Arc<AlertmanagerForwarder>>, String> {
-    let Some(alerting) = &cfg.alerting else {
+    if cfg.alerting.alertmanagers.is_empty() {
         return Ok(None);
-    };
+    }
     let name = cfg
         .source
         .as_ref()
         .map(|p| p.display().to_string())
         .unwrap_or_default();
-    let ac: AlertingConfig =
-        serde_yaml::from_value(alerting.clone()).map_err(|e| format!("{name}: alerting: {e}"))?;
     let opts = ForwarderOptions {
         resend_delay: Duration::from_millis(RESEND_DELAY_MS as u64),
         eval_interval: cfg.evaluation_interval,
         metrics: Some(dispatcher.metrics().clone()),
     };
-    let f = AlertmanagerForwarder::new(&ac, &cfg.base_dir, opts)
-        .map_err(|e| format!("{name}: alerting: {e:#}"))?;
+    let f = AlertmanagerForwarder::new(&cfg.alerting, &cfg.base_dir, opts)
+        .map_err(|e| format!("{name}: {e:#}"))?;
     Ok((!f.is_empty()).then(|| Arc::new(f)))
 }
 
@@ -417,28 +414,31 @@ struct EvalOutput {
     all: Vec<etcd_monitor_notify::Alert>,
 }
 
+/// The alert as Prometheus' notifier sends it: external labels it does not have yet, then
+/// `alert_relabel_configs` (`None` when they drop it). The built-in receivers get the same alerts as
+/// the Alertmanagers.
 fn to_notify(
     a: &Alert,
-    ext: &LabelMap,
+    config: &AlerterConfig,
     generator_url: &str,
     ends_at_ms: Option<i64>,
-) -> etcd_monitor_notify::Alert {
+) -> Option<etcd_monitor_notify::Alert> {
     let mut labels = a.labels.clone();
-    // Prometheus' notifier adds the external labels an alert does not already have.
-    for (k, v) in ext {
+    for (k, v) in &config.external_labels {
         labels.entry(k.clone()).or_insert_with(|| v.clone());
     }
+    let labels = prom_relabel::process(&labels, &config.alerting.alert_relabel_configs)?;
     let ts = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).unwrap_or_else(Utc::now);
-    etcd_monitor_notify::Alert {
+    Some(etcd_monitor_notify::Alert {
         labels,
         annotations: a.annotations.clone(),
         starts_at: ts(a.fired_at.unwrap_or(a.active_at)),
         ends_at: ends_at_ms.map(ts),
         generator_url: generator_url.to_string(),
-    }
+    })
 }
 
-fn url_encode(s: &str) -> String {
+pub(crate) fn url_encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
@@ -539,8 +539,7 @@ fn evaluate(shared: &Shared, generation: u64, gi: usize) -> Option<EvalOutput> {
         );
         for a in rs.alerts.due_for_sending(ts, RESEND_DELAY_MS, interval_ms) {
             let ends = a.resolved_at.or(a.valid_until);
-            out.due
-                .push(to_notify(&a, &config.external_labels, &gen_url, ends));
+            out.due.extend(to_notify(&a, config, &gen_url, ends));
         }
         for a in rs
             .alerts
@@ -548,12 +547,8 @@ fn evaluate(shared: &Shared, generation: u64, gi: usize) -> Option<EvalOutput> {
             .values()
             .filter(|a| a.state != AlertState::Pending)
         {
-            out.all.push(to_notify(
-                a,
-                &config.external_labels,
-                &gen_url,
-                a.resolved_at,
-            ));
+            out.all
+                .extend(to_notify(a, config, &gen_url, a.resolved_at));
         }
     }
     let horizon = ts - *retention_ms;

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use etcd_monitor_promql::{stale_nan, Labels, MemStorage};
+use prom_relabel::{is_valid_label_name, process, LabelSet};
 
 use super::config::ScrapeTarget;
 
@@ -19,7 +20,7 @@ pub struct ScrapeOutcome {
     pub ts_ms: i64,
     pub duration: Duration,
     /// Parsed samples, or the reason the scrape failed.
-    pub result: Result<Vec<(Labels, Option<i64>, f64)>, String>,
+    pub result: Result<Scraped, String>,
 }
 
 pub fn build_client(t: &ScrapeTarget) -> Result<reqwest::Client, String> {
@@ -50,31 +51,41 @@ pub fn build_client(t: &ScrapeTarget) -> Result<reqwest::Client, String> {
         .map_err(|e| format!("building the HTTP client: {e}"))
 }
 
-/// Turns an exposition into samples with the target's labels (Prometheus' relabelling defaults):
-/// a conflicting label from the target is kept as `exported_<name>` unless `honor_labels`.
-pub fn to_samples(
-    body: &str,
-    target: &ScrapeTarget,
-) -> Result<Vec<(Labels, Option<i64>, f64)>, String> {
+/// What one scrape parsed.
+#[derive(Debug)]
+pub struct Scraped {
+    /// The samples kept after `metric_relabel_configs`, with their final labels.
+    pub samples: Vec<(Labels, Option<i64>, f64)>,
+    /// How many samples the target exposed (`scrape_samples_scraped`).
+    pub exposed: usize,
+}
+
+/// Turns an exposition into samples as Prometheus' scrape loop does: the target's labels added (a
+/// clashing exposed label kept as `exported_<name>` unless `honor_labels`), then
+/// `metric_relabel_configs`. A series left without a valid name fails the whole scrape, as there.
+pub fn to_samples(body: &str, target: &ScrapeTarget) -> Result<Scraped, String> {
     let families = prom_exposition::parse_text(body).map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
+    let mut samples = Vec::new();
+    let mut exposed = 0;
     let mut seen = HashSet::new();
     for f in families {
         for s in f.samples {
-            let mut pairs: Vec<(String, String)> = s.labels;
-            pairs.reserve(target.labels.len() + 1);
-            for (k, v) in &target.labels {
-                match pairs.iter().position(|(n, _)| n == k) {
-                    Some(i) if target.honor_labels && !pairs[i].1.is_empty() => {}
-                    Some(i) => {
-                        let exported = std::mem::replace(&mut pairs[i].1, v.clone());
-                        pairs.push((format!("exported_{k}"), exported));
-                    }
-                    None => pairs.push((k.clone(), v.clone())),
+            exposed += 1;
+            let mut lset: LabelSet = s
+                .labels
+                .into_iter()
+                .filter(|(_, v)| !v.is_empty())
+                .collect();
+            lset.insert("__name__".to_string(), s.name);
+            let mut lset = with_target_labels(lset, target);
+            if !target.metric_relabel_configs.is_empty() {
+                match process(&lset, &target.metric_relabel_configs) {
+                    Some(kept) if !kept.is_empty() => lset = kept,
+                    _ => continue,
                 }
             }
-            pairs.push(("__name__".to_string(), s.name));
-            let labels = Labels::new(pairs);
+            check_series(&lset)?;
+            let labels = Labels::new(lset);
             // A repeated series in one exposition: the first wins, as Prometheus reports a duplicate.
             if seen.insert(labels.fingerprint()) {
                 // Only the one staleness bit pattern means stale; a NaN from a target is a plain NaN.
@@ -83,11 +94,67 @@ pub fn to_samples(
                 } else {
                     s.value
                 };
-                out.push((labels, s.timestamp_ms, v));
+                samples.push((labels, s.timestamp_ms, v));
             }
         }
     }
-    Ok(out)
+    Ok(Scraped { samples, exposed })
+}
+
+/// Prometheus' `mutateSampleLabels` without the relabelling.
+fn with_target_labels(mut lset: LabelSet, target: &ScrapeTarget) -> LabelSet {
+    if target.honor_labels {
+        for (k, v) in &target.labels {
+            lset.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        return lset;
+    }
+    let exposed = lset.clone();
+    let mut clashes: Vec<(String, String)> = Vec::new();
+    for (k, v) in &target.labels {
+        if let Some(old) = lset.insert(k.clone(), v.clone()) {
+            clashes.push((k.clone(), old));
+        }
+    }
+    // `exported_<name>`, or `exported_exported_<name>`... until the name is free, shortest names
+    // first (Prometheus' resolveConflictingExposedLabels).
+    clashes.sort_by_key(|(k, _)| k.len());
+    let mut taken: Vec<String> = Vec::new();
+    for (k, old) in clashes {
+        let mut name = k;
+        loop {
+            name = format!("exported_{name}");
+            if !exposed.contains_key(&name)
+                && !target.labels.contains_key(&name)
+                && !taken.contains(&name)
+            {
+                break;
+            }
+        }
+        taken.push(name.clone());
+        lset.insert(name, old);
+    }
+    lset
+}
+
+fn check_series(lset: &LabelSet) -> Result<(), String> {
+    let Some(name) = lset.get("__name__") else {
+        return Err("missing metric name (__name__ label)".into());
+    };
+    let mut chars = name.chars();
+    let valid_name = matches!(chars.next(), Some(c) if c == '_' || c == ':' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c == ':' || c.is_ascii_alphanumeric());
+    if !valid_name || !lset.keys().all(|k| is_valid_label_name(k)) {
+        let pairs: Vec<String> = lset
+            .iter()
+            .map(|(k, v)| format!("{k}={}", prom_exposition::go_quote(v)))
+            .collect();
+        return Err(format!(
+            "invalid metric name or label names: {{{}}}",
+            pairs.join(", ")
+        ));
+    }
+    Ok(())
 }
 
 /// Scrapes once. Never fails: a down, slow or garbage target is an outcome with an error.
@@ -159,16 +226,16 @@ pub fn apply(
 ) {
     let ts = outcome.ts_ms;
     let mut current = HashMap::with_capacity(st.previous.len());
-    let (up, scraped, error) = match outcome.result {
-        Ok(samples) => {
-            let n = samples.len();
-            for (labels, t, v) in samples {
+    let (up, scraped, kept, error) = match outcome.result {
+        Ok(scraped) => {
+            let kept = scraped.samples.len();
+            for (labels, t, v) in scraped.samples {
                 let _ = store.append(&labels, t.unwrap_or(ts), v);
                 current.insert(labels.fingerprint(), labels);
             }
-            (1.0, n, None)
+            (1.0, scraped.exposed, kept, None)
         }
-        Err(e) => (0.0, 0, Some(e)),
+        Err(e) => (0.0, 0, 0, Some(e)),
     };
     for (fp, old) in &st.previous {
         if !current.contains_key(fp) {
@@ -179,7 +246,7 @@ pub fn apply(
         ("up", up),
         ("scrape_duration_seconds", outcome.duration.as_secs_f64()),
         ("scrape_samples_scraped", scraped as f64),
-        ("scrape_samples_post_metric_relabeling", scraped as f64),
+        ("scrape_samples_post_metric_relabeling", kept as f64),
     ] {
         let _ = store.append(&report_series(target, name), ts, v);
     }
@@ -221,17 +288,137 @@ mod tests {
     #[test]
     fn labels_and_conflicts() {
         let body = "# TYPE x counter\nx_total{job=\"inner\",a=\"1\"} 3\ny 1.5 1000\n";
-        let s = to_samples(body, &target(false)).unwrap();
+        let s = to_samples(body, &target(false)).unwrap().samples;
         assert_eq!(
             s[0].0.to_string(),
             r#"{__name__="x_total", a="1", exported_job="inner", instance="h:1", job="etcd"}"#
         );
         assert_eq!(s[1].1, Some(1000));
-        let s = to_samples(body, &target(true)).unwrap();
+        let s = to_samples(body, &target(true)).unwrap().samples;
         assert_eq!(s[0].0.get("job"), Some("inner"));
         let om = "# TYPE x counter\nx_total 1\n# EOF\n";
-        assert_eq!(to_samples(om, &target(false)).unwrap().len(), 1);
+        assert_eq!(to_samples(om, &target(false)).unwrap().samples.len(), 1);
         assert!(to_samples("x{ 1\n", &target(false)).is_err());
+    }
+
+    /// Prometheus 2.42's `TestScrapeLoopAppendForConflictingPrefixedLabels`, its cases and results.
+    #[test]
+    fn clashing_labels_are_exported_as_prometheus_names_them() {
+        let cases: [(&[&str], &str, &[&str]); 6] = [
+            (
+                &["foo", "2"],
+                r#"metric{foo="1"} 0"#,
+                &["exported_foo", "1", "foo", "2"],
+            ),
+            (
+                &["foo", "2", "exported_foo", "3"],
+                r#"metric{foo="1"} 0"#,
+                &[
+                    "exported_exported_foo",
+                    "1",
+                    "exported_foo",
+                    "3",
+                    "foo",
+                    "2",
+                ],
+            ),
+            (
+                &["foo", "3"],
+                r#"metric{foo="1",exported_foo="2"} 0"#,
+                &[
+                    "exported_exported_foo",
+                    "1",
+                    "exported_foo",
+                    "2",
+                    "foo",
+                    "3",
+                ],
+            ),
+            (
+                &["exported_foo", "2"],
+                r#"metric{exported_foo="1"} 0"#,
+                &["exported_exported_foo", "1", "exported_foo", "2"],
+            ),
+            (
+                &["foo", "3", "exported_foo", "4"],
+                r#"metric{foo="1",exported_foo="2"} 0"#,
+                &[
+                    "exported_exported_foo",
+                    "1",
+                    "exported_exported_exported_foo",
+                    "2",
+                    "exported_foo",
+                    "4",
+                    "foo",
+                    "3",
+                ],
+            ),
+            (
+                &[
+                    "foo",
+                    "0",
+                    "exported_exported_foo",
+                    "1",
+                    "exported_exported_exported_foo",
+                    "2",
+                ],
+                r#"metric{foo="3",exported_foo="4",exported_exported_exported_foo="5"} 0"#,
+                &[
+                    "exported_exported_exported_exported_exported_foo",
+                    "5",
+                    "exported_exported_exported_exported_foo",
+                    "3",
+                    "exported_exported_exported_foo",
+                    "2",
+                    "exported_exported_foo",
+                    "1",
+                    "exported_foo",
+                    "4",
+                    "foo",
+                    "0",
+                ],
+            ),
+        ];
+        for (target_labels, body, want) in cases {
+            let mut t = target(false);
+            t.labels = target_labels
+                .chunks(2)
+                .map(|p| (p[0].to_string(), p[1].to_string()))
+                .collect();
+            let got = to_samples(body, &t).unwrap().samples.remove(0).0;
+            let mut want: LabelSet = want
+                .chunks(2)
+                .map(|p| (p[0].to_string(), p[1].to_string()))
+                .collect();
+            want.insert("__name__".into(), "metric".into());
+            assert_eq!(got, Labels::new(want), "{body}");
+        }
+    }
+
+    #[test]
+    fn metric_relabelling_drops_renames_and_counts() {
+        let text = "scrape_configs:\n  - job_name: j\n    static_configs:\n      - targets: ['h:1']\n    metric_relabel_configs:\n      - {source_labels: [__name__], regex: 'go_.*', action: drop}\n      - {source_labels: [__name__], regex: 'a_(.*)', target_label: __name__, replacement: 'b_$1'}\n";
+        let t = super::super::config::parse_config(text, None, std::path::Path::new("."))
+            .unwrap()
+            .targets
+            .remove(0);
+        let s = to_samples("go_x 1\na_y 2\n", &t).unwrap();
+        assert_eq!(s.exposed, 2);
+        assert_eq!(s.samples.len(), 1);
+        assert_eq!(s.samples[0].0.get("__name__"), Some("b_y"));
+        // A relabelling that removes the name fails the scrape, as in Prometheus.
+        let text = text.replace(
+            "target_label: __name__, replacement: 'b_$1'",
+            "target_label: __name__, replacement: ''",
+        );
+        let t = super::super::config::parse_config(&text, None, std::path::Path::new("."))
+            .unwrap()
+            .targets
+            .remove(0);
+        assert_eq!(
+            to_samples("a_y 2\n", &t).unwrap_err(),
+            "missing metric name (__name__ label)"
+        );
     }
 
     #[test]

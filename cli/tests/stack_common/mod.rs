@@ -196,6 +196,34 @@ pub async fn start_pushgateway(dir: &Path) -> Result<(Proc, String)> {
     Ok((proc, url))
 }
 
+/// Spawns `cmd` with its output in `dir/<log>` and waits until `ready_url` answers 2xx; on failure the
+/// error carries the end of the process' output.
+pub async fn start_ready(
+    name: &str,
+    cmd: &mut Command,
+    log: PathBuf,
+    ready_url: &str,
+) -> Result<Proc> {
+    let mut proc = Proc::spawn(name, cmd, log)?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let ready = wait_for(
+        &format!("{name} to be ready"),
+        Duration::from_secs(30),
+        || {
+            let r = http.get(ready_url).send();
+            async move { Ok(r.await.ok().filter(|r| r.status().is_success()).map(|_| ())) }
+        },
+    )
+    .await;
+    if let Err(e) = ready {
+        proc.check_running()?;
+        return Err(e.context(format!("{name} output:\n{}", proc.log_tail(20))));
+    }
+    Ok(proc)
+}
+
 /// Debian's Prometheus, scraping `targets` (job name, host:port, honor_labels) every second and evaluating
 /// `rule_files` every second.
 pub async fn start_prometheus(
@@ -203,8 +231,6 @@ pub async fn start_prometheus(
     targets: &[(&str, &str, bool)],
     rule_files: &[PathBuf],
 ) -> Result<(Proc, Prometheus)> {
-    let bin = program("prometheus", "prometheus")?;
-    let port = etcd_testkit::free_port()?;
     let mut config = String::from(
         "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nrule_files:\n",
     );
@@ -217,8 +243,16 @@ pub async fn start_prometheus(
             "  - job_name: {job:?}\n    honor_labels: {honor}\n    static_configs:\n      - targets: [{target:?}]\n"
         ));
     }
+    start_prometheus_with(dir, &config).await
+}
+
+/// Debian's Prometheus on `config` (written to `dir/prometheus.yml`; relative paths from `dir`).
+pub async fn start_prometheus_with(dir: &Path, config: &str) -> Result<(Proc, Prometheus)> {
+    let bin = program("prometheus", "prometheus")?;
+    let port = etcd_testkit::free_port()?;
     let config_path = dir.join("prometheus.yml");
     std::fs::write(&config_path, config)?;
+    let url = format!("http://127.0.0.1:{port}");
     let mut cmd = Command::new(bin);
     cmd.arg(format!("--config.file={}", config_path.display()))
         .arg(format!(
@@ -226,23 +260,72 @@ pub async fn start_prometheus(
             dir.join("tsdb").display()
         ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"));
-    let mut proc = Proc::spawn("prometheus", &mut cmd, dir.join("prometheus.log"))?;
+    let proc = start_ready(
+        "prometheus",
+        &mut cmd,
+        dir.join("prometheus.log"),
+        &format!("{url}/-/ready"),
+    )
+    .await?;
     let prom = Prometheus {
-        url: format!("http://127.0.0.1:{port}"),
+        url,
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()?,
     };
-    let ready = wait_for("Prometheus to be ready", Duration::from_secs(30), || {
-        let r = prom.http.get(format!("{}/-/ready", prom.url)).send();
-        async move { Ok(r.await.ok().filter(|r| r.status().is_success()).map(|_| ())) }
-    })
-    .await;
-    if let Err(e) = ready {
-        proc.check_running()?;
-        return Err(e.context(format!("prometheus output:\n{}", proc.log_tail(20))));
-    }
     Ok((proc, prom))
+}
+
+/// Debian's Alertmanager on `config`, alone (no gossip port), its data and log under `dir/<name>`;
+/// `extra` flags such as `--web.route-prefix`. Returns its base URL (with the route prefix, if any).
+pub async fn start_alertmanager(
+    dir: &Path,
+    name: &str,
+    config: &Path,
+    extra: &[&str],
+) -> Result<(Proc, String)> {
+    let bin = program("prometheus-alertmanager", "prometheus-alertmanager")?;
+    let port = etcd_testkit::free_port()?;
+    let data = dir.join(name);
+    std::fs::create_dir_all(&data)?;
+    let mut cmd = Command::new(bin);
+    cmd.arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.path={}", data.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--cluster.listen-address=")
+        .args(extra);
+    let prefix = extra
+        .iter()
+        .find_map(|a| a.strip_prefix("--web.route-prefix="))
+        .unwrap_or("")
+        .trim_end_matches('/');
+    let url = format!("http://127.0.0.1:{port}{prefix}");
+    let proc = start_ready(
+        name,
+        &mut cmd,
+        dir.join(format!("{name}.log")),
+        &format!("{url}/-/ready"),
+    )
+    .await?;
+    Ok((proc, url))
+}
+
+/// `etcd-monitor alerter` with `args`, on a free loopback port, its output in `dir/alerter.log`.
+pub async fn start_alerter(dir: &Path, args: &[String]) -> Result<(Proc, String)> {
+    let port = etcd_testkit::free_port()?;
+    let url = format!("http://127.0.0.1:{port}");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_etcd-monitor"));
+    cmd.arg("alerter")
+        .args(args)
+        .arg(format!("--listen=127.0.0.1:{port}"));
+    let proc = start_ready(
+        "etcd-monitor alerter",
+        &mut cmd,
+        dir.join("alerter.log"),
+        &format!("{url}/-/ready"),
+    )
+    .await?;
+    Ok((proc, url))
 }
 
 /// Prometheus' HTTP API.
