@@ -2,63 +2,36 @@
 //! `alerting.alertmanagers` in --config: the alert appears there with the rule's labels, the external
 //! labels and the rendered annotations, and disappears from its active alerts once resolved.
 
-use std::process::{Command, Stdio};
+mod programs;
+
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use etcd_testkit::{free_port, wait_http_ok, KillOnDrop};
+use programs::*;
 use serde_json::Value;
 
-async fn am_alert(am: &str) -> Option<Value> {
-    let v: Value = reqwest::get(format!("{am}/api/v2/alerts"))
+async fn am_alert(http: &reqwest::Client, am: &str) -> Option<Value> {
+    alertmanager_alerts(http, am)
         .await
         .ok()?
-        .json()
-        .await
-        .ok()?;
-    v.as_array()?
-        .iter()
+        .into_iter()
         .find(|a| a["labels"]["alertname"] == "ShortLived")
-        .cloned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alerts_reach_a_real_alertmanager_and_resolve() {
-    let Some(bin) = ["/usr/bin/prometheus-alertmanager", "/usr/bin/alertmanager"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-    else {
-        eprintln!("skipped: prometheus-alertmanager is not installed");
-        return;
-    };
     let dir = tempfile::tempdir().unwrap();
+    let am_config = dir.path().join("am.yml");
     std::fs::write(
-        dir.path().join("am.yml"),
+        &am_config,
         "route:\n  receiver: 'null'\nreceivers:\n  - name: 'null'\n",
     )
     .unwrap();
-    let am_port = free_port().unwrap();
-    let am = format!("http://127.0.0.1:{am_port}");
-    let _am = KillOnDrop(
-        Command::new(bin)
-            .arg(format!(
-                "--config.file={}",
-                dir.path().join("am.yml").display()
-            ))
-            .arg(format!(
-                "--storage.path={}",
-                dir.path().join("am-data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
-            .arg("--cluster.listen-address=")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start alertmanager"),
-    );
-    wait_http_ok(&format!("{am}/-/ready"), Duration::from_secs(30))
+    let (_am, am) = start_alertmanager(dir.path(), "alertmanager", &am_config, &[])
         .await
         .unwrap();
-
+    let am_port = am.rsplit(':').next().unwrap().to_string();
+    let http = reqwest::Client::new();
     // An alert whose condition holds for about 8 seconds from now: it fires, then resolves by itself.
     let until = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -75,29 +48,19 @@ async fn alerts_reach_a_real_alertmanager_and_resolve() {
         format!("global:\n  evaluation_interval: 1s\n  external_labels:\n    replica: a\nrule_files: [rules.yml]\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{am_port}']\n"),
     )
     .unwrap();
-    let port = free_port().unwrap();
-    let alerter = format!("http://127.0.0.1:{port}");
-    let _alerter = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_etcd-monitor"))
-            .args(["alerter", "--config"])
-            .arg(dir.path().join("alerter.yml"))
-            .args([
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--log-level",
-                "warn",
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start the alerter"),
-    );
-    wait_http_ok(&format!("{alerter}/-/ready"), Duration::from_secs(30))
-        .await
-        .unwrap();
+    let (_alerter, alerter) = start_alerter(
+        dir.path(),
+        &[format!(
+            "--config={}",
+            dir.path().join("alerter.yml").display()
+        )],
+    )
+    .await
+    .unwrap();
 
     let deadline = Instant::now() + Duration::from_secs(15);
     let a = loop {
-        if let Some(a) = am_alert(&am).await {
+        if let Some(a) = am_alert(&http, &am).await {
             break a;
         }
         assert!(
@@ -126,7 +89,7 @@ async fn alerts_reach_a_real_alertmanager_and_resolve() {
     // Resolved: the alerter sends it with endsAt now, so Alertmanager drops it from its active alerts
     // long before the 4-minute validity of a firing alert would run out.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while am_alert(&am).await.is_some() {
+    while am_alert(&http, &am).await.is_some() {
         assert!(
             Instant::now() < deadline,
             "the alert was not resolved in Alertmanager"

@@ -3,11 +3,13 @@
 //! a killed member's alert goes pending, then firing, then resolves when the member is back, and every
 //! rule of the project evaluates without error against the exporter's real metrics.
 
+mod programs;
+
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use etcd_testkit::{free_port, wait_http_ok, Cluster, ClusterOptions, EtcdVersion, KillOnDrop};
+use etcd_testkit::{Cluster, ClusterOptions, EtcdVersion};
+use programs::*;
 use serde_json::Value;
 
 async fn get(url: &str) -> Option<Value> {
@@ -49,41 +51,13 @@ async fn project_rules_over_the_exporter() {
         }
     }
     assert!(copied >= 1, "no rules in {}", rules_dir.display());
-    let exporter_port = free_port().unwrap();
-    let _exporter = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_etcd-monitor"))
-            .args([
-                "exporter",
-                "--endpoints",
-                &cluster.endpoints_flag(),
-                "--listen",
-                &format!("127.0.0.1:{exporter_port}"),
-            ])
-            .args([
-                "--cluster-name",
-                "test",
-                "--health-check-interval",
-                "1s",
-                "--metrics-interval",
-                "1s",
-                "--member-timeout",
-                "500ms",
-                "--log-level",
-                "warn",
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start the exporter"),
-    );
-    wait_http_ok(
-        &format!("http://127.0.0.1:{exporter_port}/metrics"),
-        Duration::from_secs(30),
-    )
-    .await
-    .unwrap();
+    let (_exporter, exporter) = start_exporter(dir.path(), &cluster.endpoints_flag(), "test")
+        .await
+        .unwrap();
+    let exporter_target = exporter.trim_start_matches("http://");
     std::fs::write(
         dir.path().join("alerter.yml"),
-        format!("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: ['*.yml']\nscrape_configs:\n  - job_name: etcd-monitor\n    scrape_timeout: 900ms\n    static_configs:\n      - targets: ['127.0.0.1:{exporter_port}']\n"),
+        format!("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: ['*.yml']\nscrape_configs:\n  - job_name: etcd-monitor\n    scrape_timeout: 900ms\n    static_configs:\n      - targets: ['{exporter_target}']\n"),
     )
     .unwrap();
     // The alerter's own config matches the rule glob too: keep it out of the rules.
@@ -92,25 +66,15 @@ async fn project_rules_over_the_exporter() {
         dir.path().join("alerter.yaml"),
     )
     .unwrap();
-    let port = free_port().unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let _alerter = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_etcd-monitor"))
-            .args(["alerter", "--config"])
-            .arg(dir.path().join("alerter.yaml"))
-            .args([
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--log-level",
-                "warn",
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start the alerter"),
-    );
-    wait_http_ok(&format!("{base}/-/ready"), Duration::from_secs(30))
-        .await
-        .unwrap();
+    let (_alerter, base) = start_alerter(
+        dir.path(),
+        &[format!(
+            "--config={}",
+            dir.path().join("alerter.yaml").display()
+        )],
+    )
+    .await
+    .unwrap();
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert!(member_down_state(&base).await.is_none());
 

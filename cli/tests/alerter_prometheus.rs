@@ -2,38 +2,28 @@
 //! `prometheus`, which also evaluates them itself): killing an etcd member fires the same alert, with the
 //! same labels and annotations, in both; restarting it resolves it in both.
 
-use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
+mod programs;
+
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use etcd_testkit::{free_port, wait_http_ok, Cluster, ClusterOptions, EtcdVersion, KillOnDrop};
+use etcd_testkit::{Cluster, ClusterOptions, EtcdVersion};
+use programs::*;
 use serde_json::Value;
 
-type Seen = Vec<(String, BTreeMap<String, String>, BTreeMap<String, String>)>;
+async fn firing(base: &str) -> BTreeSet<(Labels, Labels)> {
+    firing_alerts_at(&reqwest::Client::new(), base)
+        .await
+        .unwrap()
+}
 
-/// Firing alerts as (alertname, labels, annotations), sorted.
-async fn firing(base: &str) -> Seen {
-    let v: Value = reqwest::get(format!("{base}/api/v1/alerts"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut out: Seen = v["data"]["alerts"]
-        .as_array()
-        .unwrap()
+/// The annotation `key` of the firing alert named `name`.
+fn annotation<'a>(alerts: &'a BTreeSet<(Labels, Labels)>, name: &str, key: &str) -> &'a str {
+    alerts
         .iter()
-        .filter(|a| a["state"] == "firing")
-        .map(|a| {
-            let labels: BTreeMap<String, String> =
-                serde_json::from_value(a["labels"].clone()).unwrap();
-            let ann: BTreeMap<String, String> =
-                serde_json::from_value(a["annotations"].clone()).unwrap();
-            (labels["alertname"].clone(), labels, ann)
-        })
-        .collect();
-    out.sort();
-    out
+        .find(|(l, _)| l["alertname"] == name)
+        .map(|(_, a)| a[key].as_str())
+        .unwrap_or_else(|| panic!("no firing {name}"))
 }
 
 const RULES: &str = r#"groups:
@@ -56,14 +46,6 @@ const RULES: &str = r#"groups:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn query_url_agrees_with_prometheus() {
-    if Command::new("prometheus")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipped: prometheus is not installed");
-        return;
-    }
     let mut cluster = Cluster::start(ClusterOptions::new(3, EtcdVersion::V3_5))
         .await
         .expect("start etcd");
@@ -74,59 +56,27 @@ async fn query_url_agrees_with_prometheus() {
         .iter()
         .map(|u| format!("'{}'", u.trim_start_matches("http://")))
         .collect();
-    std::fs::write(
-        dir.path().join("prometheus.yml"),
-        format!("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: ['rules.yml']\nscrape_configs:\n  - job_name: etcd\n    scrape_timeout: 900ms\n    static_configs:\n      - targets: [{}]\n", targets.join(", ")),
+    let (_prometheus, prom) = start_prometheus_with(
+        dir.path(),
+        &format!("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: ['rules.yml']\nscrape_configs:\n  - job_name: etcd\n    scrape_timeout: 900ms\n    static_configs:\n      - targets: [{}]\n", targets.join(", ")),
     )
+    .await
     .unwrap();
+    let prom = prom.url;
     std::fs::write(
         dir.path().join("alerter.yml"),
         "global:\n  evaluation_interval: 1s\nrule_files: ['rules.yml']\n",
     )
     .unwrap();
-    let prom_port = free_port().unwrap();
-    let prom = format!("http://127.0.0.1:{prom_port}");
-    let _prometheus = KillOnDrop(
-        Command::new("prometheus")
-            .arg(format!(
-                "--config.file={}",
-                dir.path().join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-            .arg("--log.level=warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start prometheus"),
-    );
-    wait_http_ok(&format!("{prom}/-/ready"), Duration::from_secs(30))
-        .await
-        .unwrap();
-    let port = free_port().unwrap();
-    let alerter = format!("http://127.0.0.1:{port}");
-    let _alerter = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_etcd-monitor"))
-            .args(["alerter", "--config"])
-            .arg(dir.path().join("alerter.yml"))
-            .args([
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--query-url",
-                &prom,
-                "--log-level",
-                "warn",
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start the alerter"),
-    );
-    wait_http_ok(&format!("{alerter}/-/ready"), Duration::from_secs(30))
-        .await
-        .unwrap();
+    let (_alerter, alerter) = start_alerter(
+        dir.path(),
+        &[
+            format!("--config={}", dir.path().join("alerter.yml").display()),
+            format!("--query-url={prom}"),
+        ],
+    )
+    .await
+    .unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(firing(&alerter).await.is_empty());
 
@@ -144,16 +94,15 @@ async fn query_url_agrees_with_prometheus() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
     assert_eq!(ours, theirs);
-    let down = &ours.iter().find(|a| a.0 == "EtcdMemberDown").unwrap().2["summary"];
     assert_eq!(
-        down,
-        &format!(
+        annotation(&ours, "EtcdMemberDown", "summary"),
+        format!(
             "member {} of etcd is down",
             cluster.client_urls()[0].trim_start_matches("http://")
         )
     );
     assert_eq!(
-        ours.iter().find(|a| a.0 == "EtcdMembersMissing").unwrap().2["summary"],
+        annotation(&ours, "EtcdMembersMissing", "summary"),
         "only 2 members up (2.0)"
     );
 

@@ -4,18 +4,16 @@
 //! `alert_relabel_configs` with an Alertmanager's `relabel_configs` the same alerts in a real
 //! Alertmanager (Debian's `prometheus-alertmanager`), one for each of them.
 
-mod stack_common;
+mod programs;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use programs::*;
 use serde_json::Value;
-use stack_common::*;
-
-type Labels = BTreeMap<String, String>;
 
 /// Targets whose addresses nothing listens on: only their labels matter. Every action is used.
 const TARGET_JOBS: &str = r#"
@@ -246,36 +244,10 @@ async fn targets(http: &reqwest::Client, base: &str) -> Result<(Vec<Value>, BTre
     Ok((active, dropped))
 }
 
-/// Firing alerts in a rules API (`/api/v1/alerts`) as (labels, annotations).
-async fn firing(http: &reqwest::Client, base: &str) -> Result<BTreeSet<(Labels, Labels)>> {
-    let v: Value = http
-        .get(format!("{base}/api/v1/alerts"))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let mut out = BTreeSet::new();
-    for a in v["data"]["alerts"].as_array().context("alerts")? {
-        if a["state"] == "firing" {
-            out.insert((
-                serde_json::from_value(a["labels"].clone())?,
-                serde_json::from_value(a["annotations"].clone())?,
-            ));
-        }
-    }
-    Ok(out)
-}
-
-/// Active alerts an Alertmanager received, as (labels, annotations).
+/// Alerts an Alertmanager received, as (labels, annotations).
 async fn received(http: &reqwest::Client, am: &str) -> Result<BTreeSet<(Labels, Labels)>> {
-    let v: Value = http
-        .get(format!("{am}/api/v2/alerts"))
-        .send()
-        .await?
-        .json()
-        .await?;
     let mut out = BTreeSet::new();
-    for a in v.as_array().context("alerts")? {
+    for a in alertmanager_alerts(http, am).await? {
         out.insert((
             serde_json::from_value(a["labels"].clone())?,
             serde_json::from_value(a["annotations"].clone())?,
@@ -378,12 +350,12 @@ async fn relabelling_agrees_with_prometheus() -> Result<()> {
             })
     };
     let theirs = wait_for("Prometheus' alerts", Duration::from_secs(30), || async {
-        let f = firing(&http, &prom.url).await?;
+        let f = firing_alerts_at(&http, &prom.url).await?;
         Ok(wanted(&f).then_some(f))
     })
     .await?;
     let ours = wait_for("the alerter's alerts", Duration::from_secs(30), || async {
-        let f = firing(&http, &alerter).await?;
+        let f = firing_alerts_at(&http, &alerter).await?;
         Ok(wanted(&f).then_some(f))
     })
     .await?;

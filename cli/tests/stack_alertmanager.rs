@@ -4,14 +4,14 @@
 //! "quorum lost") suppress the alerts they imply for that cluster only. `amtool check-config` (in
 //! scripts/validate-deploy.sh) proves the file parses; this proves it does what its comments say.
 
-mod stack_common;
+mod programs;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use programs::*;
 use serde_json::{json, Value};
-use stack_common::*;
 
 fn alert(labels: &[(&str, &str)]) -> Value {
     let labels: BTreeMap<&str, &str> = labels.iter().copied().collect();

@@ -10,7 +10,7 @@
 //! bench, the test runs one and pushes it to a real Pushgateway; until then its queries are only checked to
 //! parse, and the test says so.
 
-mod stack_common;
+mod programs;
 
 use std::collections::{BTreeSet, HashMap};
 use std::process::Command;
@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use etcd_testkit::{Cluster, ClusterOptions, EtcdVersion};
+use programs::*;
 use serde_json::Value;
-use stack_common::*;
 
 /// Small enough to fill in a second, large enough for a few minutes of probes and a short bench.
 const QUOTA_BYTES: u64 = 8 * 1024 * 1024;

@@ -8,7 +8,7 @@
 //! The rules are rules/ as shipped except for `for:`, shortened to 2 s so that the test takes seconds:
 //! the expressions, labels and annotations are the ones users run.
 
-mod stack_common;
+mod programs;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use etcd_testkit::{Cluster, ClusterOptions, EtcdVersion};
+use programs::*;
 use serde_json::Value;
-use stack_common::*;
 
 /// Alerts about the cluster's state (membership, quorum, leader, alarms), which both evaluators must
 /// agree on exactly. Left out: alerts on latency quantiles and bench regressions, whose value depends
@@ -39,27 +39,13 @@ fn is_state_alert(name: &str) -> bool {
 
 type Alert = (BTreeMap<String, String>, BTreeMap<String, String>);
 
-/// Firing alerts (labels, annotations) from a Prometheus-style `/api/v1/alerts`.
+/// The firing alerts of the project's rules that describe cluster state.
 async fn firing(http: &reqwest::Client, base: &str) -> Result<BTreeSet<Alert>> {
-    let v: Value = http
-        .get(format!("{base}/api/v1/alerts"))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let mut out = BTreeSet::new();
-    for a in v["data"]["alerts"].as_array().into_iter().flatten() {
-        if a["state"] != "firing" {
-            continue;
-        }
-        let labels: BTreeMap<String, String> = serde_json::from_value(a["labels"].clone())?;
-        let ann: BTreeMap<String, String> =
-            serde_json::from_value(a["annotations"].clone()).unwrap_or_default();
-        if is_state_alert(labels.get("alertname").map(String::as_str).unwrap_or("")) {
-            out.insert((labels, ann));
-        }
-    }
-    Ok(out)
+    let mut all = firing_alerts_at(http, base).await?;
+    all.retain(|(labels, _)| {
+        is_state_alert(labels.get("alertname").map(String::as_str).unwrap_or(""))
+    });
+    Ok(all)
 }
 
 fn has(alerts: &BTreeSet<Alert>, name: &str, cluster: &str, member: Option<&str>) -> bool {

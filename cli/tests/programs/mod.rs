@@ -1,9 +1,11 @@
-//! Shared by the `stack_*` tests: the real programs of a monitoring stack started on loopback — the
-//! etcd-monitor binary, Debian's `prometheus` and `prometheus-pushgateway` — and a small client for
-//! Prometheus' HTTP API. Every process is killed when its handle drops.
+//! The real programs the integration tests run, started on loopback: the etcd-monitor binary (exporter,
+//! alerter), Debian's `prometheus`, `prometheus-alertmanager` and `prometheus-pushgateway`; a small
+//! client for Prometheus' HTTP API and readers for the alerts APIs. Every process is killed when its
+//! handle drops.
 
-#![allow(dead_code)] // each stack_* test uses a part of this
+#![allow(dead_code)] // each test uses a part of this
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -326,6 +328,46 @@ pub async fn start_alerter(dir: &Path, args: &[String]) -> Result<(Proc, String)
     )
     .await?;
     Ok((proc, url))
+}
+
+/// A label set, or annotations.
+pub type Labels = BTreeMap<String, String>;
+
+/// Firing alerts (labels, annotations) from a Prometheus-style `/api/v1/alerts` (Prometheus' or the
+/// alerter's).
+pub async fn firing_alerts_at(
+    http: &reqwest::Client,
+    base: &str,
+) -> Result<BTreeSet<(Labels, Labels)>> {
+    let v: Value = http
+        .get(format!("{base}/api/v1/alerts"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let mut out = BTreeSet::new();
+    for a in v["data"]["alerts"].as_array().context("no alerts list")? {
+        if a["state"] == "firing" {
+            out.insert((
+                serde_json::from_value(a["labels"].clone())?,
+                serde_json::from_value(a["annotations"].clone()).unwrap_or_default(),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// The alerts an Alertmanager holds (`/api/v2/alerts`), whole.
+pub async fn alertmanager_alerts(http: &reqwest::Client, base: &str) -> Result<Vec<Value>> {
+    let v: Value = http
+        .get(format!("{base}/api/v2/alerts"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    v.as_array()
+        .cloned()
+        .context("Alertmanager's alerts are not a list")
 }
 
 /// Prometheus' HTTP API.
