@@ -154,6 +154,20 @@ impl std::fmt::Display for RwRatio {
     }
 }
 
+/// What each range request asks for (etcd's `benchmark range` flags).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RangeShape {
+    /// One range over the whole key space per request (etcd's `range KEY --prefix`), as a
+    /// Kubernetes List reads a resource type; otherwise one key per request.
+    pub all_keys: bool,
+    /// At most this many keys per response (etcd's `--limit`); 0 is no limit.
+    pub limit: i64,
+    /// Only the count of keys (etcd's `--count-only`).
+    pub count_only: bool,
+    /// Keys without values (etcd's `--keys-only`).
+    pub keys_only: bool,
+}
+
 /// Everything that shapes one run.
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchConfig {
@@ -168,6 +182,8 @@ pub struct BenchConfig {
     /// Requests per second in total; 0 runs closed-loop, as fast as the clients go.
     pub rate: f64,
     pub consistency: Consistency,
+    /// range: what each request reads.
+    pub range: RangeShape,
     pub rw_ratio: RwRatio,
     pub txn_ops: usize,
     /// watch-latency: watch streams (spread over the `conns` connections), as etcd's `--streams`.
@@ -212,6 +228,7 @@ impl BenchConfig {
                 0.0
             },
             consistency: Consistency::Linearizable,
+            range: RangeShape::default(),
             rw_ratio: RwRatio::DEFAULT,
             txn_ops: 1,
             streams: 10,
@@ -230,6 +247,12 @@ impl BenchConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.clients == 0 {
             return Err("--clients must be at least 1".into());
+        }
+        if self.range.count_only && self.range.keys_only {
+            return Err("--count-only and --keys-only cannot be set at the same time".into());
+        }
+        if self.range.limit < 0 {
+            return Err(format!("--limit {} must not be negative", self.range.limit));
         }
         if self.conns == 0 {
             return Err("--conns must be at least 1".into());

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use etcd_client::{Client, GetOptions, PutOptions, Txn, TxnOp};
 
-use crate::config::{BenchConfig, Consistency, RwRatio, Workload};
+use crate::config::{BenchConfig, Consistency, RangeShape, RwRatio, Workload};
 use crate::keys::KeySpace;
 
 /// What one client sends.
@@ -22,7 +22,9 @@ pub(crate) struct WorkerOp {
 
 enum OpKind {
     Put,
-    Range,
+    Range {
+        shape: RangeShape,
+    },
     TxnPut {
         ops: usize,
     },
@@ -54,7 +56,9 @@ impl WorkerOp {
         let mut lease = None;
         let kind = match config.workload {
             Workload::Put => OpKind::Put,
-            Workload::Range => OpKind::Range,
+            Workload::Range => OpKind::Range {
+                shape: config.range,
+            },
             Workload::TxnPut => OpKind::TxnPut {
                 ops: config.txn_ops,
             },
@@ -100,10 +104,26 @@ impl WorkerOp {
                     .put(self.keys.key(idx), self.value.clone(), None)
                     .await?;
             }
-            OpKind::Range => {
-                let idx = self.keys.index_for(i, &mut self.rng);
-                let opts = self.get_options();
-                self.client.get(self.keys.key(idx), opts).await?;
+            OpKind::Range { shape } => {
+                let shape = *shape;
+                let mut opts = self.get_options().unwrap_or_default();
+                if shape.limit > 0 {
+                    opts = opts.with_limit(shape.limit);
+                }
+                if shape.count_only {
+                    opts = opts.with_count_only();
+                }
+                if shape.keys_only {
+                    opts = opts.with_keys_only();
+                }
+                let key = if shape.all_keys {
+                    // The prefix holds only the bench's keys (the safety check saw to that).
+                    opts = opts.with_prefix();
+                    self.keys.prefix().as_bytes().to_vec()
+                } else {
+                    self.keys.key(self.keys.index_for(i, &mut self.rng))
+                };
+                self.client.get(key, Some(opts)).await?;
             }
             OpKind::TxnPut { ops } => {
                 let start = self.keys.index_for(i, &mut self.rng);

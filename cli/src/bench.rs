@@ -9,8 +9,8 @@ use std::time::Duration;
 use clap::{Subcommand, ValueEnum};
 use etcd_monitor_bench::daemon::{legacy_type, Trigger};
 use etcd_monitor_bench::{
-    BenchConfig, Consistency, JobOptions, Progress, RwRatio, StopAfter, Stopped, Thresholds,
-    Workload,
+    BenchConfig, Consistency, JobOptions, Progress, RangeShape, RwRatio, StopAfter, Stopped,
+    Thresholds, Workload,
 };
 
 use crate::connection::{parse_duration, ConnectionArgs};
@@ -43,6 +43,8 @@ enum WorkloadCommand {
         kv: KvArgs,
         #[command(flatten)]
         read: ReadArgs,
+        #[command(flatten)]
+        shape: RangeShapeArgs,
     },
     /// Benchmark txns of puts (etcd's `benchmark txn-put`)
     TxnPut {
@@ -227,6 +229,24 @@ struct ReadArgs {
     consistency: ConsistencyArg,
 }
 
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Keys and values")]
+struct RangeShapeArgs {
+    /// Each request reads the whole key space in one range (etcd's `range KEY --prefix`), as a
+    /// Kubernetes List does; otherwise each reads one key
+    #[arg(long)]
+    all_keys: bool,
+    /// At most this many keys per response (etcd's --limit; 0 is no limit)
+    #[arg(long, default_value_t = 0)]
+    limit: i64,
+    /// Only the count of keys (etcd's --count-only)
+    #[arg(long, conflicts_with = "keys_only")]
+    count_only: bool,
+    /// Keys without their values (etcd's --keys-only)
+    #[arg(long)]
+    keys_only: bool,
+}
+
 /// The original design's top-level benchmark flags, flattened into the top-level command.
 #[derive(Debug, Clone, clap::Args)]
 #[command(next_help_heading = "Benchmark (original invocation)")]
@@ -330,9 +350,17 @@ fn plan(args: BenchArgs) -> Result<Plan, String> {
                 set_kv(&mut c, kv);
             }
         }
-        WorkloadCommand::Range { kv, read, .. } => {
+        WorkloadCommand::Range {
+            kv, read, shape, ..
+        } => {
             set_kv(&mut c, kv);
             c.consistency = consistency(read);
+            c.range = RangeShape {
+                all_keys: shape.all_keys,
+                limit: shape.limit,
+                count_only: shape.count_only,
+                keys_only: shape.keys_only,
+            };
         }
         WorkloadCommand::TxnPut { kv, txn_ops, .. } => {
             set_kv(&mut c, kv);

@@ -257,3 +257,72 @@ async fn tls_cluster_and_its_quota_on_etcd_3_5() {
         (64.0 * 1024.0 * 1024.0 * 0.8) as u64
     );
 }
+
+/// Bytes etcd has sent to its gRPC clients, from its own /metrics.
+async fn grpc_sent_bytes(cluster: &Cluster) -> f64 {
+    let body = reqwest::get(format!("{}/metrics", cluster.client_url(0)))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    body.lines()
+        .find_map(|l| l.strip_prefix("etcd_network_client_grpc_sent_bytes_total "))
+        .expect("etcd_network_client_grpc_sent_bytes_total")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// What one range request of a shape costs in bytes etcd sent: two runs that differ only in their
+/// number of requests, so the key space written before, the safety checks and the clean-up cancel out.
+async fn bytes_per_range(cluster: &Cluster, shape: &[&str]) -> f64 {
+    let mut sent = Vec::new();
+    for total in [20u64, 70] {
+        let before = grpc_sent_bytes(cluster).await;
+        let total_flag = format!("--total={total}");
+        let args = [
+            &["range", "--key-space-size=200", "--val-size=256"][..],
+            shape,
+            &[&total_flag],
+        ]
+        .concat();
+        run_counted(cluster, &args, total);
+        sent.push(grpc_sent_bytes(cluster).await - before);
+    }
+    (sent[1] - sent[0]) / 50.0
+}
+
+/// --all-keys, --limit, --keys-only and --count-only ask etcd for what they say: the bytes etcd itself
+/// counts sending back follow the keys and values each shape returns.
+#[tokio::test(flavor = "multi_thread")]
+async fn range_shapes_read_what_they_say_on_etcd_3_5() {
+    let cluster = Cluster::start(ClusterOptions::new(1, EtcdVersion::V3_5))
+        .await
+        .expect("cluster");
+    let one = bytes_per_range(&cluster, &[]).await;
+    let all = bytes_per_range(&cluster, &["--all-keys"]).await;
+    let limited = bytes_per_range(&cluster, &["--all-keys", "--limit=10"]).await;
+    let keys = bytes_per_range(&cluster, &["--all-keys", "--keys-only"]).await;
+    let count = bytes_per_range(&cluster, &["--all-keys", "--count-only"]).await;
+    let shapes =
+        format!("one {one}, all {all}, limit 10 {limited}, keys-only {keys}, count-only {count}");
+    eprintln!("bytes per request: {shapes}");
+    // One key: its 256-byte value and little else.
+    assert!((256.0..1024.0).contains(&one), "{shapes}");
+    // All 200 values.
+    assert!(all >= 200.0 * 256.0, "{shapes}");
+    // Ten of them: a twentieth of the whole, give or take the response header.
+    assert!(limited >= 10.0 * 256.0 && limited * 15.0 < all, "{shapes}");
+    // 200 keys of prefix + 8 bytes, no values.
+    assert!(keys >= 200.0 * 8.0 && keys * 4.0 < all, "{shapes}");
+    // A count only: less than one value.
+    assert!(count < 256.0, "{shapes}");
+    // Refused combinations, as etcd's benchmark refuses them.
+    let o = bench(
+        &cluster,
+        &["range", "--count-only", "--keys-only", "--total=1"],
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--keys-only"), "{}", stderr(&o));
+}
