@@ -587,7 +587,7 @@ struct RawSlack {
     #[serde(default)]
     fields: Vec<SlackField>,
     #[serde(default)]
-    http_config: HttpConfig,
+    http_config: Option<HttpConfig>,
 }
 
 #[derive(Deserialize)]
@@ -622,7 +622,7 @@ struct RawPagerDuty {
     #[serde(default)]
     details: Option<BTreeMap<String, String>>,
     #[serde(default)]
-    http_config: HttpConfig,
+    http_config: Option<HttpConfig>,
 }
 
 #[derive(Deserialize)]
@@ -637,7 +637,7 @@ struct RawWebhook {
     #[serde(default)]
     max_alerts: usize,
     #[serde(default)]
-    http_config: HttpConfig,
+    http_config: Option<HttpConfig>,
 }
 
 #[derive(Deserialize)]
@@ -727,6 +727,14 @@ impl Ctx<'_> {
     }
 
     fn resolve_http(&self, mut h: HttpConfig) -> Result<HttpConfig, ConfigError> {
+        h.tls_config.check().map_err(|e| {
+            let key = if e.contains("min_version") {
+                "min_version"
+            } else {
+                "server_name"
+            };
+            self.err(key, e)
+        })?;
         if let Some(ba) = h.basic_auth.as_mut() {
             if let Some(f) = ba.password_file.take() {
                 ba.password = Some(self.secret_file("password_file", &f)?);
@@ -873,6 +881,16 @@ impl NotifyConfig {
                     (None, None) => e.auth_secret.clone().or_else(|| smtp_password.clone()),
                 };
                 let mut tls = e.tls_config.clone();
+                tls.check().map_err(|m| {
+                    rerr(
+                        if m.contains("min_version") {
+                            "min_version"
+                        } else {
+                            "server_name"
+                        },
+                        m,
+                    )
+                })?;
                 if let Some(ca) = tls.ca_file.as_mut() {
                     if ca.is_relative() {
                         *ca = ctx.dir.join(&*ca);
@@ -1205,19 +1223,9 @@ fn yaml_error(ctx: &Ctx<'_>, text: &str, e: serde_yaml::Error) -> ConfigError {
     }
 }
 
-fn merge_http(global: &HttpConfig, local: HttpConfig) -> HttpConfig {
-    let empty = local.basic_auth.is_none()
-        && local.authorization.is_none()
-        && local.bearer_token.is_none()
-        && local.bearer_token_file.is_none()
-        && local.tls_config.ca_file.is_none()
-        && !local.tls_config.insecure_skip_verify
-        && local.proxy_url.is_none();
-    if empty {
-        global.clone()
-    } else {
-        local
-    }
+/// Alertmanager's rule: a receiver's own `http_config`, when it has one, replaces the global one whole.
+fn merge_http(global: &HttpConfig, local: Option<HttpConfig>) -> HttpConfig {
+    local.unwrap_or_else(|| global.clone())
 }
 
 fn title_case(k: &str) -> String {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use lettre::message::{Mailbox, MessageBuilder, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters, TlsVersion};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use serde_json::Value;
@@ -125,32 +125,10 @@ fn template_err(e: String) -> DeliveryError {
 
 /// A reqwest client honouring Prometheus' `http_config` TLS and proxy settings.
 pub fn http_client(h: &HttpConfig, timeout: Duration) -> Result<reqwest::Client, DeliveryError> {
-    let mut b = reqwest::Client::builder()
+    let mut b = crate::tls::client_builder(&h.tls_config)
+        .map_err(DeliveryError::Permanent)?
         .timeout(timeout)
         .user_agent(concat!("etcd-monitor/", env!("CARGO_PKG_VERSION")));
-    let t = &h.tls_config;
-    if let Some(ca) = &t.ca_file {
-        let pem = std::fs::read(ca)
-            .map_err(|e| DeliveryError::Permanent(format!("ca_file {}: {e}", ca.display())))?;
-        let cert = reqwest::Certificate::from_pem(&pem)
-            .map_err(|e| DeliveryError::Permanent(format!("ca_file {}: {e}", ca.display())))?;
-        b = b.add_root_certificate(cert);
-    }
-    if let (Some(cert), Some(key)) = (&t.cert_file, &t.key_file) {
-        let mut pem = std::fs::read(cert)
-            .map_err(|e| DeliveryError::Permanent(format!("cert_file {}: {e}", cert.display())))?;
-        pem.extend(
-            std::fs::read(key).map_err(|e| {
-                DeliveryError::Permanent(format!("key_file {}: {e}", key.display()))
-            })?,
-        );
-        let id = reqwest::Identity::from_pem(&pem)
-            .map_err(|e| DeliveryError::Permanent(format!("client certificate: {e}")))?;
-        b = b.identity(id);
-    }
-    if t.insecure_skip_verify {
-        b = b.danger_accept_invalid_certs(true);
-    }
     if let Some(p) = &h.proxy_url {
         b = b.proxy(
             reqwest::Proxy::all(p)
@@ -264,6 +242,10 @@ async fn send_email(
             Certificate::from_pem(&pem)
                 .map_err(|e| DeliveryError::Permanent(format!("ca_file {}: {e}", ca.display())))?,
         );
+    }
+    // rustls speaks TLS 1.2 and 1.3 only: an older minimum changes nothing.
+    if c.tls_config.min_tls_version().ok().flatten() == Some(crate::tls::TlsVersion::Tls13) {
+        tls = tls.set_min_tls_version(TlsVersion::Tlsv13);
     }
     let tls = tls
         .build()

@@ -42,6 +42,7 @@ pub mod silence;
 pub mod state;
 pub mod template;
 pub mod timeinterval;
+pub mod tls;
 
 pub use alert::{Alert, Fingerprint, LabelSet};
 pub use config::{ConfigError, NotifyConfig};

@@ -438,6 +438,73 @@ async fn forwarding_over_tls_with_a_path_prefix() {
     assert_eq!(untrusting.forward(std::slice::from_ref(&a)).await, 0);
 }
 
+/// `tls_config.server_name` and `min_version` against Alertmanager's own TLS server, limited to TLS 1.2
+/// by its web configuration: the certificate (localhost, 127.0.0.1) verifies under the right name
+/// only, and a TLS 1.3 minimum cannot meet a TLS 1.2 server.
+#[tokio::test]
+async fn forwarding_honours_server_name_and_min_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = certs(dir.path());
+    let web = dir.path().join("web.yml");
+    std::fs::write(
+        &web,
+        format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n  max_version: TLS12\n",
+            cert.display(),
+            key.display()
+        ),
+    )
+    .unwrap();
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap())
+        .build()
+        .unwrap();
+    let Some(am) = start_alertmanager_with(
+        "route:\n  receiver: none\nreceivers:\n  - name: none\n",
+        &[format!("--web.config.file={}", web.display())],
+        http.clone(),
+        "https",
+        "",
+    )
+    .await
+    else {
+        return;
+    };
+    let addr = am.url.trim_start_matches("https://").to_string();
+    let a = alert(&[("alertname", "EtcdNoLeader")], Utc::now());
+    let accepted = |tls: &str| {
+        let cfg: AlertingConfig = serde_yaml::from_str(&format!(
+            "alertmanagers:\n  - scheme: https\n    tls_config:\n      ca_file: {}\n{tls}    static_configs:\n      - targets: ['{addr}']\n",
+            ca.display()
+        ))
+        .unwrap();
+        let fwd =
+            AlertmanagerForwarder::new(&cfg, dir.path(), ForwarderOptions::default()).unwrap();
+        let a = a.clone();
+        async move { fwd.forward(std::slice::from_ref(&a)).await }
+    };
+    assert_eq!(accepted("").await, 1, "by the address in the certificate");
+    assert_eq!(accepted("      server_name: localhost\n").await, 1);
+    assert_eq!(accepted("      server_name: am.invalid\n").await, 0);
+    assert_eq!(accepted("      min_version: TLS12\n").await, 1);
+    assert_eq!(accepted("      min_version: TLS13\n").await, 0);
+    assert_eq!(
+        accepted("      server_name: localhost\n      min_version: TLS13\n").await,
+        0
+    );
+    let cfg: AlertingConfig = serde_yaml::from_str(&format!(
+        "alertmanagers:\n  - scheme: https\n    tls_config:\n      min_version: SSL3\n    static_configs:\n      - targets: ['{addr}']\n"
+    ))
+    .unwrap();
+    let e = AlertmanagerForwarder::new(&cfg, dir.path(), ForwarderOptions::default())
+        .err()
+        .expect("SSL3 refused");
+    assert!(
+        format!("{e:#}").contains("tls_config.min_version: unknown TLS version: SSL3"),
+        "{e:#}"
+    );
+}
+
 #[tokio::test]
 async fn forwarding_sends_basic_auth_and_bearer_credentials() {
     let rx = Receiver::start().await;

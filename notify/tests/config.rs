@@ -354,6 +354,12 @@ const INVALID: &[(&str, &str, &str, usize)] = &[
         9,
     ),
     (
+        "unknown TLS version",
+        "route:\n  receiver: a\nreceivers:\n  - name: a\n    webhook_configs:\n      - url: http://x/\n        http_config:\n          tls_config:\n            min_version: TLS14\n",
+        "unknown TLS version: TLS14",
+        9,
+    ),
+    (
         "unknown inhibit key",
         "route:\n  receiver: a\nreceivers:\n  - name: a\ninhibit_rules:\n  - source_matchers: [a=\"b\"]\n    equals: [c]\n",
         "equals",

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use etcd_monitor_notify::config::TlsConfig;
 use etcd_monitor_notify::AlertingConfig;
 use prom_relabel::{process, LabelSet, RelabelConfig};
 use serde::Deserialize;
@@ -66,17 +67,6 @@ struct StaticNode {
     targets: Vec<String>,
     #[serde(default)]
     labels: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct TlsConfig {
-    pub ca_file: Option<PathBuf>,
-    pub cert_file: Option<PathBuf>,
-    pub key_file: Option<PathBuf>,
-    pub server_name: Option<String>,
-    #[serde(default)]
-    pub insecure_skip_verify: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -277,11 +267,18 @@ pub fn parse_config(
                 "{at}: scrape timeout greater than scrape interval"
             )));
         }
-        if sc.tls_config.server_name.is_some() {
-            // reqwest (rustls) offers no way to send another SNI name than the URL's host.
-            return Err(err(format!(
-                "{at}.tls_config.server_name is not supported; use the name in the target"
-            )));
+        sc.tls_config
+            .check()
+            .map_err(|e| err(format!("{at}.{e}")))?;
+        // Files named in the configuration are relative to it, as in Prometheus.
+        let mut tls = sc.tls_config.clone();
+        for p in [&mut tls.ca_file, &mut tls.cert_file, &mut tls.key_file]
+            .into_iter()
+            .flatten()
+        {
+            if p.is_relative() {
+                *p = base_dir.join(&*p);
+            }
         }
         let scheme = sc.scheme.clone().unwrap_or_else(|| "http".into());
         if scheme != "http" && scheme != "https" {
@@ -333,7 +330,7 @@ pub fn parse_config(
                         timeout: p.timeout,
                         honor_labels: sc.honor_labels,
                         metric_relabel_configs: sc.metric_relabel_configs.clone(),
-                        tls: sc.tls_config.clone(),
+                        tls: tls.clone(),
                         basic_auth: basic_auth.clone(),
                         bearer_token: bearer_token.clone(),
                     }),

@@ -24,30 +24,10 @@ pub struct ScrapeOutcome {
 }
 
 pub fn build_client(t: &ScrapeTarget) -> Result<reqwest::Client, String> {
-    let mut b = reqwest::Client::builder()
+    etcd_monitor_notify::tls::client_builder(&t.tls)?
         .timeout(t.timeout)
-        .user_agent("etcd-monitor-alerter");
-    if let Some(ca) = &t.tls.ca_file {
-        let pem =
-            std::fs::read(ca).map_err(|e| format!("tls_config.ca_file {}: {e}", ca.display()))?;
-        for cert in reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| format!("tls_config.ca_file {}: {e}", ca.display()))?
-        {
-            b = b.add_root_certificate(cert);
-        }
-    }
-    if let (Some(c), Some(k)) = (&t.tls.cert_file, &t.tls.key_file) {
-        let mut pem =
-            std::fs::read(c).map_err(|e| format!("tls_config.cert_file {}: {e}", c.display()))?;
-        pem.extend(
-            std::fs::read(k).map_err(|e| format!("tls_config.key_file {}: {e}", k.display()))?,
-        );
-        b = b.identity(reqwest::Identity::from_pem(&pem).map_err(|e| format!("tls_config: {e}"))?);
-    }
-    if t.tls.insecure_skip_verify {
-        b = b.danger_accept_invalid_certs(true);
-    }
-    b.build()
+        .user_agent("etcd-monitor-alerter")
+        .build()
         .map_err(|e| format!("building the HTTP client: {e}"))
 }
 
