@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use etcd_monitor_notify::config::TlsConfig;
+use etcd_monitor_notify::config::{Authorization, BasicAuth, HttpConfig, TlsConfig};
 use etcd_monitor_notify::AlertingConfig;
 use prom_relabel::{process, LabelSet, RelabelConfig};
 use serde::Deserialize;
@@ -46,12 +46,27 @@ struct ScrapeNode {
     #[serde(default)]
     tls_config: TlsConfig,
     basic_auth: Option<BasicAuth>,
+    authorization: Option<Authorization>,
     bearer_token: Option<String>,
     bearer_token_file: Option<PathBuf>,
+    proxy_url: Option<String>,
+    follow_redirects: Option<bool>,
+    /// Accepted for compatibility; scrapes speak HTTP/1.1.
+    enable_http2: Option<bool>,
     scrape_interval: Option<String>,
     scrape_timeout: Option<String>,
     #[serde(default)]
     honor_labels: bool,
+    honor_timestamps: Option<bool>,
+    #[serde(default)]
+    sample_limit: usize,
+    #[serde(default)]
+    label_limit: usize,
+    #[serde(default)]
+    label_name_length_limit: usize,
+    #[serde(default)]
+    label_value_length_limit: usize,
+    body_size_limit: Option<String>,
     #[serde(default)]
     params: BTreeMap<String, Vec<String>>,
     #[serde(default)]
@@ -67,14 +82,6 @@ struct StaticNode {
     targets: Vec<String>,
     #[serde(default)]
     labels: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct BasicAuth {
-    pub username: String,
-    pub password: Option<String>,
-    pub password_file: Option<PathBuf>,
 }
 
 /// One scrape target, with everything needed to scrape it.
@@ -95,10 +102,25 @@ pub struct ScrapeTarget {
     pub interval: Duration,
     pub timeout: Duration,
     pub honor_labels: bool,
+    /// Keep the timestamps the target exposes (Prometheus' default); otherwise the scrape's time.
+    pub honor_timestamps: bool,
     pub metric_relabel_configs: Vec<RelabelConfig>,
-    pub tls: TlsConfig,
-    pub basic_auth: Option<(String, String)>,
-    pub bearer_token: Option<String>,
+    pub limits: ScrapeLimits,
+    /// Credentials (secrets read from their files), TLS and proxy, as for any Prometheus HTTP client.
+    pub http: HttpConfig,
+}
+
+/// What makes a scrape fail, as Prometheus' limits do; 0 is no limit.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ScrapeLimits {
+    /// Samples left after `metric_relabel_configs`.
+    pub samples: usize,
+    /// Labels of one series, `__name__` included.
+    pub labels: usize,
+    pub label_name_length: usize,
+    pub label_value_length: usize,
+    /// Bytes of the response body (never above the alerter's own 64 MiB cap).
+    pub body_bytes: usize,
 }
 
 impl ScrapeTarget {
@@ -166,28 +188,98 @@ fn dur(what: &str, s: &Option<String>, default: Duration) -> Result<Duration, St
     }
 }
 
-fn read_secret(
-    inline: &Option<String>,
-    file: &Option<PathBuf>,
-    base: &Path,
-    what: &str,
-) -> Result<Option<String>, String> {
-    if let Some(s) = inline {
-        return Ok(Some(s.clone()));
+/// Reads a secret from its `*_file` (relative to the configuration), trailing newline dropped.
+fn read_secret_file(file: &Path, base: &Path, what: &str) -> Result<String, String> {
+    let p = if file.is_absolute() {
+        file.to_path_buf()
+    } else {
+        base.join(file)
+    };
+    std::fs::read_to_string(&p)
+        .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
+        .map_err(|e| format!("{what} {}: {e}", p.display()))
+}
+
+/// The scrape config's HTTP client settings, with secrets read and files made relative to the
+/// configuration, as Prometheus does; checked as Prometheus checks them.
+fn scrape_http(sc: &ScrapeNode, base: &Path) -> Result<HttpConfig, String> {
+    let auths = [
+        sc.basic_auth.is_some(),
+        sc.authorization.is_some(),
+        sc.bearer_token.is_some() || sc.bearer_token_file.is_some(),
+    ];
+    if auths.iter().filter(|&&a| a).count() > 1 {
+        return Err(
+            "at most one of basic_auth, authorization and bearer_token(_file) must be configured"
+                .into(),
+        );
     }
-    match file {
-        None => Ok(None),
-        Some(f) => {
-            let p = if f.is_absolute() {
-                f.clone()
-            } else {
-                base.join(f)
-            };
-            std::fs::read_to_string(&p)
-                .map(|s| Some(s.trim().to_string()))
-                .map_err(|e| format!("{what} {}: {e}", p.display()))
+    sc.tls_config.check()?;
+    let mut h = HttpConfig {
+        basic_auth: sc.basic_auth.clone(),
+        authorization: sc.authorization.clone(),
+        bearer_token: sc.bearer_token.clone(),
+        bearer_token_file: None,
+        tls_config: sc.tls_config.clone(),
+        proxy_url: sc.proxy_url.clone(),
+        follow_redirects: sc.follow_redirects,
+        enable_http2: sc.enable_http2,
+    };
+    if let Some(f) = &sc.bearer_token_file {
+        h.bearer_token = Some(read_secret_file(f, base, "bearer_token_file")?);
+    }
+    if let Some(ba) = h.basic_auth.as_mut() {
+        if let Some(f) = ba.password_file.take() {
+            ba.password = Some(read_secret_file(&f, base, "basic_auth.password_file")?);
         }
     }
+    if let Some(a) = h.authorization.as_mut() {
+        if a.kind
+            .as_deref()
+            .is_some_and(|k| k.eq_ignore_ascii_case("basic"))
+        {
+            return Err(
+                "authorization type cannot be set to \"basic\", use \"basic_auth\" instead".into(),
+            );
+        }
+        if let Some(f) = a.credentials_file.take() {
+            a.credentials = Some(read_secret_file(
+                &f,
+                base,
+                "authorization.credentials_file",
+            )?);
+        }
+    }
+    let t = &mut h.tls_config;
+    for p in [&mut t.ca_file, &mut t.cert_file, &mut t.key_file]
+        .into_iter()
+        .flatten()
+    {
+        if p.is_relative() {
+            *p = base.join(&*p);
+        }
+    }
+    Ok(h)
+}
+
+/// Prometheus' `body_size_limit`: bytes with a base-2 unit (`512KB`, `10MB`, `1GiB`), 0 for none.
+fn parse_base2_bytes(text: &str) -> Result<usize, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: usize = num
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size such as 10MB"))?;
+    let shift = match unit {
+        "" | "B" => 0,
+        "KB" | "KiB" => 10,
+        "MB" | "MiB" => 20,
+        "GB" | "GiB" => 30,
+        "TB" | "TiB" => 40,
+        _ => return Err(format!("{text:?}: unknown unit {unit:?}")),
+    };
+    n.checked_mul(1usize << shift)
+        .ok_or_else(|| format!("{text:?} is too large"))
 }
 
 pub fn parse_config(
@@ -267,39 +359,22 @@ pub fn parse_config(
                 "{at}: scrape timeout greater than scrape interval"
             )));
         }
-        sc.tls_config
-            .check()
-            .map_err(|e| err(format!("{at}.{e}")))?;
-        // Files named in the configuration are relative to it, as in Prometheus.
-        let mut tls = sc.tls_config.clone();
-        for p in [&mut tls.ca_file, &mut tls.cert_file, &mut tls.key_file]
-            .into_iter()
-            .flatten()
-        {
-            if p.is_relative() {
-                *p = base_dir.join(&*p);
-            }
-        }
+        let http = scrape_http(sc, base_dir).map_err(|e| err(format!("{at}.{e}")))?;
         let scheme = sc.scheme.clone().unwrap_or_else(|| "http".into());
         if scheme != "http" && scheme != "https" {
             return Err(err(format!("{at}.scheme: {scheme:?} is not http or https")));
         }
-        let basic_auth = match &sc.basic_auth {
-            None => None,
-            Some(b) => Some((
-                b.username.clone(),
-                read_secret(&b.password, &b.password_file, base_dir, "password_file")
-                    .map_err(err)?
-                    .unwrap_or_default(),
-            )),
+        let limits = ScrapeLimits {
+            samples: sc.sample_limit,
+            labels: sc.label_limit,
+            label_name_length: sc.label_name_length_limit,
+            label_value_length: sc.label_value_length_limit,
+            body_bytes: match &sc.body_size_limit {
+                None => 0,
+                Some(text) => parse_base2_bytes(text)
+                    .map_err(|e| err(format!("{at}.body_size_limit: {e}")))?,
+            },
         };
-        let bearer_token = read_secret(
-            &sc.bearer_token,
-            &sc.bearer_token_file,
-            base_dir,
-            "bearer_token_file",
-        )
-        .map_err(err)?;
         let metrics_path = sc.metrics_path.clone().unwrap_or_else(|| "/metrics".into());
         let pool = TargetPool {
             node: sc,
@@ -329,10 +404,10 @@ pub fn parse_config(
                         interval: p.interval,
                         timeout: p.timeout,
                         honor_labels: sc.honor_labels,
+                        honor_timestamps: sc.honor_timestamps.unwrap_or(true),
                         metric_relabel_configs: sc.metric_relabel_configs.clone(),
-                        tls: tls.clone(),
-                        basic_auth: basic_auth.clone(),
-                        bearer_token: bearer_token.clone(),
+                        limits,
+                        http: http.clone(),
                     }),
                 }
             }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use etcd_monitor_promql::{stale_nan, Labels, MemStorage};
 use prom_relabel::{is_valid_label_name, process, LabelSet};
 
-use super::config::ScrapeTarget;
+use super::config::{ScrapeLimits, ScrapeTarget};
 
 const ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 /// A body larger than this is refused (a target sending garbage must not exhaust memory).
@@ -24,11 +24,7 @@ pub struct ScrapeOutcome {
 }
 
 pub fn build_client(t: &ScrapeTarget) -> Result<reqwest::Client, String> {
-    etcd_monitor_notify::tls::client_builder(&t.tls)?
-        .timeout(t.timeout)
-        .user_agent("etcd-monitor-alerter")
-        .build()
-        .map_err(|e| format!("building the HTTP client: {e}"))
+    etcd_monitor_notify::deliver::http_client(&t.http, t.timeout).map_err(|e| e.to_string())
 }
 
 /// What one scrape parsed.
@@ -65,6 +61,7 @@ pub fn to_samples(body: &str, target: &ScrapeTarget) -> Result<Scraped, String> 
                 }
             }
             check_series(&lset)?;
+            check_label_limits(&lset, &target.limits)?;
             let labels = Labels::new(lset);
             // A repeated series in one exposition: the first wins, as Prometheus reports a duplicate.
             if seen.insert(labels.fingerprint()) {
@@ -74,9 +71,13 @@ pub fn to_samples(body: &str, target: &ScrapeTarget) -> Result<Scraped, String> 
                 } else {
                     s.value
                 };
-                samples.push((labels, s.timestamp_ms, v));
+                let ts = s.timestamp_ms.filter(|_| target.honor_timestamps);
+                samples.push((labels, ts, v));
             }
         }
+    }
+    if target.limits.samples > 0 && samples.len() > target.limits.samples {
+        return Err("sample limit exceeded".to_string());
     }
     Ok(Scraped { samples, exposed })
 }
@@ -117,6 +118,40 @@ fn with_target_labels(mut lset: LabelSet, target: &ScrapeTarget) -> LabelSet {
     lset
 }
 
+/// Prometheus' `verifyLabelLimits`, with its messages.
+fn check_label_limits(lset: &LabelSet, limits: &ScrapeLimits) -> Result<(), String> {
+    let name: String = lset
+        .get("__name__")
+        .map(|n| n.chars().take(50).collect())
+        .unwrap_or_default();
+    if limits.labels > 0 && lset.len() > limits.labels {
+        return Err(format!(
+            "label_limit exceeded (metric: {name}, number of labels: {}, limit: {})",
+            lset.len(),
+            limits.labels
+        ));
+    }
+    for (k, v) in lset {
+        let short: String = k.chars().take(50).collect();
+        if limits.label_name_length > 0 && k.len() > limits.label_name_length {
+            return Err(format!(
+                "label_name_length_limit exceeded (metric: {name}, label name: {short}, length: {}, limit: {})",
+                k.len(),
+                limits.label_name_length
+            ));
+        }
+        if limits.label_value_length > 0 && v.len() > limits.label_value_length {
+            let value: String = v.chars().take(50).collect();
+            return Err(format!(
+                "label_value_length_limit exceeded (metric: {name}, label name: {short}, value: {value:?}, length: {}, limit: {})",
+                v.len(),
+                limits.label_value_length
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn check_series(lset: &LabelSet) -> Result<(), String> {
     let Some(name) = lset.get("__name__") else {
         return Err("missing metric name (__name__ label)".into());
@@ -141,35 +176,33 @@ fn check_series(lset: &LabelSet) -> Result<(), String> {
 pub async fn fetch(client: &reqwest::Client, target: &ScrapeTarget, ts_ms: i64) -> ScrapeOutcome {
     let started = Instant::now();
     let result = async {
-        let mut req = client.get(target.url()).header("Accept", ACCEPT).header(
+        let req = client.get(target.url()).header("Accept", ACCEPT).header(
             "X-Prometheus-Scrape-Timeout-Seconds",
             format!("{}", target.timeout.as_secs_f64()),
         );
-        if let Some((u, p)) = &target.basic_auth {
-            req = req.basic_auth(u, Some(p));
-        }
-        if let Some(t) = &target.bearer_token {
-            req = req.bearer_auth(t);
-        }
-        let resp = req
+        let mut resp = etcd_monitor_notify::deliver::authorize(req, &target.http)
             .send()
             .await
             .map_err(|e| format!("scrape {}: {e}", target.url()))?;
         if !resp.status().is_success() {
             return Err(format!("server returned HTTP status {}", resp.status()));
         }
-        if resp.content_length().is_some_and(|l| l as usize > MAX_BODY) {
-            return Err("body exceeds the size limit".to_string());
-        }
-        let bytes = resp
-            .bytes()
+        let cap = match target.limits.body_bytes {
+            0 => MAX_BODY,
+            n => n.min(MAX_BODY),
+        };
+        let mut bytes = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
             .await
-            .map_err(|e| format!("reading the body: {e}"))?;
-        if bytes.len() > MAX_BODY {
-            return Err("body exceeds the size limit".to_string());
+            .map_err(|e| format!("reading the body: {e}"))?
+        {
+            if bytes.len() + chunk.len() > cap {
+                return Err("body size limit exceeded".to_string());
+            }
+            bytes.extend_from_slice(&chunk);
         }
-        let text =
-            String::from_utf8(bytes.to_vec()).map_err(|_| "body is not UTF-8".to_string())?;
+        let text = String::from_utf8(bytes).map_err(|_| "body is not UTF-8".to_string())?;
         to_samples(&text, target)
     }
     .await;
@@ -197,7 +230,8 @@ fn report_series(target: &ScrapeTarget, name: &str) -> Labels {
 }
 
 /// Writes a scrape's samples and its report series; series present last time and missing now (all of
-/// them when the scrape failed) get a staleness marker, as Prometheus' scrape loop writes them.
+/// them when the scrape failed) get a staleness marker, as Prometheus' scrape loop writes them, except
+/// series exposed with timestamps.
 pub fn apply(
     store: &mut MemStorage,
     target: &ScrapeTarget,
@@ -211,7 +245,11 @@ pub fn apply(
             let kept = scraped.samples.len();
             for (labels, t, v) in scraped.samples {
                 let _ = store.append(&labels, t.unwrap_or(ts), v);
-                current.insert(labels.fingerprint(), labels);
+                // As Prometheus: a series with its own timestamps gets no staleness markers, which
+                // would sit after its next samples and make them out of order.
+                if t.is_none() {
+                    current.insert(labels.fingerprint(), labels);
+                }
             }
             (1.0, scraped.exposed, kept, None)
         }
@@ -399,6 +437,41 @@ mod tests {
             to_samples("a_y 2\n", &t).unwrap_err(),
             "missing metric name (__name__ label)"
         );
+    }
+
+    /// Prometheus writes no staleness marker for a series with its own timestamps: one failed scrape
+    /// must not block the exposed timestamp's samples afterwards.
+    #[test]
+    fn exposed_timestamps_are_not_marked_stale() {
+        let t = target(false);
+        let mut store = MemStorage::new();
+        let mut st = TargetState::default();
+        let scrape = |ts, result| ScrapeOutcome {
+            ts_ms: ts,
+            duration: Duration::from_millis(5),
+            result,
+        };
+        apply(
+            &mut store,
+            &t,
+            &mut st,
+            scrape(10_000, to_samples("a 1 5000\n", &t)),
+        );
+        apply(&mut store, &t, &mut st, scrape(11_000, Err("down".into())));
+        apply(
+            &mut store,
+            &t,
+            &mut st,
+            scrape(12_000, to_samples("a 2 6000\n", &t)),
+        );
+        let a = Labels::new([("__name__", "a"), ("job", "etcd"), ("instance", "h:1")]);
+        let pts: Vec<(i64, f64)> = store
+            .points(&a)
+            .unwrap()
+            .iter()
+            .map(|p| (p.t, p.v))
+            .collect();
+        assert_eq!(pts, vec![(5000, 1.0), (6000, 2.0)]);
     }
 
     #[test]
