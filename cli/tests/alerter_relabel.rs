@@ -274,11 +274,6 @@ fn serve_exposition(dir: &Path) -> Result<(Proc, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relabelling_agrees_with_prometheus() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let (prom_dir, ours_dir) = (dir.path().join("prometheus"), dir.path().join("alerter"));
-    for d in [&prom_dir, &ours_dir] {
-        std::fs::create_dir_all(d)?;
-        std::fs::write(d.join("rules.yml"), RULES)?;
-    }
     let (_files, file_target) = serve_exposition(dir.path())?;
     let am_config = dir.path().join("am.yml");
     std::fs::write(
@@ -296,12 +291,14 @@ async fn relabelling_agrees_with_prometheus() -> Result<()> {
             .to_string()
     };
 
-    let (_prom, prom) =
-        start_prometheus_with(&prom_dir, &config(&file_target, &am_target(&am_prometheus))).await?;
-    let ours_config = ours_dir.join("alerter.yml");
-    std::fs::write(&ours_config, config(&file_target, &am_target(&am_ours)))?;
-    let (_alerter, alerter) =
-        start_alerter(&ours_dir, &[format!("--config={}", ours_config.display())]).await?;
+    let both = prometheus_and_alerter(
+        dir.path(),
+        &config(&file_target, &am_target(&am_prometheus)),
+        &config(&file_target, &am_target(&am_ours)),
+        &[("rules.yml", RULES)],
+    )
+    .await?;
+    let (prom, alerter) = (&both.prometheus, &both.alerter);
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()?;
@@ -314,7 +311,7 @@ async fn relabelling_agrees_with_prometheus() -> Result<()> {
             Ok((t.0.len() + t.1.len() == 17).then_some(t))
         })
         .await?;
-    let (mut ours, ours_dropped) = targets(&http, &alerter).await?;
+    let (mut ours, ours_dropped) = targets(&http, alerter).await?;
     // Prometheus 2.42 overwrites a target's labels-before-relabelling in place when a step shrinks
     // the set (prometheus/prometheus#11960), so for `labelkeep` its discoveredLabels show the result.
     // Ours must be the labels before any processing, as the API documents them.
@@ -355,7 +352,7 @@ async fn relabelling_agrees_with_prometheus() -> Result<()> {
     })
     .await?;
     let ours = wait_for("the alerter's alerts", Duration::from_secs(30), || async {
-        let f = firing_alerts_at(&http, &alerter).await?;
+        let f = firing_alerts_at(&http, alerter).await?;
         Ok(wanted(&f).then_some(f))
     })
     .await?;

@@ -7,9 +7,9 @@ mod programs;
 
 use std::collections::BTreeSet;
 use std::process::Command;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use programs::*;
 
 /// Serves the file at every path; paths under /private need one of the Authorization values given.
@@ -109,21 +109,15 @@ async fn scrape_options_agree_with_prometheus() -> Result<()> {
             config.push_str(&format!("    {extra}\n"));
         }
     }
-    let (prom_dir, ours_dir) = (dir.path().join("prometheus"), dir.path().join("alerter"));
-    for d in [&prom_dir, &ours_dir] {
-        std::fs::create_dir_all(d)?;
-        std::fs::write(d.join("rules.yml"), &rules)?;
-        std::fs::write(d.join("pw"), "pw\n")?;
-        std::fs::write(d.join("wrong-token"), "not-it\n")?;
-    }
-    let (_prom, prom) = start_prometheus_with(&prom_dir, &config).await?;
-    std::fs::write(ours_dir.join("alerter.yml"), &config)?;
-    let (_alerter, alerter) = start_alerter(
-        &ours_dir,
-        &[format!(
-            "--config={}",
-            ours_dir.join("alerter.yml").display()
-        )],
+    let both = prometheus_and_alerter(
+        dir.path(),
+        &config,
+        &config,
+        &[
+            ("rules.yml", &rules),
+            ("pw", "pw\n"),
+            ("wrong-token", "not-it\n"),
+        ],
     )
     .await?;
 
@@ -142,34 +136,26 @@ async fn scrape_options_agree_with_prometheus() -> Result<()> {
             expected.insert((which.to_string(), job.to_string(), String::new()));
         }
     }
-    let expected = &expected;
-    let agrees = |base: String| async move {
-        let http = reqwest::Client::new();
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let alerts = firing_alerts_at(&http, &base).await?;
-            let seen: BTreeSet<(String, String, String)> = alerts
+    let http = reqwest::Client::new();
+    let seen = |base: &str| {
+        let (http, base) = (http.clone(), base.to_string());
+        async move {
+            Ok(firing_alerts_at(&http, &base)
+                .await?
                 .into_iter()
                 .map(|(l, a)| {
                     let value = a.get("value").cloned().unwrap_or_default();
                     (l["alertname"].clone(), l["job"].clone(), value)
                 })
-                .collect();
-            if seen == *expected {
-                return anyhow::Ok(());
-            }
-            if std::time::Instant::now() > deadline {
-                anyhow::bail!(
-                    "{base} never showed the expected jobs in 30 s\nexpected: {expected:?}\nlast:     {seen:?}"
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
+                .collect::<BTreeSet<(String, String, String)>>())
         }
     };
-    agrees(prom.url.clone())
-        .await
-        .context("Prometheus (the reference)")?;
-    agrees(alerter).await.context("the alerter")?;
+    until_equal("Prometheus (the reference)", &expected, || {
+        seen(&both.prometheus.url)
+    })
+    .await?;
+    until_equal("the alerter", &expected, || seen(&both.alerter)).await?;
+    let ours_dir = &both.alerter_dir;
 
     // Configurations Prometheus refuses are refused, with the job named.
     for (bad, says) in [

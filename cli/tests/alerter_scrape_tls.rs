@@ -6,7 +6,6 @@
 mod programs;
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use etcd_testkit::{Cluster, ClusterOptions, EtcdVersion};
@@ -71,21 +70,8 @@ async fn tls_scrapes_agree_with_prometheus() -> Result<()> {
         ));
     }
     let dir = tempfile::tempdir()?;
-    let (prom_dir, ours_dir) = (dir.path().join("prometheus"), dir.path().join("alerter"));
-    for d in [&prom_dir, &ours_dir] {
-        std::fs::create_dir_all(d)?;
-        std::fs::write(d.join("rules.yml"), RULES)?;
-    }
-    let (_prom, prom) = start_prometheus_with(&prom_dir, &config).await?;
-    std::fs::write(ours_dir.join("alerter.yml"), &config)?;
-    let (_alerter, alerter) = start_alerter(
-        &ours_dir,
-        &[format!(
-            "--config={}",
-            ours_dir.join("alerter.yml").display()
-        )],
-    )
-    .await?;
+    let both =
+        prometheus_and_alerter(dir.path(), &config, &config, &[("rules.yml", RULES)]).await?;
 
     // `up` per job, as etcd's certificate and TLS versions allow (given time: a scrape may fail now
     // and then on a loaded machine).
@@ -94,32 +80,22 @@ async fn tls_scrapes_agree_with_prometheus() -> Result<()> {
         .map(|(job, _, ok)| (job.to_string(), if *ok { "1" } else { "0" }.to_string()))
         .collect();
     let http = reqwest::Client::new();
-    let agrees = |base: String| {
-        let (http, expected) = (http.clone(), expected.clone());
+    let ups = |base: &str| {
+        let (http, base) = (http.clone(), base.to_string());
         async move {
-            let deadline = std::time::Instant::now() + Duration::from_secs(30);
-            loop {
-                let seen: BTreeSet<(String, String)> = firing_alerts_at(&http, &base)
-                    .await?
-                    .into_iter()
-                    .map(|(l, a)| (l["job"].clone(), a["value"].clone()))
-                    .collect();
-                if seen == expected {
-                    return anyhow::Ok(());
-                }
-                if std::time::Instant::now() > deadline {
-                    anyhow::bail!(
-                        "{base}: in 30 s never\nexpected: {expected:?}\nlast:     {seen:?}"
-                    );
-                }
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
+            Ok(firing_alerts_at(&http, &base)
+                .await?
+                .into_iter()
+                .map(|(l, a)| (l["job"].clone(), a["value"].clone()))
+                .collect::<BTreeSet<(String, String)>>())
         }
     };
-    agrees(prom.url.clone())
-        .await
-        .context("Prometheus (the reference)")?;
-    agrees(alerter.clone()).await.context("the alerter")?;
+    until_equal("Prometheus (the reference)", &expected, || {
+        ups(&both.prometheus.url)
+    })
+    .await?;
+    until_equal("the alerter", &expected, || ups(&both.alerter)).await?;
+    let ours_dir = &both.alerter_dir;
 
     // A version Prometheus does not know is refused at load, with its message.
     let bad = ours_dir.join("bad.yml");

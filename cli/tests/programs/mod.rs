@@ -330,6 +330,61 @@ pub async fn start_alerter(dir: &Path, args: &[String]) -> Result<(Proc, String)
     Ok((proc, url))
 }
 
+/// Prometheus and the alerter side by side, each in its own folder under `dir` with `files` (rule
+/// files, secrets) written into both, so relative paths in the configurations resolve alike.
+pub struct SideBySide {
+    pub prometheus: Prometheus,
+    pub alerter: String,
+    pub alerter_dir: PathBuf,
+    _procs: (Proc, Proc),
+}
+
+pub async fn prometheus_and_alerter(
+    dir: &Path,
+    prometheus_config: &str,
+    alerter_config: &str,
+    files: &[(&str, &str)],
+) -> Result<SideBySide> {
+    let (prom_dir, alerter_dir) = (dir.join("prometheus"), dir.join("alerter"));
+    for d in [&prom_dir, &alerter_dir] {
+        std::fs::create_dir_all(d)?;
+        for (name, text) in files {
+            std::fs::write(d.join(name), text)?;
+        }
+    }
+    let (prom_proc, prometheus) = start_prometheus_with(&prom_dir, prometheus_config).await?;
+    let config = alerter_dir.join("alerter.yml");
+    std::fs::write(&config, alerter_config)?;
+    let (alerter_proc, alerter) =
+        start_alerter(&alerter_dir, &[format!("--config={}", config.display())]).await?;
+    Ok(SideBySide {
+        prometheus,
+        alerter,
+        alerter_dir,
+        _procs: (prom_proc, alerter_proc),
+    })
+}
+
+/// Polls `observe` until it returns `expected`; the error shows both and names `what`.
+pub async fn until_equal<T, F, Fut>(what: &str, expected: &T, mut observe: F) -> Result<()>
+where
+    T: PartialEq + std::fmt::Debug,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let seen = observe().await?;
+        if seen == *expected {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("{what}: not as expected in 30 s\nexpected: {expected:?}\nlast:     {seen:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// A label set, or annotations.
 pub type Labels = BTreeMap<String, String>;
 
