@@ -123,6 +123,12 @@ pub struct ScrapeLimits {
     pub body_bytes: usize,
 }
 
+impl ScrapeLimits {
+    pub fn has_label_limits(&self) -> bool {
+        self.labels > 0 || self.label_name_length > 0 || self.label_value_length > 0
+    }
+}
+
 impl ScrapeTarget {
     pub fn url(&self) -> String {
         let query: Vec<String> = self

@@ -59,9 +59,12 @@ pub fn to_samples(body: &str, target: &ScrapeTarget) -> Result<Scraped, String> 
                     Some(kept) if !kept.is_empty() => lset = kept,
                     _ => continue,
                 }
+                // The parser and the configuration checks vouch for names; relabelling may not.
+                check_series(&lset)?;
             }
-            check_series(&lset)?;
-            check_label_limits(&lset, &target.limits)?;
+            if target.limits.has_label_limits() {
+                check_label_limits(&lset, &target.limits)?;
+            }
             let labels = Labels::new(lset);
             // A repeated series in one exposition: the first wins, as Prometheus reports a duplicate.
             if seen.insert(labels.fingerprint()) {
@@ -88,6 +91,10 @@ fn with_target_labels(mut lset: LabelSet, target: &ScrapeTarget) -> LabelSet {
         for (k, v) in &target.labels {
             lset.entry(k.clone()).or_insert_with(|| v.clone());
         }
+        return lset;
+    }
+    if !target.labels.keys().any(|k| lset.contains_key(k)) {
+        lset.extend(target.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
         return lset;
     }
     let exposed = lset.clone();
