@@ -1,4 +1,5 @@
-//! `alerter check rules` and `alerter test`: promtool's two rule commands, same output and exit codes.
+//! `alerter check rules`, `alerter check config` and `alerter test`: promtool's commands, with its
+//! output and exit codes; `alerter check notify-config`: amtool's `check-config`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -46,6 +47,68 @@ pub fn check_rules(files: &[PathBuf]) -> u8 {
             }
         }
         let _ = writeln!(out);
+    }
+    u8::from(failed)
+}
+
+/// `promtool check config`: each configuration file as the alerter reads it (scrape targets through
+/// relabelling, secrets and TLS files, the Alertmanagers), then the rule files it names. 0 when all is
+/// valid, 1 otherwise.
+pub fn check_config(files: &[PathBuf]) -> u8 {
+    etcd_monitor_promql::register_prometheus_2_42_functions();
+    let mut failed = false;
+    for f in files {
+        let _ = writeln!(std::io::stdout(), "Checking {}", f.display());
+        let checked = crate::daemon::config::load_config(Some(f)).and_then(|cfg| {
+            etcd_monitor_notify::AlertmanagerForwarder::new(
+                &cfg.alerting,
+                &cfg.base_dir,
+                etcd_monitor_notify::ForwarderOptions::default(),
+            )
+            .map_err(|e| format!("{}: {e:#}", f.display()))?;
+            Ok(cfg)
+        });
+        match checked {
+            Ok(cfg) => {
+                let _ = writeln!(
+                    std::io::stdout(),
+                    " SUCCESS: {} is valid prometheus config file syntax\n",
+                    f.display()
+                );
+                if check_rules(&cfg.rule_files) != 0 {
+                    failed = true;
+                }
+            }
+            Err(e) => {
+                failed = true;
+                eprintln!("  FAILED: {e}\n");
+            }
+        }
+    }
+    u8::from(failed)
+}
+
+/// `amtool check-config`: each Alertmanager configuration as the notifier reads it (routes,
+/// receivers, templates, time intervals, secrets). 0 when all are valid, 1 otherwise.
+pub fn check_notify_config(files: &[PathBuf]) -> u8 {
+    let mut failed = false;
+    for f in files {
+        match etcd_monitor_notify::NotifyConfig::load(f) {
+            Ok(c) => {
+                let _ = writeln!(
+                    std::io::stdout(),
+                    "Checking '{}'  SUCCESS\nFound:\n - global config\n - route\n - {} inhibit rules\n - {} receivers\n - {} time intervals\n",
+                    f.display(),
+                    c.inhibit_rules.len(),
+                    c.receivers.len(),
+                    c.time_intervals.len()
+                );
+            }
+            Err(e) => {
+                failed = true;
+                eprintln!("Checking '{}'  FAILED: {e}\n", f.display());
+            }
+        }
     }
     u8::from(failed)
 }

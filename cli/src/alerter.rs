@@ -39,7 +39,7 @@ pub struct AlerterArgs {
 
 #[derive(Debug, clap::Subcommand)]
 enum AlerterCommand {
-    /// Check rule files, as `promtool check rules` does
+    /// Check rule files and configuration files, as promtool and amtool do
     Check {
         #[command(subcommand)]
         what: CheckCommand,
@@ -60,6 +60,18 @@ enum CheckCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Check --config files and the rule files they name, as `promtool check config` does
+    Config {
+        /// Configuration files in Prometheus' format
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Check --notify-config files, as `amtool check-config` does
+    NotifyConfig {
+        /// Configuration files in Alertmanager's format
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 pub async fn run(args: AlerterArgs, logging: &LoggingArgs) -> ExitCode {
@@ -67,6 +79,12 @@ pub async fn run(args: AlerterArgs, logging: &LoggingArgs) -> ExitCode {
         Some(AlerterCommand::Check {
             what: CheckCommand::Rules { files },
         }) => ExitCode::from(etcd_monitor_alerter::commands::check_rules(&files)),
+        Some(AlerterCommand::Check {
+            what: CheckCommand::Config { files },
+        }) => ExitCode::from(etcd_monitor_alerter::commands::check_config(&files)),
+        Some(AlerterCommand::Check {
+            what: CheckCommand::NotifyConfig { files },
+        }) => ExitCode::from(etcd_monitor_alerter::commands::check_notify_config(&files)),
         Some(AlerterCommand::Test { files }) => {
             ExitCode::from(etcd_monitor_alerter::commands::test_rules(&files))
         }

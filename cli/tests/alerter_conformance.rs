@@ -101,3 +101,75 @@ fn check_rules_reports_file_line_and_reason() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.yml: cannot read"));
 }
+
+/// `alerter check config` and `check notify-config` accept and refuse the same files as `promtool check
+/// config` and `amtool check-config` (Debian's, installed by `make test`).
+#[test]
+fn check_config_agrees_with_promtool_and_amtool() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("ok.rules.yml"),
+        "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up == 0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("bad.rules.yml"),
+        "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up ==\n",
+    )
+    .unwrap();
+    let target = "  - job_name: j\n    static_configs: [{targets: ['h:1']}]\n";
+    let prometheus_configs = [
+        format!("rule_files: [ok.rules.yml]\nscrape_configs:\n{target}    relabel_configs:\n      - {{source_labels: [__address__], target_label: host, regex: '(.*):.*'}}\n    metric_relabel_configs:\n      - {{regex: 'go_.*', action: labeldrop}}\n"),
+        format!("rule_files: [bad.rules.yml]\nscrape_configs:\n{target}"),
+        format!("scrape_configs:\n{target}    relabel_configs:\n      - {{action: hashmod, target_label: x}}\n"),
+        format!("scrape_configs:\n{target}    relabel_configs:\n      - {{action: labelkeep, regex: a, source_labels: [b]}}\n"),
+        format!("scrape_configs:\n{target}    tls_config: {{min_version: TLS9}}\n"),
+        format!("scrape_configs:\n{target}    basic_auth: {{username: u, password: p}}\n    authorization: {{credentials: c}}\n"),
+        format!("scrape_configs:\n{target}    sample_limit: 10\n    label_limit: 5\n    honor_timestamps: false\n    body_size_limit: 10MB\n"),
+        "alerting:\n  alert_relabel_configs:\n    - {source_labels: [a], target_label: '1b'}\n".to_string(),
+        "alerting:\n  alert_relabel_configs:\n    - {regex: replica, action: labeldrop}\n  alertmanagers:\n    - static_configs: [{targets: ['am:9093']}]\n      relabel_configs: [{target_label: __alerts_path__, replacement: /x}]\n".to_string(),
+    ];
+    for (i, text) in prometheus_configs.iter().enumerate() {
+        let p = dir.path().join(format!("prometheus-{i}.yml"));
+        std::fs::write(&p, text).unwrap();
+        let Ok(theirs) = Command::new("promtool")
+            .args(["check", "config"])
+            .arg(&p)
+            .output()
+        else {
+            eprintln!("skipped: promtool is not installed");
+            return;
+        };
+        let ours = alerter(&["check", "config", p.to_str().unwrap()]);
+        assert_eq!(
+            ours.status.success(),
+            theirs.status.success(),
+            "case {i}:\n{text}\nours: {}{}\npromtool: {}{}",
+            String::from_utf8_lossy(&ours.stdout),
+            String::from_utf8_lossy(&ours.stderr),
+            String::from_utf8_lossy(&theirs.stdout),
+            String::from_utf8_lossy(&theirs.stderr)
+        );
+    }
+    let notify_configs = [
+        "route: {receiver: a}\nreceivers: [{name: a}]\n",
+        "route: {receiver: b}\nreceivers: [{name: a}]\n",
+        "route: {receiver: a, group_wait: soon}\nreceivers: [{name: a}]\n",
+    ];
+    for (i, text) in notify_configs.iter().enumerate() {
+        let p = dir.path().join(format!("alertmanager-{i}.yml"));
+        std::fs::write(&p, text).unwrap();
+        let Ok(theirs) = Command::new("amtool").arg("check-config").arg(&p).output() else {
+            eprintln!("skipped: amtool is not installed");
+            return;
+        };
+        let ours = alerter(&["check", "notify-config", p.to_str().unwrap()]);
+        assert_eq!(
+            ours.status.success(),
+            theirs.status.success(),
+            "case {i}:\n{text}\nours: {}{}",
+            String::from_utf8_lossy(&ours.stdout),
+            String::from_utf8_lossy(&ours.stderr)
+        );
+    }
+}
