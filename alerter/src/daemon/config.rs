@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use etcd_monitor_notify::config::{Authorization, BasicAuth, HttpConfig, TlsConfig};
 use etcd_monitor_notify::AlertingConfig;
-use prom_relabel::{process, LabelSet, RelabelConfig};
+use prom_relabel::RelabelConfig;
 use serde::Deserialize;
 
+use super::targets::{DroppedTarget, Populated, ScrapeLimits, ScrapeTarget, TargetPool};
 use crate::duration;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -82,81 +83,6 @@ struct StaticNode {
     targets: Vec<String>,
     #[serde(default)]
     labels: BTreeMap<String, String>,
-}
-
-/// One scrape target, with everything needed to scrape it.
-#[derive(Debug, Clone)]
-pub struct ScrapeTarget {
-    /// The scrape pool: `job_name`, whatever relabelling made of the `job` label.
-    pub job: String,
-    /// `host:port`, from `__address__` after relabelling.
-    pub address: String,
-    pub scheme: String,
-    pub metrics_path: String,
-    /// URL query parameters: `params`, overridden by `__param_<name>` labels.
-    pub params: BTreeMap<String, Vec<String>>,
-    /// The labels every series of the target gets (relabelled, without `__` labels).
-    pub labels: BTreeMap<String, String>,
-    /// The labels before relabelling, as Prometheus' targets API shows them.
-    pub discovered_labels: LabelSet,
-    pub interval: Duration,
-    pub timeout: Duration,
-    pub honor_labels: bool,
-    /// Keep the timestamps the target exposes (Prometheus' default); otherwise the scrape's time.
-    pub honor_timestamps: bool,
-    pub metric_relabel_configs: Vec<RelabelConfig>,
-    pub limits: ScrapeLimits,
-    /// Credentials (secrets read from their files), TLS and proxy, as for any Prometheus HTTP client.
-    pub http: HttpConfig,
-}
-
-/// What makes a scrape fail, as Prometheus' limits do; 0 is no limit.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ScrapeLimits {
-    /// Samples left after `metric_relabel_configs`.
-    pub samples: usize,
-    /// Labels of one series, `__name__` included.
-    pub labels: usize,
-    pub label_name_length: usize,
-    pub label_value_length: usize,
-    /// Bytes of the response body (never above the alerter's own 64 MiB cap).
-    pub body_bytes: usize,
-}
-
-impl ScrapeLimits {
-    pub fn has_label_limits(&self) -> bool {
-        self.labels > 0 || self.label_name_length > 0 || self.label_value_length > 0
-    }
-}
-
-impl ScrapeTarget {
-    pub fn url(&self) -> String {
-        let query: Vec<String> = self
-            .params
-            .iter()
-            .flat_map(|(k, vs)| {
-                vs.iter()
-                    .map(move |v| format!("{}={}", super::url_encode(k), super::url_encode(v)))
-            })
-            .collect();
-        let mut url = format!("{}://{}{}", self.scheme, self.address, self.metrics_path);
-        if !query.is_empty() {
-            url.push('?');
-            url.push_str(&query.join("&"));
-        }
-        url
-    }
-    /// Identity for reloads: same target and labels, same scrape state.
-    pub fn key(&self) -> String {
-        format!("{}|{}|{:?}", self.job, self.url(), self.labels)
-    }
-}
-
-/// A target that `relabel_configs` dropped, kept for the targets API.
-#[derive(Debug, Clone)]
-pub struct DroppedTarget {
-    pub job: String,
-    pub discovered_labels: LabelSet,
 }
 
 #[derive(Debug, Clone)]
@@ -383,7 +309,9 @@ pub fn parse_config(
         };
         let metrics_path = sc.metrics_path.clone().unwrap_or_else(|| "/metrics".into());
         let pool = TargetPool {
-            node: sc,
+            job_name: &sc.job_name,
+            params: &sc.params,
+            relabel_configs: &sc.relabel_configs,
             interval,
             timeout,
             scheme: &scheme,
@@ -430,149 +358,6 @@ pub fn parse_config(
         alerting: node.alerting.clone().unwrap_or_default(),
         base_dir: base_dir.to_path_buf(),
     })
-}
-
-/// One scrape config's settings, from which each static target's labels are populated.
-struct TargetPool<'a> {
-    node: &'a ScrapeNode,
-    interval: Duration,
-    timeout: Duration,
-    scheme: &'a str,
-    metrics_path: &'a str,
-}
-
-/// A static target after `relabel_configs`.
-enum Populated {
-    Dropped(LabelSet),
-    Active(ActiveTarget),
-}
-
-struct ActiveTarget {
-    address: String,
-    scheme: String,
-    metrics_path: String,
-    params: BTreeMap<String, Vec<String>>,
-    labels: LabelSet,
-    discovered: LabelSet,
-    interval: Duration,
-    timeout: Duration,
-}
-
-impl TargetPool<'_> {
-    /// Prometheus' `PopulateLabels`: the scrape settings as `__` labels, relabelling, then the address,
-    /// interval and timeout read back from the labels. Prometheus logs a target it cannot build and
-    /// scrapes the rest; for a static target that is a mistake in the file, so here it is an error.
-    fn target(&self, address: &str, group_labels: &LabelSet) -> Result<Populated, String> {
-        let mut lset: LabelSet = group_labels.clone();
-        lset.insert("__address__".into(), address.into());
-        let defaults = [
-            ("job", self.node.job_name.clone()),
-            ("__scrape_interval__", duration::format(self.interval)),
-            ("__scrape_timeout__", duration::format(self.timeout)),
-            ("__metrics_path__", self.metrics_path.to_string()),
-            ("__scheme__", self.scheme.to_string()),
-        ];
-        for (k, v) in defaults {
-            if lset.get(k).is_none_or(|cur| cur.is_empty()) {
-                lset.insert(k.into(), v);
-            }
-        }
-        for (k, vs) in &self.node.params {
-            if let Some(v) = vs.first() {
-                lset.insert(format!("__param_{k}"), v.clone());
-            }
-        }
-        lset.retain(|_, v| !v.is_empty());
-        let Some(mut out) = process(&lset, &self.node.relabel_configs) else {
-            return Ok(Populated::Dropped(lset));
-        };
-        let mut addr = out
-            .get("__address__")
-            .cloned()
-            .ok_or_else(|| "no address".to_string())?;
-        let scheme = out.get("__scheme__").cloned().unwrap_or_default();
-        if needs_port(&addr) {
-            addr.push_str(match scheme.as_str() {
-                "http" | "" => ":80",
-                "https" => ":443",
-                _ => return Err(format!("invalid scheme: {:?}", self.scheme)),
-            });
-            out.insert("__address__".into(), addr.clone());
-        }
-        if addr.contains('/') {
-            return Err(format!("{addr:?} is not a valid hostname"));
-        }
-        if scheme != "http" && scheme != "https" {
-            return Err(format!("__scheme__ {scheme:?} is not http or https"));
-        }
-        let label_duration = |name: &str, what: &str| -> Result<Duration, String> {
-            let text = out.get(name).map(String::as_str).unwrap_or("");
-            let d = duration::parse(text).map_err(|e| format!("error parsing {what}: {e}"))?;
-            if d.is_zero() {
-                return Err(format!("{what} cannot be 0"));
-            }
-            Ok(d)
-        };
-        let interval = label_duration("__scrape_interval__", "scrape interval")?;
-        let timeout = label_duration("__scrape_timeout__", "scrape timeout")?;
-        if timeout > interval {
-            return Err(format!(
-                "scrape timeout cannot be greater than scrape interval ({:?} > {:?})",
-                out["__scrape_timeout__"], out["__scrape_interval__"]
-            ));
-        }
-        out.retain(|k, _| !k.starts_with("__meta_"));
-        out.entry("instance".into()).or_insert_with(|| addr.clone());
-        let mut params = self.node.params.clone();
-        for (k, v) in &out {
-            if let Some(name) = k.strip_prefix("__param_") {
-                match params.get_mut(name).filter(|vs| !vs.is_empty()) {
-                    Some(vs) => vs[0] = v.clone(),
-                    None => {
-                        params.insert(name.to_string(), vec![v.clone()]);
-                    }
-                }
-            }
-        }
-        let metrics_path = out.get("__metrics_path__").cloned().unwrap_or_default();
-        Ok(Populated::Active(ActiveTarget {
-            address: addr,
-            scheme,
-            metrics_path,
-            params,
-            labels: out
-                .iter()
-                .filter(|(k, _)| !k.starts_with("__"))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            discovered: lset,
-            interval,
-            timeout,
-        }))
-    }
-}
-
-/// Go's `net.SplitHostPort` succeeds: `host:port` or `[host]:port`, the port any text without colons.
-fn splits_host_port(addr: &str) -> bool {
-    let port = match addr.strip_prefix('[') {
-        Some(rest) => match rest.find(']') {
-            Some(end) => match rest[end + 1..].strip_prefix(':') {
-                Some(port) => port,
-                None => return false,
-            },
-            None => return false,
-        },
-        None => match addr.split_once(':') {
-            Some((host, port)) if !host.contains(['[', ']']) => port,
-            _ => return false,
-        },
-    };
-    !port.contains([':', '[', ']'])
-}
-
-/// Prometheus' `addPort`: no port yet, and adding one makes a valid address.
-fn needs_port(addr: &str) -> bool {
-    !splits_host_port(addr) && splits_host_port(&format!("{addr}:1234"))
 }
 
 /// Loads `--config`, or the embedded default (relative paths then from the working directory).

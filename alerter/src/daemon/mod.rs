@@ -9,6 +9,7 @@ mod http;
 pub mod remote;
 pub mod scrape;
 pub mod state_file;
+pub mod targets;
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -28,9 +29,10 @@ use crate::alerting::{Alert, AlertState, LabelMap};
 use crate::engine::LocalStorage;
 use crate::group::{eval_group, EvalEnv, GroupState, RuleStorage};
 use crate::rules::{load_all, Group};
-use config::{load_config, AlerterConfig, ScrapeTarget};
+use config::{load_config, AlerterConfig};
 use remote::RemoteStorage;
 use scrape::TargetState;
+use targets::ScrapeTarget;
 
 /// Prometheus' `--rules.alert.resend-delay`.
 const RESEND_DELAY_MS: i64 = 60_000;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use etcd_monitor_promql::{stale_nan, Labels, MemStorage};
 use prom_relabel::{is_valid_label_name, process, LabelSet};
 
-use super::config::{ScrapeLimits, ScrapeTarget};
+use super::targets::{ScrapeLimits, ScrapeTarget};
 
 const ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 /// A body larger than this is refused (a target sending garbage must not exhaust memory).
