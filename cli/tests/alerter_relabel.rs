@@ -207,43 +207,6 @@ fn config(file_target: &str, am_target: &str) -> String {
     )
 }
 
-/// The fields both targets APIs fill the same way, per target, sorted.
-async fn targets(http: &reqwest::Client, base: &str) -> Result<(Vec<Value>, BTreeSet<String>)> {
-    let v: Value = http
-        .get(format!("{base}/api/v1/targets"))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let mut active: Vec<Value> = v["data"]["activeTargets"]
-        .as_array()
-        .context("activeTargets")?
-        .iter()
-        .map(|t| {
-            let mut o = serde_json::Map::new();
-            for k in [
-                "scrapePool",
-                "labels",
-                "discoveredLabels",
-                "scrapeUrl",
-                "scrapeInterval",
-                "scrapeTimeout",
-            ] {
-                o.insert(k.to_string(), t[k].clone());
-            }
-            Value::Object(o)
-        })
-        .collect();
-    active.sort_by_key(|t| t.to_string());
-    let dropped = v["data"]["droppedTargets"]
-        .as_array()
-        .context("droppedTargets")?
-        .iter()
-        .map(|t| t["discoveredLabels"].to_string())
-        .collect();
-    Ok((active, dropped))
-}
-
 /// Alerts an Alertmanager received, as (labels, annotations).
 async fn received(http: &reqwest::Client, am: &str) -> Result<BTreeSet<(Labels, Labels)>> {
     let mut out = BTreeSet::new();
@@ -307,11 +270,11 @@ async fn relabelling_agrees_with_prometheus() -> Result<()> {
     // active or dropped.
     let (theirs, theirs_dropped) =
         wait_for("Prometheus' targets", Duration::from_secs(30), || async {
-            let t = targets(&http, &prom.url).await?;
+            let t = targets_api(&http, &prom.url).await?;
             Ok((t.0.len() + t.1.len() == 17).then_some(t))
         })
         .await?;
-    let (mut ours, ours_dropped) = targets(&http, alerter).await?;
+    let (mut ours, ours_dropped) = targets_api(&http, alerter).await?;
     // Prometheus 2.42 overwrites a target's labels-before-relabelling in place when a step shrinks
     // the set (prometheus/prometheus#11960), so for `labelkeep` its discoveredLabels show the result.
     // Ours must be the labels before any processing, as the API documents them.

@@ -10,7 +10,7 @@ use etcd_monitor_notify::AlertingConfig;
 use prom_relabel::RelabelConfig;
 use serde::Deserialize;
 
-use super::targets::{DroppedTarget, Populated, ScrapeLimits, ScrapeTarget, TargetPool};
+use super::targets::{DroppedTarget, ScrapeLimits, ScrapePool, ScrapeTarget};
 use crate::duration;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -42,6 +42,8 @@ struct ScrapeNode {
     job_name: String,
     #[serde(default)]
     static_configs: Vec<StaticNode>,
+    #[serde(default)]
+    file_sd_configs: Vec<FileSdNode>,
     metrics_path: Option<String>,
     scheme: Option<String>,
     #[serde(default)]
@@ -78,6 +80,16 @@ struct ScrapeNode {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct FileSdNode {
+    #[serde(default)]
+    files: Vec<String>,
+    /// Accepted for compatibility: the files are read again every second.
+    #[allow(dead_code)]
+    refresh_interval: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct StaticNode {
     #[serde(default)]
     targets: Vec<String>,
@@ -95,6 +107,8 @@ pub struct AlerterConfig {
     pub rule_files: Vec<PathBuf>,
     pub targets: Vec<ScrapeTarget>,
     pub dropped_targets: Vec<DroppedTarget>,
+    /// What the targets are built from, to build them again when `file_sd_configs` files change.
+    pub pools: Vec<ScrapePool>,
     /// `alerting:`: the Alertmanagers to forward to and `alert_relabel_configs`.
     pub alerting: AlertingConfig,
     pub base_dir: PathBuf,
@@ -264,6 +278,7 @@ pub fn parse_config(
     let rule_files = crate::rules::expand_globs(base_dir, &node.rule_files).map_err(err)?;
     let mut targets = Vec::new();
     let mut dropped_targets = Vec::new();
+    let mut pools = Vec::new();
     let mut jobs = std::collections::HashSet::new();
     for (i, sc) in node.scrape_configs.iter().enumerate() {
         let at = format!("scrape_configs[{i}] ({})", sc.job_name);
@@ -308,44 +323,47 @@ pub fn parse_config(
             },
         };
         let metrics_path = sc.metrics_path.clone().unwrap_or_else(|| "/metrics".into());
-        let pool = TargetPool {
-            job_name: &sc.job_name,
-            params: &sc.params,
-            relabel_configs: &sc.relabel_configs,
-            interval,
-            timeout,
-            scheme: &scheme,
-            metrics_path: &metrics_path,
-        };
-        for st in &sc.static_configs {
-            for t in &st.targets {
-                let built = pool
-                    .target(t, &st.labels)
-                    .map_err(|e| err(format!("{at}: target {t:?}: {e}")))?;
-                match built {
-                    Populated::Dropped(discovered_labels) => dropped_targets.push(DroppedTarget {
-                        job: sc.job_name.clone(),
-                        discovered_labels,
-                    }),
-                    Populated::Active(p) => targets.push(ScrapeTarget {
-                        job: sc.job_name.clone(),
-                        address: p.address,
-                        scheme: p.scheme,
-                        metrics_path: p.metrics_path,
-                        params: p.params,
-                        labels: p.labels,
-                        discovered_labels: p.discovered,
-                        interval: p.interval,
-                        timeout: p.timeout,
-                        honor_labels: sc.honor_labels,
-                        honor_timestamps: sc.honor_timestamps.unwrap_or(true),
-                        metric_relabel_configs: sc.metric_relabel_configs.clone(),
-                        limits,
-                        http: http.clone(),
-                    }),
-                }
+        let mut file_sd = Vec::new();
+        for f in sc.file_sd_configs.iter().flat_map(|c| &c.files) {
+            super::file_sd::check_pattern(f)
+                .map_err(|e| err(format!("{at}.file_sd_configs: {e}")))?;
+            let p = Path::new(f);
+            file_sd.push(if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base_dir.join(p)
+            });
+        }
+        for fs in &sc.file_sd_configs {
+            if let Some(r) = &fs.refresh_interval {
+                duration::parse(r)
+                    .map_err(|e| err(format!("{at}.file_sd_configs.refresh_interval: {e}")))?;
             }
         }
+        let pool = ScrapePool {
+            job_name: sc.job_name.clone(),
+            params: sc.params.clone(),
+            relabel_configs: sc.relabel_configs.clone(),
+            interval,
+            timeout,
+            scheme,
+            metrics_path,
+            honor_labels: sc.honor_labels,
+            honor_timestamps: sc.honor_timestamps.unwrap_or(true),
+            metric_relabel_configs: sc.metric_relabel_configs.clone(),
+            limits,
+            http,
+            static_groups: sc
+                .static_configs
+                .iter()
+                .map(|st| (st.targets.clone(), st.labels.clone()))
+                .collect(),
+            file_sd,
+        };
+        let built = pool.targets().map_err(|e| err(format!("{at}: {e}")))?;
+        targets.extend(built.active);
+        dropped_targets.extend(built.dropped);
+        pools.push(pool);
     }
     Ok(AlerterConfig {
         source: source.map(Path::to_path_buf),
@@ -355,6 +373,7 @@ pub fn parse_config(
         rule_files,
         targets,
         dropped_targets,
+        pools,
         alerting: node.alerting.clone().unwrap_or_default(),
         base_dir: base_dir.to_path_buf(),
     })

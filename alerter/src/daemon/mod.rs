@@ -5,6 +5,7 @@
 //! module is the I/O around it: timers, HTTP, files, signals.
 
 pub mod config;
+pub mod file_sd;
 mod http;
 pub mod remote;
 pub mod scrape;
@@ -277,6 +278,9 @@ pub async fn run(opts: DaemonOptions) -> anyhow::Result<()> {
         save_lock: Mutex::new(()),
     });
     spawn_tasks(&shared);
+    if shared.opts.query_url.is_none() {
+        tokio::spawn(watch_target_files(shared.clone()));
+    }
     let app = http::router(shared.clone());
     let sighup = {
         let shared = shared.clone();
@@ -589,6 +593,94 @@ fn save_state(shared: &Shared) {
 }
 
 /// Reloads config and rules. On error the running rules stay and the error is kept for the API.
+/// Installs `targets`, keeping the scrape state of those that stay; the ones that go have their series
+/// marked stale.
+fn swap_targets(eng: &mut Engine, targets: &[ScrapeTarget], ts: i64) {
+    let mut new_targets = Vec::with_capacity(targets.len());
+    for t in targets {
+        let st = eng
+            .targets
+            .iter()
+            .find(|(o, _)| o.key() == t.key())
+            .map(|(_, s)| s.clone())
+            .unwrap_or_default();
+        new_targets.push((t.clone(), st));
+    }
+    for (o, st) in &eng.targets {
+        if !targets.iter().any(|t| t.key() == o.key()) {
+            scrape::retire(eng.store.mem_mut(), o, st, ts);
+        }
+    }
+    eng.targets = new_targets;
+}
+
+/// `file_sd_configs`: the files are read again every second (Prometheus watches them; for files this
+/// small, reading is as prompt and needs no watcher), and a change of targets is installed as a
+/// reload installs them. A file that cannot be read keeps the running targets, logged once per error.
+async fn watch_target_files(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut last_error: Option<String> = None;
+    loop {
+        tick.tick().await;
+        let _one = shared.reload_lock.lock().await;
+        let pools = shared.engine().config.pools.clone();
+        if !pools.iter().any(targets::ScrapePool::has_file_sd) {
+            continue;
+        }
+        let built = tokio::task::spawn_blocking(move || {
+            let mut all = targets::PoolTargets::default();
+            for p in &pools {
+                let t = p.targets()?;
+                all.active.extend(t.active);
+                all.dropped.extend(t.dropped);
+            }
+            Ok::<_, String>(all)
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r);
+        let built = match built {
+            Ok(b) => b,
+            Err(e) => {
+                if last_error.as_ref() != Some(&e) {
+                    tracing::warn!(error = %e, "file_sd_configs: keeping the running targets");
+                    last_error = Some(e);
+                }
+                continue;
+            }
+        };
+        last_error = None;
+        let changed = {
+            let mut eng = shared.engine();
+            let eng = &mut *eng;
+            let keys = |ts: &mut dyn Iterator<Item = &ScrapeTarget>| {
+                let mut k: Vec<String> = ts.map(ScrapeTarget::key).collect();
+                k.sort();
+                k
+            };
+            let same = keys(&mut built.active.iter())
+                == keys(&mut eng.targets.iter().map(|(t, _)| t))
+                && format!("{:?}", built.dropped) == format!("{:?}", eng.config.dropped_targets);
+            if !same {
+                tracing::info!(
+                    targets = built.active.len(),
+                    dropped = built.dropped.len(),
+                    "file_sd_configs: targets changed"
+                );
+                swap_targets(eng, &built.active, now_ms());
+                eng.config.targets = built.active;
+                eng.config.dropped_targets = built.dropped;
+                eng.generation += 1;
+            }
+            !same
+        };
+        if changed {
+            spawn_tasks(&shared);
+        }
+    }
+}
+
 pub async fn reload(shared: &Arc<Shared>) -> Result<(), String> {
     let _one = shared.reload_lock.lock().await;
     let loaded = load(&shared.opts).and_then(|(cfg, groups)| {
@@ -634,27 +726,12 @@ pub async fn reload(shared: &Arc<Shared>) -> Result<(), String> {
             }
             new_states.push(gs);
         }
-        let mut new_targets = Vec::new();
         if shared.opts.query_url.is_none() {
-            for t in &cfg.targets {
-                let st = eng
-                    .targets
-                    .iter()
-                    .find(|(o, _)| o.key() == t.key())
-                    .map(|(_, s)| s.clone())
-                    .unwrap_or_default();
-                new_targets.push((t.clone(), st));
-            }
-            for (o, st) in &eng.targets {
-                if !cfg.targets.iter().any(|t| t.key() == o.key()) {
-                    scrape::retire(eng.store.mem_mut(), o, st, ts);
-                }
-            }
+            swap_targets(eng, &cfg.targets, ts);
         }
         eng.retention_ms = retention_ms(&groups, &cfg);
         eng.groups = groups;
         eng.states = new_states;
-        eng.targets = new_targets;
         eng.config = cfg;
         eng.generation += 1;
         eng.reload = ReloadStatus {

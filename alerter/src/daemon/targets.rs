@@ -3,6 +3,7 @@
 //! timeout read back), and the targets the configuration dropped.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use etcd_monitor_notify::config::HttpConfig;
@@ -85,60 +86,136 @@ pub struct DroppedTarget {
     pub discovered_labels: LabelSet,
 }
 
-/// One scrape config's settings, from which each static target's labels are populated.
-pub(super) struct TargetPool<'a> {
-    pub job_name: &'a str,
-    pub params: &'a BTreeMap<String, Vec<String>>,
-    pub relabel_configs: &'a [RelabelConfig],
+/// One scrape config as the alerter keeps it: its settings, its static target groups and its
+/// `file_sd_configs`, from which the targets are built again whenever those files change.
+#[derive(Debug, Clone)]
+pub struct ScrapePool {
+    pub job_name: String,
+    pub params: BTreeMap<String, Vec<String>>,
+    pub relabel_configs: Vec<RelabelConfig>,
     pub interval: Duration,
     pub timeout: Duration,
-    pub scheme: &'a str,
-    pub metrics_path: &'a str,
+    pub scheme: String,
+    pub metrics_path: String,
+    pub honor_labels: bool,
+    pub honor_timestamps: bool,
+    pub metric_relabel_configs: Vec<RelabelConfig>,
+    pub limits: ScrapeLimits,
+    pub http: HttpConfig,
+    /// `static_configs`: (targets, labels).
+    pub static_groups: Vec<(Vec<String>, LabelSet)>,
+    /// `file_sd_configs[].files`, relative to the configuration's folder already.
+    pub file_sd: Vec<PathBuf>,
+}
+
+/// A pool's targets at one moment.
+#[derive(Debug, Clone, Default)]
+pub struct PoolTargets {
+    pub active: Vec<ScrapeTarget>,
+    pub dropped: Vec<DroppedTarget>,
+}
+
+impl ScrapePool {
+    pub fn has_file_sd(&self) -> bool {
+        !self.file_sd.is_empty()
+    }
+
+    /// The pool's targets now: its static groups, then the groups in its files (read now).
+    pub fn targets(&self) -> Result<PoolTargets, String> {
+        let mut out = PoolTargets::default();
+        for (targets, labels) in &self.static_groups {
+            self.add_group(targets, labels, &mut out)?;
+        }
+        for (file, groups) in crate::daemon::file_sd::read_all(&self.file_sd)? {
+            for (targets, mut labels) in groups {
+                labels.insert("__meta_filepath".into(), file.clone());
+                self.add_group(&targets, &labels, &mut out)
+                    .map_err(|e| format!("{file}: {e}"))?;
+            }
+        }
+        Ok(out)
+    }
+
+    fn add_group(
+        &self,
+        targets: &[String],
+        labels: &LabelSet,
+        out: &mut PoolTargets,
+    ) -> Result<(), String> {
+        for t in targets {
+            match self
+                .target(t, labels)
+                .map_err(|e| format!("target {t:?}: {e}"))?
+            {
+                Populated::Dropped(discovered_labels) => out.dropped.push(DroppedTarget {
+                    job: self.job_name.clone(),
+                    discovered_labels,
+                }),
+                Populated::Active(p) => out.active.push(ScrapeTarget {
+                    job: self.job_name.clone(),
+                    address: p.address,
+                    scheme: p.scheme,
+                    metrics_path: p.metrics_path,
+                    params: p.params,
+                    labels: p.labels,
+                    discovered_labels: p.discovered,
+                    interval: p.interval,
+                    timeout: p.timeout,
+                    honor_labels: self.honor_labels,
+                    honor_timestamps: self.honor_timestamps,
+                    metric_relabel_configs: self.metric_relabel_configs.clone(),
+                    limits: self.limits,
+                    http: self.http.clone(),
+                }),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A static target after `relabel_configs`.
-pub(super) enum Populated {
+enum Populated {
     Dropped(LabelSet),
     Active(ActiveTarget),
 }
 
-pub(super) struct ActiveTarget {
-    pub address: String,
-    pub scheme: String,
-    pub metrics_path: String,
-    pub params: BTreeMap<String, Vec<String>>,
-    pub labels: LabelSet,
-    pub discovered: LabelSet,
-    pub interval: Duration,
-    pub timeout: Duration,
+struct ActiveTarget {
+    address: String,
+    scheme: String,
+    metrics_path: String,
+    params: BTreeMap<String, Vec<String>>,
+    labels: LabelSet,
+    discovered: LabelSet,
+    interval: Duration,
+    timeout: Duration,
 }
 
-impl TargetPool<'_> {
+impl ScrapePool {
     /// Prometheus' `PopulateLabels`: the scrape settings as `__` labels, relabelling, then the address,
     /// interval and timeout read back from the labels. Prometheus logs a target it cannot build and
     /// scrapes the rest; for a static target that is a mistake in the file, so here it is an error.
-    pub fn target(&self, address: &str, group_labels: &LabelSet) -> Result<Populated, String> {
+    fn target(&self, address: &str, group_labels: &LabelSet) -> Result<Populated, String> {
         let mut lset: LabelSet = group_labels.clone();
         lset.insert("__address__".into(), address.into());
         let defaults = [
-            ("job", self.job_name.to_string()),
+            ("job", self.job_name.clone()),
             ("__scrape_interval__", duration::format(self.interval)),
             ("__scrape_timeout__", duration::format(self.timeout)),
-            ("__metrics_path__", self.metrics_path.to_string()),
-            ("__scheme__", self.scheme.to_string()),
+            ("__metrics_path__", self.metrics_path.clone()),
+            ("__scheme__", self.scheme.clone()),
         ];
         for (k, v) in defaults {
             if lset.get(k).is_none_or(|cur| cur.is_empty()) {
                 lset.insert(k.into(), v);
             }
         }
-        for (k, vs) in self.params {
+        for (k, vs) in &self.params {
             if let Some(v) = vs.first() {
                 lset.insert(format!("__param_{k}"), v.clone());
             }
         }
         lset.retain(|_, v| !v.is_empty());
-        let Some(mut out) = process(&lset, self.relabel_configs) else {
+        let Some(mut out) = process(&lset, &self.relabel_configs) else {
             return Ok(Populated::Dropped(lset));
         };
         let mut addr = out

@@ -385,6 +385,47 @@ where
     }
 }
 
+/// `/api/v1/targets` (Prometheus' or the alerter's): the fields both fill the same way, per active
+/// target, sorted; and the dropped targets' labels.
+pub async fn targets_api(
+    http: &reqwest::Client,
+    base: &str,
+) -> Result<(Vec<Value>, BTreeSet<String>)> {
+    let v: Value = http
+        .get(format!("{base}/api/v1/targets"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let mut active: Vec<Value> = v["data"]["activeTargets"]
+        .as_array()
+        .context("activeTargets")?
+        .iter()
+        .map(|t| {
+            let mut o = serde_json::Map::new();
+            for k in [
+                "scrapePool",
+                "labels",
+                "discoveredLabels",
+                "scrapeUrl",
+                "scrapeInterval",
+                "scrapeTimeout",
+            ] {
+                o.insert(k.to_string(), t[k].clone());
+            }
+            Value::Object(o)
+        })
+        .collect();
+    active.sort_by_key(|t| t.to_string());
+    let dropped = v["data"]["droppedTargets"]
+        .as_array()
+        .context("droppedTargets")?
+        .iter()
+        .map(|t| t["discoveredLabels"].to_string())
+        .collect();
+    Ok((active, dropped))
+}
+
 /// A label set, or annotations.
 pub type Labels = BTreeMap<String, String>;
 

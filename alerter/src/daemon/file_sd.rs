@@ -1,0 +1,129 @@
+//! `file_sd_configs`: target groups read from JSON or YAML files, as Prometheus' file discovery reads
+//! them (`[{targets: [...], labels: {...}}]`, a glob in the file name, files sorted by name).
+
+use std::path::{Path, PathBuf};
+
+use prom_relabel::{is_valid_label_name, LabelSet};
+use serde::Deserialize;
+
+/// A target group: (targets, labels).
+pub type Group = (Vec<String>, LabelSet);
+
+#[derive(Deserialize)]
+struct JsonGroup {
+    #[serde(default)]
+    targets: Vec<String>,
+    #[serde(default)]
+    labels: LabelSet,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct YamlGroup {
+    #[serde(default)]
+    targets: Vec<String>,
+    #[serde(default)]
+    labels: LabelSet,
+}
+
+/// Prometheus' rule for a `files` entry: a `*` only in the last path segment, and a JSON or YAML
+/// extension.
+pub fn check_pattern(pattern: &str) -> Result<(), String> {
+    let (dir, name) = pattern.rsplit_once('/').unwrap_or(("", pattern));
+    let ext_ok = [".json", ".yml", ".yaml", ".JSON", ".YML", ".YAML"]
+        .iter()
+        .any(|e| name.ends_with(e));
+    if dir.contains('*') || name.matches('*').count() > 1 || !ext_ok {
+        return Err(format!(
+            "path name {pattern:?} is not valid for file discovery"
+        ));
+    }
+    Ok(())
+}
+
+/// Every file the patterns match, in name order, with its groups. A file that cannot be read or
+/// parsed is an error naming it.
+pub fn read_all(patterns: &[PathBuf]) -> Result<Vec<(String, Vec<Group>)>, String> {
+    let mut out = Vec::new();
+    for pattern in patterns {
+        let text = pattern.to_string_lossy();
+        let mut files: Vec<PathBuf> = glob::glob(&text)
+            .map_err(|e| format!("file_sd_configs: {text}: {e}"))?
+            .filter_map(Result::ok)
+            .collect();
+        files.sort();
+        for f in files {
+            let groups = read_file(&f)?;
+            out.push((f.display().to_string(), groups));
+        }
+    }
+    Ok(out)
+}
+
+fn read_file(path: &Path) -> Result<Vec<Group>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let json = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    let groups: Vec<Group> = if json {
+        serde_json::from_str::<Vec<JsonGroup>>(&text)
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .into_iter()
+            .map(|g| (g.targets, g.labels))
+            .collect()
+    } else {
+        serde_yaml::from_str::<Option<Vec<YamlGroup>>>(&text)
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .unwrap_or_default()
+            .into_iter()
+            .map(|g| (g.targets, g.labels))
+            .collect()
+    };
+    for (_, labels) in &groups {
+        if let Some(bad) = labels.keys().find(|k| !is_valid_label_name(k)) {
+            return Err(format!("{}: invalid label name {bad:?}", path.display()));
+        }
+    }
+    Ok(groups)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_and_files() {
+        for ok in ["targets.json", "dir/*.yml", "/abs/tg_*.yaml"] {
+            check_pattern(ok).unwrap();
+        }
+        for bad in ["targets", "*/x.json", "a*b*.json", "x.txt"] {
+            assert!(check_pattern(bad).is_err(), "{bad}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("b.json"),
+            r#"[{"targets": ["h:1", "h:2"], "labels": {"env": "prod"}}]"#,
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("a.yml"), "- targets: ['g:1']\n").unwrap();
+        std::fs::write(dir.path().join("c.yml"), "").unwrap();
+        let all = read_all(&[dir.path().join("*.json"), dir.path().join("*.yml")]).unwrap();
+        let names: Vec<&str> = all
+            .iter()
+            .map(|(f, _)| f.rsplit('/').next().unwrap())
+            .collect();
+        assert_eq!(names, ["b.json", "a.yml", "c.yml"]);
+        assert_eq!(all[0].1[0].0, ["h:1", "h:2"]);
+        assert_eq!(all[0].1[0].1["env"], "prod");
+        std::fs::write(
+            dir.path().join("d.yml"),
+            "- targets: ['g:1']\n  lables: {}\n",
+        )
+        .unwrap();
+        let e = read_all(&[dir.path().join("d.yml")]).unwrap_err();
+        assert!(e.contains("d.yml") && e.contains("lables"), "{e}");
+        std::fs::write(dir.path().join("e.json"), r#"[{"labels": {"a-b": "x"}}]"#).unwrap();
+        let e = read_all(&[dir.path().join("e.json")]).unwrap_err();
+        assert!(e.contains("invalid label name \"a-b\""), "{e}");
+    }
+}
