@@ -683,6 +683,9 @@ receivers:
             short: true
           - title: Instances
             value: '{{{{ range .Alerts }}}}{{{{ reReplaceAll ":[0-9]+$" "" .Labels.instance }}}} {{{{ end }}}}'
+          # `title` in Slack only (see common::CUSTOM_TEMPLATES).
+          - title: Cased
+            value: '{{{{ title "hIGH fsync" }}}}'
     pagerduty_configs:
       - routing_key: 0123456789abcdef0123456789abcdef
         url: http://{{R}}/pagerduty
@@ -742,15 +745,13 @@ receivers:
         "#d00".to_string(),
     )];
     let text = slack["attachments"][0]["text"].as_str().unwrap();
-    assert!(
-        text.contains("funcs: a,b etcd abc High Fsync <ops>etcd"),
-        "{text}"
-    );
+    assert!(text.contains("funcs: a,b etcd abc <ops>etcd"), "{text}");
     assert!(
         text.contains("for team\\.chat at http://alerts.test:9093"),
         "{text}"
     );
     assert_eq!(slack["channel"], "#c1");
+    assert_eq!(slack["attachments"][0]["fields"][2]["value"], "High Fsync");
     let details = o[&(
         "/pagerduty".to_string(),
         "[FIRING:2] EtcdHighFsyncDurations / c1".to_string(),

@@ -239,6 +239,9 @@ pub async fn start_alertmanager_with(
 
 /// A `templates:` file exercising Alertmanager's data, methods and functions; the tests that use
 /// it compare our rendering with a real Alertmanager's for the same configuration and alerts.
+/// `title` is not in it: Alertmanager 0.25 shares one caser between goroutines
+/// (prometheus/alertmanager#3277), so two integrations rendering it at once corrupt its output; the
+/// tests use `title` in one integration only.
 pub const CUSTOM_TEMPLATES: &str = r#"
 {{ define "custom.title" }}[{{ .Status | toUpper }}{{ if eq .Status "firing" }}:{{ len .Alerts.Firing }}{{ end }}] {{ .GroupLabels.SortedPairs.Values | join " / " }}{{ end }}
 
@@ -248,7 +251,7 @@ pub const CUSTOM_TEMPLATES: &str = r#"
 {{ end }}{{ end -}}
 {{ with .CommonLabels.Remove .GroupLabels.Names }}common: {{ .SortedPairs }} {{ .Names }}{{ end }}
 group: {{ .GroupLabels.Names }} {{ .CommonLabels.Values | join "," }} {{ index .CommonLabels "severity" }}
-funcs: {{ join "," (stringSlice "a" "b") }} {{ if match "^Etcd" .CommonLabels.alertname }}etcd{{ end }} {{ toLower "ABC" }} {{ title "hIGH fsync" }} {{ reReplaceAll "([a-z]+)@" "<$1>" "ops@etcd" }}
+funcs: {{ join "," (stringSlice "a" "b") }} {{ if match "^Etcd" .CommonLabels.alertname }}etcd{{ end }} {{ toLower "ABC" }} {{ reReplaceAll "([a-z]+)@" "<$1>" "ops@etcd" }}
 {{ printf "%d firing, %d resolved" (len .Alerts.Firing) (len .Alerts.Resolved) }} for {{ .Receiver }} at {{ .ExternalURL }}
 {{ range $i, $a := .Alerts.Firing }}{{ if $i }}, {{ end }}{{ $a.Labels.instance }}{{ end }}
 {{- end }}
