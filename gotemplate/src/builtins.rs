@@ -46,19 +46,7 @@ pub fn go_sprint(args: &[Value]) -> String {
 
 /// text/template's `html` function (no `+` escaping, unlike html/template's escaper).
 fn html_func(s: &str) -> String {
-    let mut out = String::new();
-    for c in s.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '\'' => out.push_str("&#39;"),
-            '"' => out.push_str("&#34;"),
-            '\0' => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out
+    crate::text::escape_html(s, false)
 }
 
 /// Go's `url.QueryEscape`.

@@ -1,6 +1,35 @@
 //! String functions that both Prometheus and Alertmanager give their templates, under the same names.
 
-use crate::args::go_regex;
+use crate::args::{as_str, go_regex, want_args};
+use crate::value::{SafeHtml, Value};
+
+/// The functions Prometheus and Alertmanager both define, from the same Go code. `title` is not one
+/// of them: Prometheus uses `strings.Title`, Alertmanager `cases.Title` ([`strings_title`],
+/// [`cases_title`]).
+pub const SHARED_FUNCS: &[&str] = &["toUpper", "toLower", "match", "reReplaceAll", "safeHtml"];
+
+/// Calls one of [`SHARED_FUNCS`]; `None` for any other name.
+pub fn call_shared(name: &str, args: &[Value]) -> Option<Result<Value, String>> {
+    let one = || want_args(name, args, 1).and_then(|_| as_str(&args[0], name));
+    let result = match name {
+        "toUpper" => one().map(|s| Value::str(s.to_uppercase())),
+        "toLower" => one().map(|s| Value::str(s.to_lowercase())),
+        "safeHtml" => one().map(|s| SafeHtml::value(s.to_string())),
+        "match" => want_args(name, args, 2).and_then(|_| {
+            re_match(as_str(&args[0], name)?, as_str(&args[1], name)?).map(Value::Bool)
+        }),
+        "reReplaceAll" => want_args(name, args, 3).and_then(|_| {
+            re_replace_all(
+                as_str(&args[0], name)?,
+                as_str(&args[1], name)?,
+                as_str(&args[2], name)?,
+            )
+            .map(Value::str)
+        }),
+        _ => return None,
+    };
+    Some(result)
+}
 
 /// Go's deprecated `strings.Title` (Prometheus' `title`): upper-cases the first letter of each word.
 pub fn strings_title(s: &str) -> String {
@@ -55,6 +84,11 @@ pub fn re_match(pattern: &str, text: &str) -> Result<bool, String> {
 
 /// html/template's escaping of text between tags and inside quoted attributes.
 pub fn html_escape(s: &str) -> String {
+    escape_html(s, true)
+}
+
+/// The escaping html/template and text/template's `html` share; html/template also escapes `+`.
+pub(crate) fn escape_html(s: &str, plus: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -63,7 +97,7 @@ pub fn html_escape(s: &str) -> String {
             '&' => out.push_str("&amp;"),
             '\'' => out.push_str("&#39;"),
             '"' => out.push_str("&#34;"),
-            '+' => out.push_str("&#43;"),
+            '+' if plus => out.push_str("&#43;"),
             '\0' => out.push('\u{FFFD}'),
             c => out.push(c),
         }

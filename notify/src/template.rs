@@ -9,9 +9,9 @@ use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use gotemplate::text::{cases_title, re_match, re_replace_all};
+use gotemplate::text::{call_shared, cases_title, SHARED_FUNCS};
 use gotemplate::time::GoTime;
-use gotemplate::{as_str, as_strings, want_args, Object, SafeHtml, TemplateSet, Value};
+use gotemplate::{as_str, as_strings, want_args, Object, TemplateSet, Value};
 
 use crate::message::MessageData;
 
@@ -20,49 +20,23 @@ const DEFAULT_TEMPLATES: &str = include_str!("../templates/default.tmpl");
 /// The functions Alertmanager 0.25 adds to Go's (template.DefaultFuncs).
 pub struct AlertmanagerFuncs;
 
-const NAMES: &[&str] = &[
-    "toUpper",
-    "toLower",
-    "title",
-    "join",
-    "match",
-    "safeHtml",
-    "reReplaceAll",
-    "stringSlice",
-];
+/// Besides [`gotemplate::text::SHARED_FUNCS`].
+const NAMES: &[&str] = &["title", "join", "stringSlice"];
 
 impl gotemplate::Funcs for AlertmanagerFuncs {
     fn has(&self, name: &str) -> bool {
-        NAMES.contains(&name)
+        NAMES.contains(&name) || SHARED_FUNCS.contains(&name)
     }
 
     fn call(&self, name: &str, args: &[Value]) -> Result<Value, String> {
         let one = || want_args(name, args, 1).and_then(|_| as_str(&args[0], name));
         match name {
-            "toUpper" => Ok(Value::str(one()?.to_uppercase())),
-            "toLower" => Ok(Value::str(one()?.to_lowercase())),
             "title" => Ok(Value::str(cases_title(one()?))),
-            "safeHtml" => Ok(SafeHtml::value(one()?.to_string())),
             // join inverts strings.Join's arguments, for pipelines: `.Values | join ", "`.
             "join" => {
                 want_args(name, args, 2)?;
                 let sep = as_str(&args[0], name)?;
                 Ok(Value::str(as_strings(&args[1], name)?.join(sep)))
-            }
-            "match" => {
-                want_args(name, args, 2)?;
-                Ok(Value::Bool(re_match(
-                    as_str(&args[0], name)?,
-                    as_str(&args[1], name)?,
-                )?))
-            }
-            "reReplaceAll" => {
-                want_args(name, args, 3)?;
-                Ok(Value::str(re_replace_all(
-                    as_str(&args[0], name)?,
-                    as_str(&args[1], name)?,
-                    as_str(&args[2], name)?,
-                )?))
             }
             "stringSlice" => {
                 let strings = args
@@ -71,7 +45,8 @@ impl gotemplate::Funcs for AlertmanagerFuncs {
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(Value::strings(&strings))
             }
-            other => Err(format!("function {other:?} not defined")),
+            other => call_shared(other, args)
+                .unwrap_or_else(|| Err(format!("function {other:?} not defined"))),
         }
     }
 }

@@ -7,7 +7,9 @@ mod common;
 use std::time::Duration;
 
 use chrono::Utc;
-use common::{alert, start_alertmanager, start_alertmanager_with, Receiver, EXTERNAL_URL};
+use common::{
+    alert, start_alertmanager, start_alertmanager_with, Alertmanager, Receiver, EXTERNAL_URL,
+};
 use etcd_monitor_notify::{
     AlertingConfig, AlertmanagerForwarder, Dispatcher, DispatcherOptions, ForwarderOptions,
     NotifyConfig,
@@ -368,15 +370,19 @@ async fn notifications_agree_with_alertmanager_for_the_same_configuration() {
     d.shutdown().await;
 }
 
-#[tokio::test]
-async fn forwarding_over_tls_with_a_path_prefix() {
-    let dir = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = certs(dir.path());
-    let web = dir.path().join("web.yml");
+/// An Alertmanager serving TLS with a certificate for localhost and 127.0.0.1 (`tls_server` adds to
+/// its `tls_server_config`), under `prefix`; with the CA file and a client that trusts it.
+async fn tls_alertmanager(
+    dir: &std::path::Path,
+    tls_server: &str,
+    prefix: &str,
+) -> Option<(Alertmanager, std::path::PathBuf, reqwest::Client)> {
+    let (ca, cert, key) = certs(dir);
+    let web = dir.join("web.yml");
     std::fs::write(
         &web,
         format!(
-            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n{tls_server}",
             cert.display(),
             key.display()
         ),
@@ -386,18 +392,25 @@ async fn forwarding_over_tls_with_a_path_prefix() {
         .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap())
         .build()
         .unwrap();
-    let Some(am) = start_alertmanager_with(
+    let mut args = vec![format!("--web.config.file={}", web.display())];
+    if !prefix.is_empty() {
+        args.push(format!("--web.route-prefix={prefix}"));
+    }
+    let am = start_alertmanager_with(
         "route:\n  receiver: none\nreceivers:\n  - name: none\n",
-        &[
-            format!("--web.config.file={}", web.display()),
-            "--web.route-prefix=/am".to_string(),
-        ],
+        &args,
         http.clone(),
         "https",
-        "/am",
+        prefix,
     )
-    .await
-    else {
+    .await?;
+    Some((am, ca, http))
+}
+
+#[tokio::test]
+async fn forwarding_over_tls_with_a_path_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((am, ca, http)) = tls_alertmanager(dir.path(), "", "/am").await else {
         return;
     };
     let port = am
@@ -444,30 +457,7 @@ async fn forwarding_over_tls_with_a_path_prefix() {
 #[tokio::test]
 async fn forwarding_honours_server_name_and_min_version() {
     let dir = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = certs(dir.path());
-    let web = dir.path().join("web.yml");
-    std::fs::write(
-        &web,
-        format!(
-            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n  max_version: TLS12\n",
-            cert.display(),
-            key.display()
-        ),
-    )
-    .unwrap();
-    let http = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap())
-        .build()
-        .unwrap();
-    let Some(am) = start_alertmanager_with(
-        "route:\n  receiver: none\nreceivers:\n  - name: none\n",
-        &[format!("--web.config.file={}", web.display())],
-        http.clone(),
-        "https",
-        "",
-    )
-    .await
-    else {
+    let Some((am, ca, _)) = tls_alertmanager(dir.path(), "  max_version: TLS12\n", "").await else {
         return;
     };
     let addr = am.url.trim_start_matches("https://").to_string();

@@ -444,18 +444,6 @@ fn to_notify(
     })
 }
 
-pub(crate) fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            b' ' => "+".into(),
-            b => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// Evaluates group `gi` now; `None` when a reload replaced the groups.
 fn evaluate(shared: &Shared, generation: u64, gi: usize) -> Option<EvalOutput> {
     let ts = now_ms();
@@ -541,7 +529,7 @@ fn evaluate(shared: &Shared, generation: u64, gi: usize) -> Option<EvalOutput> {
         let gen_url = format!(
             "{}/graph?g0.expr={}&g0.tab=1",
             shared.external_url.trim_end_matches('/'),
-            url_encode(&rule.expr_text)
+            gotemplate::query_escape(&rule.expr_text)
         );
         for a in rs.alerts.due_for_sending(ts, RESEND_DELAY_MS, interval_ms) {
             let ends = a.resolved_at.or(a.valid_until);

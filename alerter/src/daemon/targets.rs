@@ -62,8 +62,13 @@ impl ScrapeTarget {
             .params
             .iter()
             .flat_map(|(k, vs)| {
-                vs.iter()
-                    .map(move |v| format!("{}={}", super::url_encode(k), super::url_encode(v)))
+                vs.iter().map(move |v| {
+                    format!(
+                        "{}={}",
+                        gotemplate::query_escape(k),
+                        gotemplate::query_escape(v)
+                    )
+                })
             })
             .collect();
         let mut url = format!("{}://{}{}", self.scheme, self.address, self.metrics_path);

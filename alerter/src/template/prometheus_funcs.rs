@@ -4,13 +4,14 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use gotemplate::gofmt::{self, sprintf};
-use gotemplate::text::{re_match, re_replace_all, strings_title};
-use gotemplate::{as_str, want_args, SafeHtml, Value};
+use gotemplate::text::{call_shared, strings_title, SHARED_FUNCS};
+use gotemplate::{as_str, want_args, Value};
 
 use super::Funcs;
 
 type R = Result<Value, String>;
 
+/// Besides [`gotemplate::text::SHARED_FUNCS`].
 const NAMES: &[&str] = &[
     "query",
     "first",
@@ -19,11 +20,6 @@ const NAMES: &[&str] = &[
     "strvalue",
     "sortByLabel",
     "args",
-    "reReplaceAll",
-    "match",
-    "safeHtml",
-    "toUpper",
-    "toLower",
     "title",
     "stripPort",
     "stripDomain",
@@ -42,7 +38,7 @@ pub struct PrometheusFuncs<'a>(pub &'a dyn Funcs);
 
 impl gotemplate::Funcs for PrometheusFuncs<'_> {
     fn has(&self, name: &str) -> bool {
-        NAMES.contains(&name)
+        NAMES.contains(&name) || SHARED_FUNCS.contains(&name)
     }
     fn call(&self, name: &str, args: &[Value]) -> R {
         call(self.0, name, args)
@@ -265,33 +261,6 @@ fn call(ctx: &dyn Funcs, name: &str, args: &[Value]) -> R {
                 .collect();
             Ok(Value::Map(Rc::new(m)))
         }
-        "reReplaceAll" => {
-            want_args(name, args, 3)?;
-            s(re_replace_all(
-                as_str(&args[0], name)?,
-                as_str(&args[1], name)?,
-                as_str(&args[2], name)?,
-            )?)
-        }
-        "match" => {
-            want_args(name, args, 2)?;
-            Ok(Value::Bool(re_match(
-                as_str(&args[0], name)?,
-                as_str(&args[1], name)?,
-            )?))
-        }
-        "safeHtml" => {
-            want_args(name, args, 1)?;
-            Ok(SafeHtml::value(as_str(&args[0], name)?.to_string()))
-        }
-        "toUpper" => {
-            want_args(name, args, 1)?;
-            s(as_str(&args[0], name)?.to_uppercase())
-        }
-        "toLower" => {
-            want_args(name, args, 1)?;
-            s(as_str(&args[0], name)?.to_lowercase())
-        }
         "title" => {
             want_args(name, args, 1)?;
             s(strings_title(as_str(&args[0], name)?))
@@ -346,7 +315,8 @@ fn call(ctx: &dyn Funcs, name: &str, args: &[Value]) -> R {
         }
         "externalURL" => Ok(ctx.external_url()),
         "pathPrefix" => Ok(Value::Str(String::new())),
-        other => Err(format!("function {other:?} not defined")),
+        other => call_shared(other, args)
+            .unwrap_or_else(|| Err(format!("function {other:?} not defined"))),
     }
 }
 
