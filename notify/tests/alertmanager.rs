@@ -11,7 +11,7 @@ use common::{
     alert, start_alertmanager, start_alertmanager_with, Alertmanager, Receiver, EXTERNAL_URL,
 };
 use etcd_monitor_notify::{
-    AlertingConfig, AlertmanagerForwarder, Dispatcher, DispatcherOptions, ForwarderOptions,
+    Alert, AlertingConfig, AlertmanagerForwarder, Dispatcher, DispatcherOptions, ForwarderOptions,
     NotifyConfig,
 };
 use serde_json::Value;
@@ -195,6 +195,29 @@ struct Both {
     _dir: tempfile::TempDir,
 }
 
+/// Sends `alerts` to Alertmanager (as the forwarder does) and to our dispatcher, waits until each
+/// side's receiver has taken `fired` requests, then sends them resolved now and waits for `total`.
+async fn fire_then_resolve(b: &Both, alerts: &[Alert], fired: usize, total: usize) {
+    let fwd = b.am.forwarder();
+    assert_eq!(fwd.forward(alerts).await, 1);
+    b.d.send(alerts.to_vec());
+    b.theirs.wait_accepted(fired, Duration::from_secs(10)).await;
+    b.ours.wait_accepted(fired, Duration::from_secs(10)).await;
+    let now = Utc::now();
+    let resolved: Vec<_> = alerts
+        .iter()
+        .map(|a| {
+            let mut a = a.clone();
+            a.ends_at = Some(now);
+            a
+        })
+        .collect();
+    assert_eq!(fwd.forward(&resolved).await, 1);
+    b.d.send(resolved);
+    b.theirs.wait_accepted(total, Duration::from_secs(10)).await;
+    b.ours.wait_accepted(total, Duration::from_secs(10)).await;
+}
+
 async fn both(config: &str) -> Option<Both> {
     let theirs = Receiver::start().await;
     let ours = Receiver::start().await;
@@ -247,14 +270,7 @@ fn by_path(rx: &Receiver) -> std::collections::BTreeMap<(String, String, String)
 
 #[tokio::test]
 async fn notifications_agree_with_alertmanager_for_the_same_configuration() {
-    let Some(Both {
-        am,
-        theirs,
-        ours,
-        d,
-        _dir,
-    }) = both(SHARED_CONFIG).await
-    else {
+    let Some(b) = both(SHARED_CONFIG).await else {
         return;
     };
 
@@ -309,29 +325,13 @@ async fn notifications_agree_with_alertmanager_for_the_same_configuration() {
     alerts[0]
         .annotations
         .insert("description".into(), "member m1 has no leader".into());
-    // Post to Alertmanager exactly as the forwarder does; the dispatcher gets the same alerts.
-    let fwd = am.forwarder();
-    assert_eq!(fwd.forward(&alerts).await, 1);
-    d.send(alerts.clone());
-
-    // hook (1 group), pager-hook + pagerduty (1 group), slack (1 group).
-    theirs.wait_accepted(4, Duration::from_secs(10)).await;
-    ours.wait_accepted(4, Duration::from_secs(10)).await;
-
-    let now = Utc::now();
-    let resolved: Vec<_> = alerts
-        .iter()
-        .map(|a| {
-            let mut a = a.clone();
-            a.ends_at = Some(now);
-            a
-        })
-        .collect();
-    assert_eq!(fwd.forward(&resolved).await, 1);
-    d.send(resolved);
-    // Resolved: pager-hook, pagerduty and slack send resolved; the hook does too (webhook default).
-    theirs.wait_accepted(8, Duration::from_secs(10)).await;
-    ours.wait_accepted(8, Duration::from_secs(10)).await;
+    // Posted to Alertmanager exactly as the forwarder does; the dispatcher gets the same alerts.
+    // Firing: hook (1 group), pager-hook + pagerduty (1 group), slack (1 group); resolved: all four
+    // again (the hook too, the webhook default).
+    fire_then_resolve(&b, &alerts, 4, 8).await;
+    let Both {
+        theirs, ours, d, ..
+    } = b;
     tokio::time::sleep(Duration::from_millis(2500)).await;
 
     let t = by_path(&theirs);
@@ -689,37 +689,15 @@ receivers:
 "#,
         dir.path().display()
     );
-    let Some(Both {
-        am,
-        theirs,
-        ours,
-        d,
-        _dir,
-    }) = both(&config).await
-    else {
+    let Some(b) = both(&config).await else {
         return;
     };
-    let fwd = am.forwarder();
-
     // Starting now, so that Alertmanager waits group_wait for both (see above).
     let alerts = common::templated_alerts(Utc::now());
-    assert_eq!(fwd.forward(&alerts).await, 1);
-    d.send(alerts.clone());
-    theirs.wait_accepted(2, Duration::from_secs(10)).await;
-    ours.wait_accepted(2, Duration::from_secs(10)).await;
-    let now = Utc::now();
-    let resolved: Vec<_> = alerts
-        .iter()
-        .map(|a| {
-            let mut a = a.clone();
-            a.ends_at = Some(now);
-            a
-        })
-        .collect();
-    assert_eq!(fwd.forward(&resolved).await, 1);
-    d.send(resolved);
-    theirs.wait_accepted(4, Duration::from_secs(10)).await;
-    ours.wait_accepted(4, Duration::from_secs(10)).await;
+    fire_then_resolve(&b, &alerts, 2, 4).await;
+    let Both {
+        theirs, ours, d, ..
+    } = b;
 
     let t = by_path(&theirs);
     let o = by_path(&ours);
