@@ -178,13 +178,13 @@ impl AlertSet {
                 let mut keep_firing = false;
                 if a.state == AlertState::Firing && rule.keep_firing_for_ms > 0 {
                     let since = *a.keep_firing_since.get_or_insert(ts);
-                    if ts - since < rule.keep_firing_for_ms {
+                    if ts.saturating_sub(since) < rule.keep_firing_for_ms {
                         keep_firing = true;
                     }
                 }
                 if a.state == AlertState::Pending
                     || a.resolved_at
-                        .is_some_and(|r| ts - r > RESOLVED_RETENTION_MS)
+                        .is_some_and(|r| ts.saturating_sub(r) > RESOLVED_RETENTION_MS)
                 {
                     remove.push(key.clone());
                 }
@@ -199,7 +199,7 @@ impl AlertSet {
                 a.keep_firing_since = None;
             }
             active_pending += 1;
-            if a.state == AlertState::Pending && ts - a.active_at >= rule.hold_ms {
+            if a.state == AlertState::Pending && ts.saturating_sub(a.active_at) >= rule.hold_ms {
                 a.state = AlertState::Firing;
                 a.fired_at = Some(ts);
             }
@@ -247,11 +247,12 @@ impl AlertSet {
             let needs = match (a.resolved_at, a.last_sent_at) {
                 (Some(r), Some(sent)) if r > sent => true,
                 (_, None) => true,
-                (_, Some(sent)) => sent + resend_delay_ms < ts,
+                (_, Some(sent)) => sent.saturating_add(resend_delay_ms) < ts,
             };
             if needs {
                 a.last_sent_at = Some(ts);
-                a.valid_until = Some(ts + 4 * resend_delay_ms.max(interval_ms));
+                a.valid_until =
+                    Some(ts.saturating_add(resend_delay_ms.max(interval_ms).saturating_mul(4)));
                 out.push(a.clone());
             }
         }

@@ -153,8 +153,9 @@ pub fn eval_group(
                 } => {
                     let def = AlertingRuleDef {
                         name: &rule.name,
-                        hold_ms: hold.as_millis() as i64,
-                        keep_firing_for_ms: keep_firing_for.as_millis() as i64,
+                        hold_ms: i64::try_from(hold.as_millis()).unwrap_or(i64::MAX),
+                        keep_firing_for_ms: i64::try_from(keep_firing_for.as_millis())
+                            .unwrap_or(i64::MAX),
                         labels: &rule.labels,
                         annotations,
                     };

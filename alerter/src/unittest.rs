@@ -213,8 +213,10 @@ pub fn float_eq(a: f64, b: f64) -> bool {
 
 fn parse_dur(what: &str, s: &str) -> Result<i64, String> {
     duration::parse(s)
-        .map(|d| d.as_millis() as i64)
         .map_err(|e| format!("{what}: {e}"))
+        .and_then(|d| {
+            i64::try_from(d.as_millis()).map_err(|_| format!("{what}: {s:?} is too long"))
+        })
 }
 
 /// Runs one promtool unit-test file.

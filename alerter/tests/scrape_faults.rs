@@ -67,12 +67,13 @@ async fn down_slow_and_garbage_targets_are_up_0() {
     }
     assert!(
         states[2]
+            .status
             .last_error
             .as_deref()
             .unwrap_or_default()
             .contains("scrape"),
         "{:?}",
-        states[2].last_error
+        states[2].status.last_error
     );
     let dur = Labels::new([
         ("__name__", "scrape_duration_seconds"),

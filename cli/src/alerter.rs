@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use etcd_monitor_notify::silence::SilenceLimits;
+
 use crate::LoggingArgs;
 
 #[derive(Debug, clap::Args)]
@@ -35,6 +37,35 @@ pub struct AlerterArgs {
     /// The URL the alerter is reached at, used in alert links (default: http://LISTEN)
     #[arg(long, env = "ALERTER_EXTERNAL_URL")]
     external_url: Option<String>,
+
+    /// Longest a rule's query may take (remote queries and local evaluation), as Prometheus' flag
+    #[arg(long = "query.timeout", value_name = "DURATION", default_value = "2m",
+          value_parser = parse_prometheus_duration)]
+    query_timeout: std::time::Duration,
+
+    /// Most samples one query may hold in memory, as Prometheus' flag; a rule over it fails alone
+    #[arg(long = "query.max-samples", value_name = "N", default_value_t = etcd_monitor_promql::DEFAULT_MAX_SAMPLES)]
+    query_max_samples: usize,
+
+    /// Enable POST /-/reload and /-/quit (403 without it), as Prometheus' flag
+    #[arg(long = "web.enable-lifecycle", default_value_t = false)]
+    web_enable_lifecycle: bool,
+
+    /// Most silences kept, expired ones included (0: no limit), as Alertmanager's flag
+    #[arg(long = "silences.max-silences", value_name = "N", default_value_t = SilenceLimits::default().max_silences)]
+    silences_max_silences: usize,
+
+    /// Largest silence accepted, in bytes of its JSON (0: no limit), as Alertmanager's flag
+    #[arg(long = "silences.max-silence-size-bytes", value_name = "BYTES", default_value_t = SilenceLimits::default().max_silence_size_bytes)]
+    silences_max_silence_size_bytes: usize,
+}
+
+fn parse_prometheus_duration(s: &str) -> Result<std::time::Duration, String> {
+    let d = etcd_monitor_alerter::duration::parse(s).map_err(|e| e.to_string())?;
+    if d.is_zero() {
+        return Err("must be more than 0s".to_string());
+    }
+    Ok(d)
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -97,6 +128,13 @@ pub async fn run(args: AlerterArgs, logging: &LoggingArgs) -> ExitCode {
                 query_url: args.query_url,
                 external_url: args.external_url,
                 console_json: logging.log_format == crate::LogFormat::Json,
+                query_timeout: args.query_timeout,
+                query_max_samples: args.query_max_samples,
+                enable_lifecycle: args.web_enable_lifecycle,
+                silence_limits: SilenceLimits {
+                    max_silences: args.silences_max_silences,
+                    max_silence_size_bytes: args.silences_max_silence_size_bytes,
+                },
             };
             match etcd_monitor_alerter::daemon::run(opts).await {
                 Ok(()) => ExitCode::SUCCESS,

@@ -28,7 +28,7 @@ impl Alerter {
             .arg(dir.join("alerter.yml"))
             .args(["--listen", &format!("127.0.0.1:{port}"), "--state-file"])
             .arg(dir.join("state.json"))
-            .args(["--log-level", "warn"])
+            .args(["--log-level", "warn", "--web.enable-lifecycle"])
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()

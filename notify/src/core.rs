@@ -19,6 +19,17 @@ pub(crate) fn chrono_dur(d: std::time::Duration) -> ChronoDuration {
     ChronoDuration::from_std(d).unwrap_or(ChronoDuration::MAX)
 }
 
+/// `t + d`, saturating at the end of time instead of panicking: times and durations come from outside
+/// (configuration files, the API, state files), and `DateTime + Duration` panics on overflow.
+pub(crate) fn later(t: DateTime<Utc>, d: ChronoDuration) -> DateTime<Utc> {
+    t.checked_add_signed(d).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// `t - d`, saturating at the beginning of time.
+pub(crate) fn earlier(t: DateTime<Utc>, d: ChronoDuration) -> DateTime<Utc> {
+    t.checked_sub_signed(d).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
 /// An alert as the store keeps it: `ends_at` always set (Alertmanager fills it from `resolve_timeout`
 /// when the sender gave none and marks it `timeout`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,7 +148,7 @@ impl Core {
     /// pending group flushes after `group_wait` (or at once if its alerts are older than that).
     pub fn restore(&mut self, st: PersistedState, now: DateTime<Utc>) {
         self.nflog = st.nflog;
-        self.silences = Silences::from_list(st.silences);
+        self.silences = Silences::from_list(st.silences, self.silences.limits());
         for a in st.alerts {
             let fp = a.alert.fingerprint();
             self.alerts.insert(fp, a.clone());
@@ -160,7 +171,7 @@ impl Core {
             let fp = alert.fingerprint();
             let (ends_at, timeout) = match alert.ends_at {
                 Some(e) => (e, false),
-                None => (now + resolve_timeout, true),
+                None => (later(now, resolve_timeout), true),
             };
             let mut new = StoredAlert {
                 alert,
@@ -198,11 +209,11 @@ impl Core {
                     labels,
                     alerts: BTreeMap::new(),
                     has_flushed: false,
-                    next_flush: now + group_wait,
+                    next_flush: later(now, group_wait),
                 });
             g.alerts.insert(fp, a.clone());
             // An alert older than group_wait need not wait for the first flush.
-            if !g.has_flushed && a.alert.starts_at + group_wait < now {
+            if !g.has_flushed && later(a.alert.starts_at, group_wait) < now {
                 g.next_flush = g.next_flush.min(now);
             }
         }
@@ -267,7 +278,7 @@ impl Core {
             };
             let opts = self.tree.nodes[g.route].opts.clone();
             g.has_flushed = true;
-            g.next_flush = now + chrono_dur(opts.group_interval);
+            g.next_flush = later(now, chrono_dur(opts.group_interval));
             let snapshot: Vec<(Fingerprint, StoredAlert)> =
                 g.alerts.iter().map(|(f, a)| (*f, a.clone())).collect();
             let (route, group_key, group_labels) = (g.route, g.key.clone(), g.labels.clone());
@@ -366,7 +377,7 @@ impl Core {
             group_labels,
             receiver,
             notifications,
-            deadline: now + chrono_dur(opts.group_interval),
+            deadline: later(now, chrono_dur(opts.group_interval)),
             flushed_at: now,
             snapshot,
         }

@@ -68,7 +68,7 @@ pub async fn deliver_with_retry(
             Err(DeliveryError::Permanent(e)) => return Err(DeliveryError::Permanent(e)),
             Err(DeliveryError::Retryable(e)) => {
                 let now = Utc::now();
-                if now + chrono::Duration::from_std(backoff).unwrap_or_default() >= deadline {
+                if crate::core::later(now, crate::core::chrono_dur(backoff)) >= deadline {
                     return Err(DeliveryError::Retryable(format!(
                         "{e} (gave up after {attempts} attempts)"
                     )));

@@ -1,7 +1,12 @@
 //! The dispatcher: a tokio task that feeds alert batches to the core, flushes groups on time,
 //! delivers what the core decides through the integrations, and keeps the state file current.
+//!
+//! The core sits behind a mutex held only for in-memory work, never across I/O: deliveries run on
+//! their own tasks with what they need copied out, and the state file is written by a saver task,
+//! coalescing changes (at most one write a second) on a blocking thread.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -26,6 +31,8 @@ pub struct DispatcherOptions {
     pub console_json: bool,
     /// Shared metrics; a fresh set when `None`.
     pub metrics: Option<Arc<Metrics>>,
+    /// Bounds on silences set through the API.
+    pub silence_limits: crate::silence::SilenceLimits,
 }
 
 pub(crate) struct Inner {
@@ -33,10 +40,16 @@ pub(crate) struct Inner {
     wake: Notify,
     pub(crate) metrics: Arc<Metrics>,
     opts: DispatcherOptions,
-    save_lock: Mutex<()>,
+    /// Wakes the saver: the state changed.
+    dirty: Notify,
     shutdown: watch::Sender<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    saver: Mutex<Option<JoinHandle<()>>>,
     pub(crate) started: chrono::DateTime<Utc>,
+    state_write_failures: AtomicU64,
+    state_files_set_aside: AtomicU64,
+    /// Panics of the dispatching loop (it is restarted; the process is unhealthy from then on).
+    failures: Mutex<Vec<String>>,
 }
 
 /// Handle to a running dispatcher; cheap to clone.
@@ -46,12 +59,31 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    /// Starts the dispatcher task on the current tokio runtime, restoring the state file if any.
+    /// Starts the dispatcher task on the current tokio runtime, restoring the state file if any. A
+    /// state file that cannot be used is set aside (`FILE.corrupt-<time>`) and the dispatcher starts
+    /// empty: notifications must not stop over their own bookkeeping.
     pub fn start(config: NotifyConfig, opts: DispatcherOptions) -> anyhow::Result<Dispatcher> {
         let now = Utc::now();
         let mut core = Core::new(Arc::new(config));
+        core.silences = crate::silence::Silences::new(opts.silence_limits);
+        let mut set_aside = 0;
         if let Some(p) = &opts.state_file {
-            core.restore(crate::state::load(p)?, now);
+            match crate::state::load(p) {
+                Ok(st) => core.restore(st, now),
+                Err(e) => {
+                    set_aside = 1;
+                    match crate::state::set_aside(p) {
+                        Ok(to) => {
+                            tracing::error!(file = %p.display(), moved_to = %to.display(), error = %format!("{e:#}"),
+                            "the notification state file cannot be used; set aside, starting with no notification state")
+                        }
+                        Err(e2) => {
+                            tracing::error!(file = %p.display(), error = %format!("{e:#}"), set_aside_error = %e2,
+                            "the notification state file cannot be used nor set aside; starting with no notification state")
+                        }
+                    }
+                }
+            }
         }
         let (tx, rx) = watch::channel(false);
         let inner = Arc::new(Inner {
@@ -59,20 +91,31 @@ impl Dispatcher {
             wake: Notify::new(),
             metrics: opts.metrics.clone().unwrap_or_default(),
             opts,
-            save_lock: Mutex::new(()),
+            dirty: Notify::new(),
             shutdown: tx,
             tasks: Mutex::new(Vec::new()),
+            saver: Mutex::new(None),
             started: now,
+            state_write_failures: AtomicU64::new(0),
+            state_files_set_aside: AtomicU64::new(set_aside),
+            failures: Mutex::new(Vec::new()),
         });
         let d = Dispatcher { inner };
         let runner = d.clone();
-        let h = tokio::spawn(async move { runner.run(rx).await });
-        d.inner
-            .tasks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(h);
+        let stop = rx.clone();
+        let h = tokio::spawn(async move { runner.supervise(stop).await });
+        lock(&d.inner.tasks).push(h);
+        if let Some(path) = d.inner.opts.state_file.clone() {
+            let saver = d.clone();
+            *lock(&d.inner.saver) =
+                Some(tokio::spawn(async move { saver.save_loop(path, rx).await }));
+        }
         Ok(d)
+    }
+
+    /// Panics of the dispatching loop since start (each restarted it). Empty on a healthy dispatcher.
+    pub fn failures(&self) -> Vec<String> {
+        lock(&self.inner.failures).clone()
     }
 
     /// Hands over the alerts of one rule evaluation: firing ones (`ends_at: None` or in the future) and
@@ -93,6 +136,7 @@ impl Dispatcher {
             let mut core = self.core();
             let st = core.persisted();
             let mut fresh = Core::new(Arc::new(config));
+            fresh.silences = crate::silence::Silences::new(core.silences.limits());
             fresh.restore(st, now);
             *core = fresh;
         }
@@ -110,37 +154,128 @@ impl Dispatcher {
 
     /// The notification metrics in the Prometheus text format.
     pub fn metrics_text(&self) -> String {
-        self.inner.metrics.render()
+        use std::fmt::Write;
+        let mut out = self.inner.metrics.render();
+        let now = Utc::now();
+        let mut by_state = [0u64; 3];
+        for sil in self.core().silences.list() {
+            by_state[sil.state(now) as usize] += 1;
+        }
+        let _ = writeln!(out, "# HELP etcd_alerter_silences Silences by state, as Alertmanager's alertmanager_silences.\n# TYPE etcd_alerter_silences gauge");
+        for (i, state) in ["pending", "active", "expired"].iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "etcd_alerter_silences{{state=\"{state}\"}} {}",
+                by_state[i]
+            );
+        }
+        let counters = [
+            (
+                "etcd_alerter_notify_state_write_failures_total",
+                "Writes of the notification state file that failed.",
+                self.inner.state_write_failures.load(Ordering::Relaxed),
+            ),
+            (
+                "etcd_alerter_notify_state_file_set_aside_total",
+                "Notification state files that could not be used at start and were set aside.",
+                self.inner.state_files_set_aside.load(Ordering::Relaxed),
+            ),
+            (
+                "etcd_alerter_dispatcher_panics_total",
+                "Panics of the notification dispatcher (restarted each time).",
+                lock(&self.inner.failures).len() as u64,
+            ),
+        ];
+        for (name, help, v) in counters {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+            );
+        }
+        out
     }
 
     /// Stops the timer and any delivery in progress, and writes the state file a last time.
     pub async fn shutdown(&self) {
         let _ = self.inner.shutdown.send(true);
-        let tasks: Vec<JoinHandle<()>> =
-            std::mem::take(&mut *self.inner.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        let tasks: Vec<JoinHandle<()>> = std::mem::take(&mut *lock(&self.inner.tasks));
         for t in tasks {
             t.abort();
             let _ = t.await;
         }
-        self.persist();
+        let saver = lock(&self.inner.saver).take();
+        if let Some(s) = saver {
+            // The saver writes once more when it sees the shutdown.
+            let _ = s.await;
+        }
     }
 
     pub(crate) fn core(&self) -> std::sync::MutexGuard<'_, Core> {
-        self.inner.core.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.inner.core)
     }
 
+    /// The state changed: the saver writes it soon.
     pub(crate) fn persist(&self) {
-        let Some(path) = &self.inner.opts.state_file else {
-            return;
-        };
-        let _g = self
-            .inner
-            .save_lock
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        if self.inner.opts.state_file.is_some() {
+            self.inner.dirty.notify_one();
+        }
+    }
+
+    /// Writes the state file after changes, at most once a second, and once more at shutdown.
+    async fn save_loop(self, path: PathBuf, mut stop: watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                _ = self.inner.dirty.notified() => {}
+                _ = stop.changed() => break,
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = stop.changed() => {}
+            }
+            self.save(&path).await;
+            if *stop.borrow() {
+                return;
+            }
+        }
+        self.save(&path).await;
+    }
+
+    async fn save(&self, path: &std::path::Path) {
         let st = self.core().persisted();
-        if let Err(e) = crate::state::save(path, &st) {
-            tracing::error!(error = %format!("{e:#}"), "cannot write notification state");
+        let path = path.to_path_buf();
+        let res = tokio::task::spawn_blocking(move || crate::state::save(&path, &st)).await;
+        let err = match res {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => format!("{e:#}"),
+            Err(e) => e.to_string(),
+        };
+        self.inner
+            .state_write_failures
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::error!(error = %err, "cannot write notification state");
+    }
+
+    /// Runs the dispatching loop; if it panics, records it and starts it again.
+    async fn supervise(self, stop: watch::Receiver<bool>) {
+        loop {
+            let runner = self.clone();
+            let rx = stop.clone();
+            match tokio::spawn(async move { runner.run(rx).await }).await {
+                Ok(()) => return,
+                Err(e) if e.is_cancelled() => return,
+                Err(e) => {
+                    let msg = panic_text(e);
+                    tracing::error!(error = %msg, "the notification dispatcher panicked; restarting it");
+                    let mut f = lock(&self.inner.failures);
+                    if f.len() < 100 {
+                        f.push(msg);
+                    }
+                }
+            }
+            if *stop.borrow() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
 
@@ -173,7 +308,7 @@ impl Dispatcher {
         }
         let d = self.clone();
         let h = tokio::spawn(async move { d.deliver(job).await });
-        let mut tasks = self.inner.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        let mut tasks = lock(&self.inner.tasks);
         tasks.retain(|t| !t.is_finished());
         tasks.push(h);
     }
@@ -217,4 +352,21 @@ impl Dispatcher {
         self.core().complete(&job, &oks, Utc::now());
         self.persist();
     }
+}
+
+/// Locks a mutex whose holders never leave its data half-changed, so a panic elsewhere must not make
+/// it unusable.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn panic_text(e: tokio::task::JoinError) -> String {
+    if !e.is_panic() {
+        return e.to_string();
+    }
+    let p = e.into_panic();
+    p.downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".to_string())
 }

@@ -285,7 +285,12 @@ impl AlertmanagerForwarder {
     /// The alerts that need sending now, as Prometheus' `Alert.needsSending` decides, with their
     /// `endsAt` set; marks them sent. Pure apart from the internal bookkeeping.
     pub fn due(&self, alerts: &[Alert], now: DateTime<Utc>) -> Vec<Alert> {
-        let valid_for = chrono_dur(4 * self.opts.resend_delay.max(self.opts.eval_interval));
+        let valid_for = chrono_dur(
+            self.opts
+                .resend_delay
+                .max(self.opts.eval_interval)
+                .saturating_mul(4),
+        );
         let resend = chrono_dur(self.opts.resend_delay);
         let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
         let present: std::collections::HashSet<Fingerprint> =
@@ -299,14 +304,14 @@ impl AlertmanagerForwarder {
             let needs = match prev {
                 None => true,
                 Some(s) if resolved && !s.resolved_sent => true,
-                Some(s) => s.at + resend < now,
+                Some(s) => crate::core::later(s.at, resend) < now,
             };
             if !needs {
                 continue;
             }
             let mut a = a.clone();
             if !resolved {
-                a.ends_at = Some(now + valid_for);
+                a.ends_at = Some(crate::core::later(now, valid_for));
             }
             sent.insert(
                 fp,

@@ -113,6 +113,45 @@ pub enum SilenceError {
     AlreadyExpired(String),
     #[error("invalid silence: {0}")]
     Invalid(String),
+    /// Alertmanager's `--silences.max-silences`, its message.
+    #[error("exceeded maximum number of silences: {count} (limit: {limit})")]
+    TooMany { count: usize, limit: usize },
+    /// Alertmanager's `--silences.max-silence-size-bytes`, its message.
+    #[error("silence exceeded maximum size: {size} bytes (limit: {limit} bytes)")]
+    TooLarge { size: usize, limit: usize },
+}
+
+/// Alertmanager's `--silences.max-silences` (every silence kept, expired ones included) and
+/// `--silences.max-silence-size-bytes` (one silence; here its JSON size, Alertmanager measures its
+/// protobuf). 0 is no limit, as there; unlike there, the defaults are limits, so that nobody who can
+/// reach the API can fill the memory and the state file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SilenceLimits {
+    pub max_silences: usize,
+    pub max_silence_size_bytes: usize,
+}
+
+impl Default for SilenceLimits {
+    fn default() -> Self {
+        SilenceLimits {
+            max_silences: 2_000,
+            max_silence_size_bytes: 16 * 1024,
+        }
+    }
+}
+
+/// Go's RFC 3339 parser, which Alertmanager's API uses, reads four-digit years only: a time outside
+/// 0000-9999 is refused there, and would overflow date arithmetic here.
+fn check_time(what: &str, t: &DateTime<Utc>) -> Result<(), SilenceError> {
+    use chrono::Datelike;
+    if (0..=9999).contains(&t.year()) {
+        Ok(())
+    } else {
+        Err(SilenceError::Invalid(format!(
+            "{what} {} is outside the years 0000 to 9999",
+            t.to_rfc3339()
+        )))
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -120,22 +159,48 @@ pub struct Silences {
     items: BTreeMap<String, Silence>,
     #[serde(skip)]
     compiled: BTreeMap<String, Matchers>,
+    #[serde(skip)]
+    limits: SilenceLimits,
 }
 
 impl Silences {
-    pub fn from_list(list: Vec<Silence>) -> Silences {
-        let mut s = Silences::default();
+    pub fn new(limits: SilenceLimits) -> Silences {
+        Silences {
+            limits,
+            ..Silences::default()
+        }
+    }
+
+    /// Silences read back from a state file. One that the API would refuse (times out of range,
+    /// matchers that do not compile) is dropped, logged: a state file is outside input too.
+    pub fn from_list(list: Vec<Silence>, limits: SilenceLimits) -> Silences {
+        let mut s = Silences::new(limits);
         for sil in list {
-            if let Ok(m) = sil.compiled() {
-                s.compiled.insert(sil.id.clone(), m);
-                s.items.insert(sil.id.clone(), sil);
+            let valid = check_time("startsAt", &sil.starts_at)
+                .and_then(|()| check_time("endsAt", &sil.ends_at))
+                .and_then(|()| check_time("updatedAt", &sil.updated_at))
+                .and_then(|()| sil.compiled().map_err(SilenceError::Invalid));
+            match valid {
+                Ok(m) => {
+                    s.compiled.insert(sil.id.clone(), m);
+                    s.items.insert(sil.id.clone(), sil);
+                }
+                Err(e) => {
+                    tracing::warn!(silence = %sil.id, error = %e, "dropped a silence from the state file")
+                }
             }
         }
         s
     }
 
+    pub fn limits(&self) -> SilenceLimits {
+        self.limits
+    }
+
     /// Creates a silence, or updates the one with `p.id` (which must exist). Returns its id.
     pub fn set(&mut self, p: PostableSilence, now: DateTime<Utc>) -> Result<String, SilenceError> {
+        check_time("startsAt", &p.starts_at)?;
+        check_time("endsAt", &p.ends_at)?;
         if p.matchers.is_empty() {
             return Err(SilenceError::Invalid(
                 "at least one matcher required".into(),
@@ -180,13 +245,22 @@ impl Silences {
                     .ok_or_else(|| SilenceError::NotFound(id.clone()))?;
                 if old.state(now) == SilenceState::Expired {
                     // Alertmanager never revives an expired silence: the update becomes a new one.
-                    uuid::Uuid::new_v4().to_string()
+                    None
                 } else {
-                    id.clone()
+                    Some(id.clone())
                 }
             }
-            _ => uuid::Uuid::new_v4().to_string(),
+            _ => None,
         };
+        // A new silence needs room; an update replaces one in place.
+        let limit = self.limits.max_silences;
+        if id.is_none() && limit > 0 && self.items.len() >= limit {
+            return Err(SilenceError::TooMany {
+                count: self.items.len(),
+                limit,
+            });
+        }
+        let id = id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let sil = Silence {
             id: id.clone(),
             matchers: p.matchers,
@@ -196,6 +270,15 @@ impl Silences {
             created_by: p.created_by,
             comment: p.comment,
         };
+        let limit = self.limits.max_silence_size_bytes;
+        if limit > 0 {
+            let size = serde_json::to_vec(&sil)
+                .map(|b| b.len())
+                .unwrap_or(usize::MAX);
+            if size > limit {
+                return Err(SilenceError::TooLarge { size, limit });
+            }
+        }
         self.compiled.insert(id.clone(), Matchers(compiled));
         self.items.insert(id.clone(), sil);
         Ok(id)
@@ -242,7 +325,7 @@ impl Silences {
         let dead: Vec<String> = self
             .items
             .values()
-            .filter(|s| s.ends_at + SILENCE_RETENTION < now)
+            .filter(|s| crate::core::later(s.ends_at, SILENCE_RETENTION) < now)
             .map(|s| s.id.clone())
             .collect();
         for id in dead {

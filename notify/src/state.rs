@@ -39,33 +39,55 @@ pub fn load(path: &Path) -> anyhow::Result<PersistedState> {
 }
 
 pub fn save(path: &Path, state: &PersistedState) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
     let body = serde_json::to_vec(&StateFile {
         version: VERSION,
         state: state.clone(),
     })?;
-    let mut tmp = tempfile_in(dir, path)?;
-    tmp.1
-        .write_all(&body)
-        .with_context(|| format!("writing {}", tmp.0.display()))?;
-    tmp.1
-        .sync_all()
-        .with_context(|| format!("syncing {}", tmp.0.display()))?;
-    drop(tmp.1);
-    std::fs::rename(&tmp.0, path)
-        .with_context(|| format!("renaming {} to {}", tmp.0.display(), path.display()))?;
-    Ok(())
+    write_atomic(path, &body).with_context(|| format!("writing {}", path.display()))
 }
 
-fn tempfile_in(dir: &Path, target: &Path) -> anyhow::Result<(std::path::PathBuf, std::fs::File)> {
-    let name = target
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("notify-state");
-    let p = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-    let f = std::fs::File::create(&p).with_context(|| format!("creating {}", p.display()))?;
-    Ok((p, f))
+/// Replaces `path` with `bytes` so that a crash leaves the old file or the new one: a temporary file
+/// in the same directory, fsync, rename, fsync of the directory (without it the rename itself may be
+/// lost). The temporary file never stays behind, whatever fails.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = parent_dir(path);
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("state");
+    // Unique per process and write: two writers never share a temporary file.
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.tmp.{}.{seq}", std::process::id()));
+    let written = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written?;
+    sync_dir(dir)
+}
+
+/// Moves a state file that cannot be used out of the way (`FILE.corrupt-<UTC time>`), so that the
+/// daemon starts empty without losing it. Returns the new name.
+pub fn set_aside(path: &Path) -> std::io::Result<std::path::PathBuf> {
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
+    let mut to = path.as_os_str().to_owned();
+    to.push(format!(".corrupt-{stamp}"));
+    let to = std::path::PathBuf::from(to);
+    std::fs::rename(path, &to)?;
+    sync_dir(parent_dir(path))?;
+    Ok(to)
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
 }

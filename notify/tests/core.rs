@@ -328,3 +328,104 @@ receivers:
         ]
     );
 }
+
+/// What the silences API and the state file accept from outside never panics the core, whatever the
+/// bytes: arbitrary JSON bodies for `POST /api/v2/silences`, arbitrary times (the year 262142 once
+/// panicked the clean-up), and arbitrary state files.
+mod outside_input {
+    use super::*;
+    use etcd_monitor_notify::silence::{SilenceLimits, Silences};
+    use proptest::prelude::*;
+
+    fn any_time() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (-300_000i64..300_000, 1u32..13, 1u32..29).prop_map(|(y, m, d)| {
+                if (0..=9999).contains(&y) {
+                    format!("{y:04}-{m:02}-{d:02}T00:00:00Z")
+                } else {
+                    format!("{y:+07}-{m:02}-{d:02}T00:00:00Z")
+                }
+            }),
+            Just("+262142-12-31T00:00:00Z".to_string()),
+            Just("-262143-01-01T00:00:00Z".to_string()),
+            "[0-9T:Z+-]{0,30}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn silences_with_any_times_never_panic(starts in any_time(), ends in any_time(), comment in ".{0,64}") {
+            let body = serde_json::json!({
+                "matchers": [{"name": "alertname", "value": "X", "isRegex": false}],
+                "startsAt": starts, "endsAt": ends, "createdBy": "p", "comment": comment,
+            });
+            let mut c = core("");
+            c.silences = Silences::new(SilenceLimits { max_silences: 3, max_silence_size_bytes: 512 });
+            if let Ok(p) = serde_json::from_value::<PostableSilence>(body) {
+                let _ = c.silences.set(p, t0());
+            }
+            // Garbage collection and routing at any later time, with whatever was accepted.
+            for days in [0i64, 1, 365, 3_650_000] {
+                let now = t0().checked_add_signed(Duration::days(days)).unwrap_or(t0());
+                c.gc(now);
+                let _ = c.muted(&labels(&[("alertname", "X")]), now);
+            }
+            prop_assert!(c.silences.list().count() <= 3);
+        }
+
+        #[test]
+        fn arbitrary_json_bodies_never_panic(body in "\\PC{0,200}") {
+            let mut c = core("");
+            if let Ok(p) = serde_json::from_str::<PostableSilence>(&body) {
+                let _ = c.silences.set(p, t0());
+            }
+            c.gc(t0());
+        }
+
+        #[test]
+        fn arbitrary_state_files_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("notify.json");
+            std::fs::write(&p, &bytes).unwrap();
+            if let Ok(st) = etcd_monitor_notify::state::load(&p) {
+                let mut c = core("");
+                c.restore(st, t0());
+                c.gc(t0());
+            }
+        }
+    }
+
+    /// A state file round-trips: what was saved is what is restored.
+    #[test]
+    fn state_file_round_trip() {
+        let mut c = core("");
+        let p: PostableSilence = serde_json::from_value(serde_json::json!({
+            "matchers": [{"name": "alertname", "value": "X", "isRegex": false}],
+            "startsAt": "2026-01-01T00:00:00Z", "endsAt": "2026-01-02T00:00:00Z",
+            "createdBy": "p", "comment": "c"}))
+        .unwrap();
+        let id = c.silences.set(p, t0()).unwrap();
+        c.put(vec![al("X", "1", t0())], t0());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify.json");
+        etcd_monitor_notify::state::save(&path, &c.persisted()).unwrap();
+        let mut back = core("");
+        back.restore(etcd_monitor_notify::state::load(&path).unwrap(), t0());
+        assert_eq!(
+            serde_json::to_value(back.persisted()).unwrap(),
+            serde_json::to_value(c.persisted()).unwrap()
+        );
+        assert!(back.silences.get(&id).is_some());
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            vec!["notify.json".to_string()],
+            "no temporary file left"
+        );
+    }
+}

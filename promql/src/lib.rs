@@ -59,7 +59,8 @@ mod gomath;
 pub use error::{AppendError, EvalError, FormatError};
 pub use eval::{
     instant_query, lookback_reach_ms, nesting_depth, parse, query_vector, range_query,
-    register_prometheus_2_42_functions, EvalOptions, MAX_NESTING_DEPTH,
+    register_prometheus_2_42_functions, EvalOptions, DEFAULT_MAX_SAMPLES, MAX_NESTING_DEPTH,
+    QUERY_TIMED_OUT, TOO_MANY_SAMPLES,
 };
 pub use labels::{Label, Labels};
 pub use storage::{is_stale, stale_nan, MemStorage, Point, Queryable, SelectedSeries};

@@ -11,6 +11,7 @@
 //! pattern [`STALE_NAN_BITS`]; the evaluator treats it as "series ended here".
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap as HashMap;
 use std::borrow::Cow;
@@ -63,16 +64,39 @@ pub trait Queryable {
 }
 
 /// The in-memory store. See the module docs.
+///
+/// Cloning is cheap and gives a consistent snapshot: series and indexes are shared behind
+/// `Arc`s, and a write copies only the series (or, for a new series, the indexes) that a live
+/// snapshot still reads. The alerter's scrapes append to one store while each rule group
+/// evaluates over a clone, so neither waits for the other.
 #[derive(Debug, Default, Clone)]
 pub struct MemStorage {
-    series: Vec<MemSeries>,
+    series: Vec<Arc<MemSeries>>,
+    index: Arc<Index>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Index {
     /// Position of each series in `series`.
-    index: HashMap<Labels, usize>,
+    by_labels: HashMap<Labels, usize>,
     /// Positions of the series of each metric name, in label order.
     /// (Labels are `Arc`s: the keys cost a reference count; inserts stay O(log n).)
     by_name: HashMap<String, BTreeMap<Labels, usize>>,
     /// Positions of all series, in label order (for selectors without a name).
     sorted: BTreeMap<Labels, usize>,
+}
+
+impl Index {
+    fn insert(&mut self, labels: &Labels, i: usize) {
+        self.by_labels.insert(labels.clone(), i);
+        self.sorted.insert(labels.clone(), i);
+        if let Some(name) = labels.metric_name() {
+            self.by_name
+                .entry(name.to_string())
+                .or_default()
+                .insert(labels.clone(), i);
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -90,9 +114,8 @@ impl MemStorage {
     /// the identical value (same bits) is ignored, with another value it is rejected, as
     /// Prometheus' TSDB does. Append [`stale_nan()`] to mark a series stale.
     pub fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<(), AppendError> {
-        if let Some(&i) = self.index.get(labels) {
-            let points = &mut self.series[i].points;
-            if let Some(last) = points.last() {
+        if let Some(&i) = self.index.by_labels.get(labels) {
+            if let Some(last) = self.series[i].points.last() {
                 if t < last.t {
                     return Err(AppendError::OutOfOrder {
                         series: labels.to_string(),
@@ -110,22 +133,17 @@ impl MemStorage {
                     });
                 }
             }
-            points.push(Point { t, v });
+            Arc::make_mut(&mut self.series[i])
+                .points
+                .push(Point { t, v });
             return Ok(());
         }
         let i = self.series.len();
-        self.series.push(MemSeries {
+        self.series.push(Arc::new(MemSeries {
             labels: labels.clone(),
             points: vec![Point { t, v }],
-        });
-        self.index.insert(labels.clone(), i);
-        self.sorted.insert(labels.clone(), i);
-        if let Some(name) = labels.metric_name() {
-            self.by_name
-                .entry(name.to_string())
-                .or_default()
-                .insert(labels.clone(), i);
-        }
+        }));
+        Arc::make_mut(&mut self.index).insert(labels, i);
         Ok(())
     }
 
@@ -136,30 +154,18 @@ impl MemStorage {
         for s in &mut self.series {
             let keep_from = s.points.partition_point(|p| p.t < t);
             if keep_from > 0 {
+                let s = Arc::make_mut(s);
                 s.points.drain(..keep_from);
                 removed_any |= s.points.is_empty();
             }
         }
         if removed_any {
             self.series.retain(|s| !s.points.is_empty());
-            self.rebuild_indexes();
-        }
-    }
-
-    fn rebuild_indexes(&mut self) {
-        self.index.clear();
-        self.by_name.clear();
-        self.sorted.clear();
-        for (i, s) in self.series.iter().enumerate() {
-            let l = &s.labels;
-            self.index.insert(l.clone(), i);
-            self.sorted.insert(l.clone(), i);
-            if let Some(name) = l.metric_name() {
-                self.by_name
-                    .entry(name.to_string())
-                    .or_default()
-                    .insert(l.clone(), i);
+            let mut index = Index::default();
+            for (i, s) in self.series.iter().enumerate() {
+                index.insert(&s.labels, i);
             }
+            self.index = Arc::new(index);
         }
     }
 
@@ -175,7 +181,7 @@ impl MemStorage {
 
     /// All series with all their points, in label order.
     pub fn iter(&self) -> impl Iterator<Item = (&Labels, &[Point])> {
-        self.sorted.values().map(|&i| {
+        self.index.sorted.values().map(|&i| {
             let s = &self.series[i];
             (&s.labels, s.points.as_slice())
         })
@@ -184,6 +190,7 @@ impl MemStorage {
     /// The points of one series, if present.
     pub fn points(&self, labels: &Labels) -> Option<&[Point]> {
         self.index
+            .by_labels
             .get(labels)
             .map(|&i| self.series[i].points.as_slice())
     }
@@ -218,8 +225,8 @@ impl Queryable for MemStorage {
             .find(|m| m.name == METRIC_NAME && matches!(m.op, MatchOp::Equal));
         let empty = BTreeMap::new();
         let candidates = match name_eq {
-            Some(m) => self.by_name.get(&m.value).unwrap_or(&empty),
-            None => &self.sorted,
+            Some(m) => self.index.by_name.get(&m.value).unwrap_or(&empty),
+            None => &self.index.sorted,
         };
         let mut out = Vec::new();
         for &i in candidates.values() {
@@ -272,6 +279,29 @@ mod tests {
         s.trim_before(3000);
         assert_eq!(s.series_count(), 1);
         assert_eq!(s.sample_count(), 7);
+    }
+
+    /// A clone is a snapshot: later appends, new series and trims leave it as it was.
+    #[test]
+    fn clones_are_snapshots() {
+        let mut s = MemStorage::new();
+        let a = Labels::from_pairs(&[("__name__", "m"), ("i", "a")]);
+        let b = Labels::from_pairs(&[("__name__", "m"), ("i", "b")]);
+        s.append(&a, 1000, 1.0).unwrap();
+        let snap = s.clone();
+        s.append(&a, 2000, 2.0).unwrap();
+        s.append(&b, 2000, 3.0).unwrap();
+        assert_eq!((snap.series_count(), snap.sample_count()), (1, 1));
+        assert_eq!(
+            snap.select(&[eq("__name__", "m")], 0, 5000).unwrap().len(),
+            1
+        );
+        assert_eq!(s.select(&[eq("__name__", "m")], 0, 5000).unwrap().len(), 2);
+        let snap2 = s.clone();
+        s.trim_before(1500);
+        assert_eq!(snap2.sample_count(), 3);
+        assert_eq!(s.sample_count(), 2);
+        assert_eq!(snap2.points(&a).map(<[Point]>::len), Some(2));
     }
 
     #[test]

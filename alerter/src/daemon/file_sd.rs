@@ -87,6 +87,79 @@ fn read_file(path: &Path) -> Result<Vec<Group>, String> {
     Ok(groups)
 }
 
+/// Whether `built` is what `view` already runs (same targets and dropped targets).
+pub(crate) fn same_targets(
+    built: &super::targets::PoolTargets,
+    view: &super::published::View,
+) -> bool {
+    let mut new: Vec<String> = built.active.iter().map(|t| t.key()).collect();
+    let mut old: Vec<String> = view.targets.iter().map(|s| s.target.key()).collect();
+    new.sort();
+    old.sort();
+    new == old && format!("{:?}", built.dropped) == format!("{:?}", view.config.dropped_targets)
+}
+
+/// The files are read again every second (Prometheus watches them; for files this small, reading is
+/// as prompt and needs no watcher), and a change of targets goes to the runtime, which installs it as
+/// a reload installs targets. A file that cannot be read keeps the running targets, logged once per
+/// error.
+pub(crate) async fn watch(
+    ctx: std::sync::Arc<super::Ctx>,
+    commands: tokio::sync::mpsc::Sender<super::runtime::Command>,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut last_error: Option<String> = None;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.cancelled() => return,
+        }
+        let view = ctx.published.view.load_full();
+        if !view
+            .config
+            .pools
+            .iter()
+            .any(super::targets::ScrapePool::has_file_sd)
+        {
+            continue;
+        }
+        let pools = view.config.pools.clone();
+        let built = tokio::task::spawn_blocking(move || {
+            let mut all = super::targets::PoolTargets::default();
+            for p in &pools {
+                let t = p.targets()?;
+                all.active.extend(t.active);
+                all.dropped.extend(t.dropped);
+            }
+            Ok::<_, String>(all)
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r);
+        match built {
+            Err(e) => {
+                if last_error.as_ref() != Some(&e) {
+                    tracing::warn!(error = %e, "file_sd_configs: keeping the running targets");
+                    last_error = Some(e);
+                }
+            }
+            Ok(built) => {
+                last_error = None;
+                if !same_targets(&built, &view)
+                    && commands
+                        .send(super::runtime::Command::Targets(built))
+                        .await
+                        .is_err()
+                {
+                    return;
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

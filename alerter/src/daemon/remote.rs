@@ -1,18 +1,58 @@
 //! `--query-url`: rules evaluated through a Prometheus-compatible HTTP API (`/api/v1/query`) instead of
-//! the local store. Series the rules write (recording rules, ALERTS) stay in a local store: a remote
+//! the local store. Series the rules write (recording rules, ALERTS) stay in the local store: a remote
 //! Prometheus cannot be written to, so later rules read recording outputs only from the remote side.
 
-use etcd_monitor_promql::{Labels, MemStorage};
+use std::time::Duration;
+
+use etcd_monitor_promql::Labels;
 use promql_parser::parser::Expr;
 use serde::Deserialize;
 
 use crate::group::RuleStorage;
 
-pub struct RemoteStorage {
+/// Where and how to query; one per daemon, cloned into each evaluation.
+#[derive(Clone)]
+pub struct RemoteQuerier {
     pub base: String,
     pub client: reqwest::Client,
+    /// `--query.timeout`: a query that has not answered by then fails its rule, alone.
+    pub timeout: Duration,
+}
+
+impl RemoteQuerier {
+    pub fn new(base: &str, timeout: Duration) -> Result<RemoteQuerier, String> {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .map_err(|e| format!("--query-url: {e}"))?;
+        Ok(RemoteQuerier {
+            base: base.trim_end_matches('/').to_string(),
+            client,
+            timeout,
+        })
+    }
+
+    /// The query endpoint without credentials a URL may carry (`https://user:pass@host/`), for errors.
+    fn shown_url(&self) -> String {
+        let url = format!("{}/api/v1/query", self.base);
+        match reqwest::Url::parse(&url) {
+            Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+                let _ = u.set_username("");
+                let _ = u.set_password(None);
+                u.to_string()
+            }
+            _ => url,
+        }
+    }
+}
+
+/// One group's evaluation through the remote API. Runs on a blocking thread (the rule evaluator is
+/// synchronous) and drives each request on the runtime with `handle.block_on`; no lock is held.
+pub struct RemoteStorage {
+    pub querier: RemoteQuerier,
     pub handle: tokio::runtime::Handle,
-    pub local: MemStorage,
+    /// What the rules wrote, for the shared store.
+    pub written: Vec<(Labels, i64, f64)>,
 }
 
 #[derive(Deserialize)]
@@ -84,33 +124,42 @@ pub fn decode(body: &[u8]) -> Result<Vec<(Labels, f64)>, String> {
 
 impl RuleStorage for RemoteStorage {
     fn query(&self, _expr: &Expr, text: &str, ts_ms: i64) -> Result<Vec<(Labels, f64)>, String> {
-        let url = format!("{}/api/v1/query", self.base.trim_end_matches('/'));
+        let q = &self.querier;
+        let url = format!("{}/api/v1/query", q.base);
+        let shown = q.shown_url();
         let time = format!("{:.3}", ts_ms as f64 / 1000.0);
-        let client = self.client.clone();
-        let text = text.to_string();
-        self.handle.block_on(async move {
-            let resp = client
+        // reqwest's errors carry the URL; it is printed once, without credentials.
+        let fail = |e: reqwest::Error| {
+            if e.is_timeout() {
+                format!(
+                    "query {shown}: no answer within {} (--query.timeout)",
+                    prom_exposition::duration::format(q.timeout)
+                )
+            } else {
+                format!("query {shown}: {}", e.without_url())
+            }
+        };
+        let request = async {
+            let resp = q
+                .client
                 .post(&url)
-                .form(&[("query", text.as_str()), ("time", time.as_str())])
+                .form(&[("query", text), ("time", time.as_str())])
                 .send()
                 .await
-                .map_err(|e| format!("query {url}: {e}"))?;
+                .map_err(fail)?;
             let status = resp.status();
-            let body = resp
-                .bytes()
-                .await
-                .map_err(|e| format!("query {url}: {e}"))?;
+            let body = resp.bytes().await.map_err(fail)?;
             if !status.is_success() && status.as_u16() != 400 && status.as_u16() != 422 {
-                return Err(format!("query {url}: HTTP {status}"));
+                return Err(format!("query {shown}: HTTP {status}"));
             }
             decode(&body)
-        })
+        };
+        self.handle.block_on(request)
     }
 
     fn append(&mut self, labels: &Labels, ts_ms: i64, v: f64) -> Result<(), String> {
-        self.local
-            .append(labels, ts_ms, v)
-            .map_err(|e| e.to_string())
+        self.written.push((labels.clone(), ts_ms, v));
+        Ok(())
     }
 }
 

@@ -220,14 +220,21 @@ pub async fn fetch(client: &reqwest::Client, target: &ScrapeTarget, ts_ms: i64) 
     }
 }
 
-/// Per target: the series of the last scrape (by fingerprint), to mark stale the ones that vanish.
+/// Per target: the series of the last scrape (by fingerprint), to mark stale the ones that vanish, and
+/// what the API shows.
 #[derive(Debug, Default, Clone)]
 pub struct TargetState {
     pub previous: HashMap<u64, Labels>,
+    pub status: TargetStatus,
+}
+
+/// How the last scrape went.
+#[derive(Debug, Clone, Default)]
+pub struct TargetStatus {
+    pub up: bool,
     pub last_error: Option<String>,
     pub last_scrape_ms: Option<i64>,
     pub last_duration: Duration,
-    pub up: bool,
 }
 
 fn report_series(target: &ScrapeTarget, name: &str) -> Labels {
@@ -275,10 +282,12 @@ pub fn apply(
     ] {
         let _ = store.append(&report_series(target, name), ts, v);
     }
-    st.up = up == 1.0;
-    st.last_error = error;
-    st.last_scrape_ms = Some(ts);
-    st.last_duration = outcome.duration;
+    st.status = TargetStatus {
+        up: up == 1.0,
+        last_error: error,
+        last_scrape_ms: Some(ts),
+        last_duration: outcome.duration,
+    };
     st.previous = current;
 }
 
@@ -511,6 +520,6 @@ mod tests {
         let up = Labels::new([("__name__", "up"), ("job", "etcd"), ("instance", "h:1")]);
         let v: Vec<f64> = store.points(&up).unwrap().iter().map(|p| p.v).collect();
         assert_eq!(v, vec![1.0, 1.0, 0.0]);
-        assert!(!st.up);
+        assert!(!st.status.up);
     }
 }

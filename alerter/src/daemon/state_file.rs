@@ -1,5 +1,6 @@
-//! The alert state file: every rule's active alerts, written atomically (temp file + rename) so a crash
-//! never leaves half a file, and read at start so `for` timers resume instead of restarting.
+//! The alert state file: every rule's active alerts, written atomically (temp file, fsync, rename,
+//! fsync of the directory) so a crash never leaves half a file, and read at start so `for` timers
+//! resume instead of restarting. A file that cannot be used is the caller's to set aside.
 
 use std::path::Path;
 
@@ -30,13 +31,19 @@ pub struct RuleEntry {
     pub alerts: AlertSet,
 }
 
-pub fn snapshot(groups: &[Group], states: &[GroupState], now_ms: i64) -> StateFile {
+/// The version this build writes and reads.
+pub const VERSION: u32 = 1;
+
+pub fn snapshot<'a>(
+    groups: impl IntoIterator<Item = (&'a Group, &'a GroupState)>,
+    now_ms: i64,
+) -> StateFile {
     let mut out = StateFile {
-        version: 1,
+        version: VERSION,
         saved_at_ms: now_ms,
         groups: Vec::new(),
     };
-    for (g, gs) in groups.iter().zip(states) {
+    for (g, gs) in groups {
         let rules = g
             .rules
             .iter()
@@ -83,35 +90,29 @@ pub fn restore(file: &StateFile, groups: &[Group], states: &mut [GroupState]) ->
     restored
 }
 
-pub fn write_atomic(path: &Path, state: &StateFile) -> std::io::Result<()> {
-    let json = serde_json::to_vec_pretty(state).map_err(std::io::Error::other)?;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("alerter-state")
-    ));
-    {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&json)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)
+pub fn write(path: &Path, state: &StateFile) -> std::io::Result<()> {
+    let json = serde_json::to_vec(state).map_err(std::io::Error::other)?;
+    etcd_monitor_notify::state::write_atomic(path, &json)
 }
 
-/// Reads the state file; a missing file is an empty state, a corrupt one an error naming the file.
+/// Reads the state file; a missing file is an empty state. A file that is not a state file of this
+/// version is an error naming the file.
 pub fn read(path: &Path) -> Result<StateFile, String> {
-    match std::fs::read(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(StateFile::default()),
-        Err(e) => Err(format!("{}: {e}", path.display())),
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map_err(|e| format!("{}: not a valid state file: {e}", path.display())),
+    let bytes = match std::fs::read(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(StateFile::default()),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+        Ok(b) => b,
+    };
+    let f: StateFile = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("{}: not a valid state file: {e}", path.display()))?;
+    if f.version != VERSION {
+        return Err(format!(
+            "{}: state file version {}, this alerter reads version {VERSION}",
+            path.display(),
+            f.version
+        ));
     }
+    Ok(f)
 }
 
 #[cfg(test)]
@@ -149,7 +150,7 @@ mod tests {
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json");
-        write_atomic(&path, &snapshot(&groups, &states, 130_000)).unwrap();
+        write(&path, &snapshot(groups.iter().zip(&states), 130_000)).unwrap();
         let saved = read(&path).unwrap();
         let mut fresh: Vec<GroupState> = groups.iter().map(GroupState::new).collect();
         assert_eq!(restore(&saved, &groups, &mut fresh), 1);
@@ -177,5 +178,60 @@ mod tests {
             .is_empty());
         std::fs::write(&path, "{").unwrap();
         assert!(read(&path).unwrap_err().contains("state.json"));
+    }
+
+    /// State files come from outside: whatever their bytes, reading never panics, and whatever times
+    /// a well-formed one holds, evaluating the restored alerts never panics either.
+    mod outside_input {
+        use super::*;
+        use proptest::prelude::*;
+
+        const RULES: &str = "groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up == 0\n    for: 1h\n    keep_firing_for: 10m\n";
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("state.json");
+                std::fs::write(&path, &bytes).unwrap();
+                let _ = read(&path);
+            }
+
+            #[test]
+            fn extreme_times_never_panic(
+                active_at in any::<i64>(),
+                fired_at in proptest::option::of(any::<i64>()),
+                resolved_at in proptest::option::of(any::<i64>()),
+                last_sent_at in proptest::option::of(any::<i64>()),
+                keep_firing_since in proptest::option::of(any::<i64>()),
+                state in prop_oneof![Just("pending"), Just("firing"), Just("inactive")],
+                ts in any::<i64>(),
+                up in prop_oneof![Just(0.0), Just(1.0)],
+            ) {
+                let file = serde_json::json!({"version": 1, "saved_at_ms": 0, "groups": [{
+                    "file": "r.yml", "name": "g", "rules": [{"name": "A", "index": 0, "alerts": {"active": {
+                        "k": {"labels": {"alertname": "A", "instance": "x"}, "annotations": {},
+                              "state": state, "active_at": active_at, "fired_at": fired_at,
+                              "resolved_at": resolved_at, "last_sent_at": last_sent_at,
+                              "keep_firing_since": keep_firing_since, "value": 0.0}}}}]}]});
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("state.json");
+                std::fs::write(&path, file.to_string()).unwrap();
+                let (groups, _) = crate::rules::parse_rules(Path::new("r.yml"), RULES).unwrap();
+                let mut states: Vec<GroupState> = groups.iter().map(GroupState::new).collect();
+                if let Ok(saved) = read(&path) {
+                    restore(&saved, &groups, &mut states);
+                    let empty = LabelMap::new();
+                    let def = AlertingRuleDef { name: "A", hold_ms: 3_600_000, keep_firing_for_ms: 600_000, labels: &empty, annotations: &empty };
+                    let env = TemplateEnv { external_labels: &empty, external_url: "", funcs: &NoQuery };
+                    let sample = (Labels::from_pairs(&[("__name__", "up"), ("instance", "x")]), up);
+                    let rs = &mut states[0].rules[0];
+                    let _ = rs.alerts.eval(&def, &[sample], ts, 0, &env);
+                    let _ = rs.alerts.due_for_sending(ts, 60_000, 15_000);
+                }
+            }
+        }
     }
 }

@@ -23,6 +23,9 @@
 
 mod selector;
 
+use std::cell::Cell;
+use std::time::Instant;
+
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use promql_parser::parser::value::ValueType;
@@ -47,7 +50,21 @@ pub struct EvalOptions {
     /// Safety limit on the steps one subquery may evaluate (not a Prometheus setting:
     /// Prometheus bounds the samples held instead). Exceeding it is an error.
     pub max_subquery_steps: i64,
+    /// Prometheus' `--query.max-samples`: the most samples one query may hold at once, counted
+    /// as Prometheus 2.42's engine counts them for an instant query (tests/max_samples.rs checks
+    /// the verdicts against a real Prometheus). Over the limit, the query fails with Prometheus'
+    /// error. One difference: inside a subquery whose expression is an operator or a function,
+    /// this evaluator works step by step and counts what each step holds, where Prometheus'
+    /// range evaluation holds the operands of every step at once; such a subquery passes here at
+    /// limits Prometheus refuses. Subqueries over selectors count alike.
+    pub max_samples: usize,
+    /// Prometheus' `--query.timeout`: a query still evaluating after this fails with
+    /// Prometheus' error. `None`: no limit (promtool's unit tests have none).
+    pub timeout: Option<std::time::Duration>,
 }
+
+/// Prometheus' `--query.max-samples` default.
+pub const DEFAULT_MAX_SAMPLES: usize = 50_000_000;
 
 impl Default for EvalOptions {
     fn default() -> Self {
@@ -55,6 +72,8 @@ impl Default for EvalOptions {
             lookback_delta_ms: 5 * 60 * 1000,
             subquery_step_ms: 60 * 1000,
             max_subquery_steps: 200_000,
+            max_samples: DEFAULT_MAX_SAMPLES,
+            timeout: None,
         }
     }
 }
@@ -147,12 +166,7 @@ pub fn instant_query(
     opts: &EvalOptions,
 ) -> Result<Value, EvalError> {
     check_depth(expr)?;
-    let ev = Evaluator {
-        store,
-        opts,
-        start: t_ms,
-        end: t_ms,
-    };
+    let ev = Evaluator::new(store, opts, t_ms, t_ms);
     Ok(match ev.eval(expr, t_ms)? {
         Val::Scalar(v) => Value::Scalar { t: t_ms, v },
         Val::Vector(v) => Value::Vector(v),
@@ -203,12 +217,7 @@ pub fn range_query(
             )))
         }
     }
-    let ev = Evaluator {
-        store,
-        opts,
-        start: start_ms,
-        end: end_ms,
-    };
+    let ev = Evaluator::new(store, opts, start_ms, end_ms);
     let mut acc = SeriesAccumulator::default();
     let mut t = start_ms;
     while t <= end_ms {
@@ -282,6 +291,16 @@ pub(crate) enum Val {
 }
 
 impl Val {
+    /// Samples the value holds, as Prometheus counts them (a scalar is one point).
+    fn samples(&self) -> usize {
+        match self {
+            Val::Scalar(_) => 1,
+            Val::Vector(v) => v.len(),
+            Val::Matrix(m) => m.iter().map(|s| s.points.len()).sum(),
+            Val::String(_) => 0,
+        }
+    }
+
     fn type_name(&self) -> &'static str {
         match self {
             Val::Scalar(_) => "scalar",
@@ -308,10 +327,110 @@ pub(crate) struct Evaluator<'a> {
     /// Query start and end: what `@ start()` and `@ end()` resolve to.
     pub(crate) start: i64,
     pub(crate) end: i64,
+    /// Samples the query holds now, against [`EvalOptions::max_samples`].
+    held: Cell<usize>,
+    /// Samples of the results of the node being evaluated's operands, which Prometheus gathers
+    /// again as input vectors.
+    inputs: Cell<usize>,
+    deadline: Option<Instant>,
 }
 
-impl Evaluator<'_> {
+/// Whether Prometheus evaluates `expr` with `rangeEval`, which gathers its operands' results as
+/// input vectors (counted again) before computing. Selectors, strings, subqueries and unary minus
+/// hold what they produce; range functions do their own accounting.
+fn gathers_inputs(expr: &Expr) -> bool {
+    match expr {
+        Expr::NumberLiteral(_) | Expr::Binary(_) | Expr::Aggregate(_) => true,
+        Expr::Call(c) => !functions::range::is_range_function(c.func.name),
+        Expr::VectorSelector(_)
+        | Expr::MatrixSelector(_)
+        | Expr::StringLiteral(_)
+        | Expr::Subquery(_)
+        | Expr::Unary(_)
+        | Expr::Paren(_)
+        | Expr::Extension(_) => false,
+    }
+}
+
+/// Prometheus' `ErrTooManySamples` for a query (`env` = "query execution").
+pub const TOO_MANY_SAMPLES: &str =
+    "query processing would load too many samples into memory in query execution";
+/// Prometheus' `ErrQueryTimeout` raised while evaluating.
+pub const QUERY_TIMED_OUT: &str = "query timed out in expression evaluation";
+
+impl<'a> Evaluator<'a> {
+    fn new(store: &'a dyn Queryable, opts: &'a EvalOptions, start: i64, end: i64) -> Self {
+        Evaluator {
+            store,
+            opts,
+            start,
+            end,
+            held: Cell::new(0),
+            inputs: Cell::new(0),
+            // A timeout too large for the clock is no timeout.
+            deadline: opts.timeout.and_then(|t| Instant::now().checked_add(t)),
+        }
+    }
+
+    /// Takes `n` more samples, or fails as Prometheus does when that passes the limit.
+    pub(crate) fn hold(&self, n: usize) -> Result<(), EvalError> {
+        let held = self.held.get().saturating_add(n);
+        if held > self.opts.max_samples {
+            return Err(EvalError::exec(TOO_MANY_SAMPLES));
+        }
+        self.held.set(held);
+        Ok(())
+    }
+
+    /// Evaluates `expr` at `ts`, accounting samples as Prometheus 2.42's engine does for an instant
+    /// evaluation (`promql/engine.go`): selectors hold what they load; an operator, an aggregation,
+    /// a function without a range argument and a literal (Prometheus' `rangeEval`) gather their
+    /// operands' results once more as input vectors, then hold their own result, and once done hold
+    /// only that result; a range function holds one series' window at a time (see
+    /// `functions::range`).
     pub(crate) fn eval(&self, expr: &Expr, ts: i64) -> Result<Val, EvalError> {
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(EvalError::exec(QUERY_TIMED_OUT));
+        }
+        if let Expr::Paren(p) = expr {
+            return self.eval(&p.expr, ts);
+        }
+        let before = self.held.get();
+        let outer_inputs = self.inputs.replace(0);
+        let result = self.eval_node(expr, ts);
+        let inputs = self.inputs.replace(outer_inputs);
+        let gathers = gathers_inputs(expr);
+        let v = match result {
+            Ok(v) => v,
+            // Prometheus gathers the inputs before it computes: a refusal for them comes first.
+            Err(e) if gathers && self.held.get().saturating_add(inputs) > self.opts.max_samples => {
+                drop(e);
+                return Err(EvalError::exec(TOO_MANY_SAMPLES));
+            }
+            Err(e) => return Err(e),
+        };
+        let size = v.samples();
+        if gathers {
+            let peak = self.held.get().saturating_add(inputs).saturating_add(size);
+            if peak > self.opts.max_samples {
+                return Err(EvalError::exec(TOO_MANY_SAMPLES));
+            }
+            self.held.set(before.saturating_add(size));
+        }
+        self.inputs.set(self.inputs.get().saturating_add(size));
+        Ok(v)
+    }
+
+    /// Samples held now, for a range function's own accounting.
+    pub(crate) fn held(&self) -> usize {
+        self.held.get()
+    }
+
+    pub(crate) fn set_held(&self, n: usize) {
+        self.held.set(n);
+    }
+
+    fn eval_node(&self, expr: &Expr, ts: i64) -> Result<Val, EvalError> {
         match expr {
             Expr::NumberLiteral(n) => Ok(Val::Scalar(n.val)),
             Expr::StringLiteral(s) => Ok(Val::String(s.val.clone())),
@@ -336,7 +455,11 @@ impl Evaluator<'_> {
                 ))),
             },
             Expr::VectorSelector(vs) => Ok(Val::Vector(self.vector_selector(vs, ts, false)?)),
-            Expr::MatrixSelector(ms) => Ok(Val::Matrix(self.matrix_selector(ms, ts)?.into_matrix())),
+            Expr::MatrixSelector(ms) => {
+                let m = self.matrix_selector(ms, ts)?.into_matrix();
+                self.hold(m.iter().map(|s| s.points.len()).sum())?;
+                Ok(Val::Matrix(m))
+            }
             Expr::Subquery(sq) => Ok(Val::Matrix(self.subquery(sq, ts)?.into_matrix())),
             Expr::Call(c) => functions::eval_call(self, c, ts),
             Expr::Binary(b) => binary::eval_binary(self, b, ts),

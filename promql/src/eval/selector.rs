@@ -113,10 +113,13 @@ impl<'a> Evaluator<'a> {
                 v: p.v,
             });
         }
+        self.hold(out.len())?;
         Ok(out)
     }
 
-    /// Evaluates a range selector at `ts`.
+    /// Evaluates a range selector at `ts`. The caller holds its samples: all of them for a bare
+    /// selector, one series' window for a range function, which Prometheus feeds one series at
+    /// a time.
     pub(crate) fn matrix_selector(
         &self,
         ms: &MatrixSelector,

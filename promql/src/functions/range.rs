@@ -49,6 +49,44 @@ fn range_arg<'a>(ev: &Evaluator<'a>, e: &Expr, ts: i64) -> Result<RangeVector<'a
     }
 }
 
+/// Prometheus' sample accounting of a range function: it holds the other arguments and a subquery's
+/// whole result, then takes the series one at a time, holding each one's window and the outputs so
+/// far; at the end it keeps only the outputs (and the other arguments).
+struct WindowAccount<'e, 'a> {
+    ev: &'e Evaluator<'a>,
+    /// Held before the series loop (other arguments and a subquery included).
+    base: usize,
+    /// Released at the end (the subquery's result).
+    released: usize,
+    outputs: usize,
+}
+
+impl WindowAccount<'_, '_> {
+    fn window(&self, points: usize) -> Result<(), EvalError> {
+        self.check(self.outputs.saturating_add(points))
+    }
+
+    fn output(&mut self, points: usize) -> Result<(), EvalError> {
+        self.outputs = self.outputs.saturating_add(1);
+        self.check(self.outputs.saturating_add(points))
+    }
+
+    fn check(&self, extra: usize) -> Result<(), EvalError> {
+        if self.base.saturating_add(extra) > self.ev.opts.max_samples {
+            return Err(EvalError::exec(crate::eval::TOO_MANY_SAMPLES));
+        }
+        Ok(())
+    }
+
+    fn finish(self) {
+        self.ev.set_held(
+            self.base
+                .saturating_sub(self.released)
+                .saturating_add(self.outputs),
+        );
+    }
+}
+
 fn scalar_arg(ev: &Evaluator, args: &[&Expr], i: usize, ts: i64) -> Result<f64, EvalError> {
     let e = args
         .get(i)
@@ -66,15 +104,40 @@ pub(crate) fn eval_range_function(
     let matrix_expr = args
         .get(matrix_index)
         .ok_or_else(|| EvalError::exec(format!("missing range vector argument of {name}()")))?;
-    // Scalar parameters first: they are evaluated at the outer timestamp.
+    // Prometheus evaluates a subquery argument first, then the scalar parameters (at the outer
+    // timestamp), then reads the range selector's series.
+    let before = ev.held();
+    let is_subquery = matches!(super::unwrap_parens(matrix_expr), Expr::Subquery(_));
+    let subquery = if is_subquery {
+        Some(range_arg(ev, matrix_expr, ts)?)
+    } else {
+        None
+    };
+    let subquery_held = ev.held().saturating_sub(before);
     let (p1, p2) = match name {
         "quantile_over_time" => (scalar_arg(ev, args, 0, ts)?, 0.0),
         "predict_linear" => (scalar_arg(ev, args, 1, ts)?, 0.0),
         "holt_winters" => (scalar_arg(ev, args, 1, ts)?, scalar_arg(ev, args, 2, ts)?),
         _ => (0.0, 0.0),
     };
-    let rv = range_arg(ev, matrix_expr, ts)?;
+    let rv = match subquery {
+        Some(rv) => rv,
+        None => range_arg(ev, matrix_expr, ts)?,
+    };
+    let mut account = WindowAccount {
+        ev,
+        base: ev.held(),
+        released: subquery_held,
+        outputs: 0,
+    };
     if name == "absent_over_time" {
+        // Prometheus computes one output per series that has samples (its absent_over_time yields
+        // 1, as present_over_time does) and keeps them held, though the result is empty.
+        for s in rv.series.iter().filter(|s| !s.points.is_empty()) {
+            account.window(s.points.len())?;
+            account.output(s.points.len())?;
+        }
+        account.finish();
         if rv.series.is_empty() {
             return Ok(vec![Sample {
                 labels: super::absent_labels(super::unwrap_parens(matrix_expr)),
@@ -104,6 +167,8 @@ pub(crate) fn eval_range_function(
         if p.is_empty() {
             continue;
         }
+        let window = p.len();
+        account.window(window)?;
         let v = match name {
             "rate" => extrapolated_rate(p, range_start, rv.range_end, rv.range_ms, true, true),
             "increase" => extrapolated_rate(p, range_start, rv.range_end, rv.range_ms, true, false),
@@ -165,6 +230,7 @@ pub(crate) fn eval_range_function(
             _ => return Err(EvalError::Unsupported(format!("function {name}"))),
         };
         if let Some(v) = v {
+            account.output(window)?;
             let labels: Labels = if name == "last_over_time" {
                 s.labels.into_owned()
             } else {
@@ -173,6 +239,7 @@ pub(crate) fn eval_range_function(
             out.push(Sample { labels, t: ts, v });
         }
     }
+    account.finish();
     Ok(out)
 }
 
