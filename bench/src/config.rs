@@ -204,6 +204,20 @@ pub struct BenchConfig {
     /// Per-request deadline; a request past it counts as an error (DeadlineExceeded).
     #[serde(serialize_with = "ser_secs")]
     pub request_timeout: Duration,
+    /// The whole run, set-up included, is stopped (and cleaned up) after this long, whatever `stop`
+    /// says. The daemon sets it so that no run can hold it forever; a one-off run has none.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_opt_secs"
+    )]
+    pub time_limit: Option<Duration>,
+}
+
+fn ser_opt_secs<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_f64(d.as_secs_f64()),
+        None => s.serialize_none(),
+    }
 }
 
 impl BenchConfig {
@@ -240,6 +254,7 @@ impl BenchConfig {
             max_quota_fraction: 0.8,
             late_threshold: Duration::from_millis(5),
             request_timeout: Duration::from_secs(30),
+            time_limit: None,
         }
     }
 
@@ -331,6 +346,9 @@ impl BenchConfig {
         }
         if !(self.max_quota_fraction > 0.0 && self.max_quota_fraction <= 1.0) {
             return Err("--max-quota-fraction must be in (0, 1]".into());
+        }
+        if self.time_limit.is_some_and(|d| d.is_zero()) {
+            return Err("the run's time limit must be longer than 0".into());
         }
         Ok(())
     }

@@ -58,12 +58,14 @@ pub enum BenchError {
     },
     #[error("interrupted before the measured phase")]
     Interrupted,
+    #[error("the run reached its time limit of {0} before the measured phase")]
+    TimeLimit(String),
 }
 
 impl BenchError {
     pub fn exit_code(&self) -> u8 {
         match self {
-            BenchError::Etcd { .. } => 1,
+            BenchError::Etcd { .. } | BenchError::TimeLimit(_) => 1,
             BenchError::Interrupted => 130,
             _ => 2,
         }

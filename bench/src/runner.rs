@@ -1,6 +1,6 @@
 //! One run against a cluster: connect, check the prefix and the quota, prepare, measure, clean up.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,9 @@ use crate::BenchError;
 
 /// How often the db size is read during a run.
 const MONITOR_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Deadline of each clean-up request but the deletion (which has its own, in `safety`).
+const CLEANUP_STEP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// State the clients of a run share.
 struct Shared {
@@ -71,8 +74,92 @@ pub(crate) fn human_bytes(b: u64) -> String {
     }
 }
 
-/// Runs `config` against `target` and returns its summary. `cancel` ends it early (Ctrl-C, SIGTERM);
-/// the keys under the prefix are deleted on every path once the run has started writing.
+/// Why a run ends early: the caller's token (Ctrl-C, SIGTERM, the daemon shutting down), or the run's
+/// own time limit (`BenchConfig::time_limit`), which cancels a child of it.
+struct Halt {
+    token: CancellationToken,
+    limit: Option<Duration>,
+    reached: Arc<AtomicBool>,
+    timer: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Halt {
+    fn arm(cancel: CancellationToken, limit: Option<Duration>) -> Halt {
+        let token = cancel.child_token();
+        let reached = Arc::new(AtomicBool::new(false));
+        let timer = limit.map(|limit| {
+            let token = token.clone();
+            let reached = reached.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(limit).await;
+                tracing::warn!(limit = %humantime::format_duration(limit),
+                    "the bench run reached its time limit: stopping it and deleting its keys");
+                reached.store(true, Ordering::SeqCst);
+                token.cancel();
+            })
+        });
+        Halt {
+            token,
+            limit,
+            reached,
+            timer,
+        }
+    }
+
+    fn limit_text(&self) -> Option<String> {
+        if !self.reached.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.limit
+            .map(|l| humantime::format_duration(l).to_string())
+    }
+
+    /// The error of a run that was stopped before its measured phase.
+    fn error(&self) -> BenchError {
+        match self.limit_text() {
+            Some(limit) => BenchError::TimeLimit(limit),
+            None => BenchError::Interrupted,
+        }
+    }
+
+    /// Why a measured phase that was cancelled ended.
+    fn stopped(&self) -> Stopped {
+        match self.limit_text() {
+            Some(limit) => {
+                Stopped::Interrupted(format!("the run reached its time limit of {limit}"))
+            }
+            None => Stopped::Interrupted("interrupted by a signal (Ctrl-C or SIGTERM)".into()),
+        }
+    }
+
+    /// `fut`, unless the run is stopped first. Only for steps before the run writes anything: the
+    /// step is dropped midway.
+    async fn before_writing<T, E>(
+        &self,
+        fut: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, BenchError>
+    where
+        BenchError: From<E>,
+    {
+        tokio::select! {
+            biased;
+            _ = self.token.cancelled() => Err(self.error()),
+            r = fut => r.map_err(BenchError::from),
+        }
+    }
+}
+
+impl Drop for Halt {
+    fn drop(&mut self) {
+        if let Some(t) = &self.timer {
+            t.abort();
+        }
+    }
+}
+
+/// Runs `config` against `target` and returns its summary. `cancel` ends it early (Ctrl-C, SIGTERM), as
+/// does `config.time_limit`; the keys under the prefix are deleted on every path once the run has
+/// started writing.
 pub async fn run(
     config: &BenchConfig,
     target: &EtcdTarget,
@@ -80,8 +167,9 @@ pub async fn run(
     progress: Progress,
 ) -> Result<Summary, BenchError> {
     config.validate().map_err(BenchError::Config)?;
+    let halt = Halt::arm(cancel, config.time_limit);
     let endpoints = if config.target_leader {
-        vec![find_leader(target).await?]
+        vec![halt.before_writing(find_leader(target)).await?]
     } else {
         target.endpoints.clone()
     };
@@ -89,24 +177,30 @@ pub async fn run(
         clients = config.clients, "connecting");
     let mut clients = Vec::with_capacity(config.conns);
     for _ in 0..config.conns {
-        if cancel.is_cancelled() {
-            return Err(BenchError::Interrupted);
-        }
-        clients.push(target.connect_to(&endpoints, None).await?);
+        clients.push(
+            halt.before_writing(target.connect_to(&endpoints, None))
+                .await?,
+        );
     }
     let mut control = clients[0].clone();
 
     // The first request tells whether the endpoints and credentials work at all.
-    let existing = safety::keys_under(&mut control, &config.prefix)
-        .await
-        .map_err(|e| unreachable_or_auth(target, e))?;
+    let existing = halt
+        .before_writing(async {
+            safety::keys_under(&mut control, &config.prefix)
+                .await
+                .map_err(|e| unreachable_or_auth(target, e))
+        })
+        .await?;
     if existing > 0 && !config.force {
         return Err(BenchError::PrefixNotEmpty {
             prefix: config.prefix.clone(),
             count: existing,
         });
     }
-    let db = safety::read_db_state(target, &target.endpoints).await?;
+    let db = halt
+        .before_writing(safety::read_db_state(target, &target.endpoints))
+        .await?;
     let bound = db.bound(config.max_quota_fraction);
     if db.db_size >= bound {
         return Err(BenchError::Quota(format!(
@@ -154,7 +248,7 @@ pub async fn run(
         &keys,
         value,
         &db,
-        cancel.clone(),
+        &halt,
         progress,
         &mut leases,
     )
@@ -230,9 +324,13 @@ async fn find_leader(target: &EtcdTarget) -> Result<String, BenchError> {
 }
 
 async fn cleanup(control: &mut Client, prefix: &str, leases: &[i64], auto_compact: bool) {
+    // Each step has a deadline: a clean-up that hangs would hold the daemon's next run forever. A lease
+    // left unrevoked expires on its own TTL.
     for id in leases {
-        if let Err(e) = control.lease_revoke(*id).await {
-            tracing::warn!(lease = id, error = %e, "revoking the bench's lease");
+        match tokio::time::timeout(CLEANUP_STEP_TIMEOUT, control.lease_revoke(*id)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(lease = id, error = %e, "revoking the bench's lease"),
+            Err(_) => tracing::warn!(lease = id, "revoking the bench's lease: no answer in time"),
         }
     }
     match safety::delete_prefix(control, prefix).await {
@@ -241,9 +339,12 @@ async fn cleanup(control: &mut Client, prefix: &str, leases: &[i64], auto_compac
             // As `etcdctl check perf --auto-compact`: the history the run wrote goes too, so that
             // repeated runs do not fill the database on a cluster without auto-compaction.
             if auto_compact && revision > 0 {
-                match control.compact(revision, None).await {
-                    Ok(_) => tracing::info!(revision, "compacted the history"),
-                    Err(e) => tracing::warn!(revision, error = %e, "compacting the history"),
+                match tokio::time::timeout(CLEANUP_STEP_TIMEOUT, control.compact(revision, None))
+                    .await
+                {
+                    Ok(Ok(_)) => tracing::info!(revision, "compacted the history"),
+                    Ok(Err(e)) => tracing::warn!(revision, error = %e, "compacting the history"),
+                    Err(_) => tracing::warn!(revision, "compacting the history: no answer in time"),
                 }
             }
         }
@@ -261,7 +362,7 @@ async fn measure(
     keys: &KeySpace,
     value: Vec<u8>,
     db: &DbState,
-    cancel: CancellationToken,
+    halt: &Halt,
     progress: Progress,
     leases: &mut Vec<i64>,
 ) -> Result<Summary, BenchError> {
@@ -272,7 +373,7 @@ async fn measure(
         done: AtomicU64::new(0),
         budget: AtomicI64::new(db.budget(config.max_quota_fraction) as i64),
         stop: Mutex::new(None),
-        halt: cancel.child_token(),
+        halt: halt.token.child_token(),
         bound_note: format!(
             "{} ({:.0}% of the {} quota)",
             human_bytes(bound),
@@ -292,8 +393,8 @@ async fn measure(
             .budget
             .fetch_sub(per * to_populate as i64, Ordering::AcqRel);
     }
-    if cancel.is_cancelled() {
-        return Err(BenchError::Interrupted);
+    if halt.token.is_cancelled() {
+        return Err(halt.error());
     }
 
     // The db size, read from every member while the run writes.
@@ -337,6 +438,9 @@ async fn measure(
         // Clients are prepared before the clock starts: lease grants are not part of the measure.
         let mut ops = Vec::with_capacity(config.clients);
         for i in 0..config.clients {
+            if halt.token.is_cancelled() {
+                return Err(halt.error());
+            }
             let client = clients[i % clients.len()].clone();
             let (op, lease) = WorkerOp::new(
                 config,
@@ -374,8 +478,8 @@ async fn measure(
     };
     let duration = start.elapsed();
     progress.finish();
-    let stopped = if cancel.is_cancelled() {
-        Stopped::Interrupted("interrupted by a signal (Ctrl-C or SIGTERM)".into())
+    let stopped = if halt.token.is_cancelled() {
+        halt.stopped()
     } else {
         shared
             .stop

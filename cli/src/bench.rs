@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Subcommand, ValueEnum};
-use etcd_monitor_bench::daemon::{legacy_type, Trigger};
+use etcd_monitor_bench::daemon::{legacy_type, DaemonOptions, Trigger, TriggerLimits};
 use etcd_monitor_bench::{
     BenchConfig, Consistency, JobOptions, Progress, RangeShape, RwRatio, StopAfter, Stopped,
     Thresholds, Workload,
@@ -202,6 +202,43 @@ struct CommonArgs {
     /// Daemon: serve /metrics and POST /api/v1/performance/benchmark here
     #[arg(long, default_value = "0.0.0.0:9106", help_heading = "Daemon")]
     listen: SocketAddr,
+    #[command(flatten, next_help_heading = "Daemon")]
+    trigger: TriggerArgs,
+}
+
+/// Bounds on what `POST /api/v1/performance/benchmark` may start. The daemon's own run must be inside
+/// them too (an empty POST runs it), and every run is stopped after the duration.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TriggerArgs {
+    /// Daemon: a request may ask for at most this many clients
+    #[arg(long, value_name = "N", default_value_t = TriggerLimits::default().max_clients)]
+    trigger_max_clients: usize,
+    /// Daemon: a request may ask for at most this many connections
+    #[arg(long, value_name = "N", default_value_t = TriggerLimits::default().max_conns)]
+    trigger_max_conns: usize,
+    /// Daemon: a request may ask for at most this many requests in total
+    #[arg(long, value_name = "N", default_value_t = TriggerLimits::default().max_total)]
+    trigger_max_total: u64,
+    /// Daemon: a request may ask for at most this rate (requests per second; 0, closed loop, is
+    /// bounded by the clients)
+    #[arg(long, value_name = "RATE", default_value_t = TriggerLimits::default().max_rate)]
+    trigger_max_rate: f64,
+    /// Daemon: every run, scheduled or requested, is stopped and cleaned up after this long; a request
+    /// for a longer run is refused
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    trigger_max_duration: Duration,
+}
+
+impl TriggerArgs {
+    fn limits(&self) -> TriggerLimits {
+        TriggerLimits {
+            max_clients: self.trigger_max_clients,
+            max_conns: self.trigger_max_conns,
+            max_total: self.trigger_max_total,
+            max_rate: self.trigger_max_rate,
+            max_duration: self.trigger_max_duration,
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -271,6 +308,8 @@ pub struct LegacyBenchArgs {
     /// With --benchmark-interval: serve /metrics and POST /api/v1/performance/benchmark here
     #[arg(long, default_value = "0.0.0.0:9106", value_name = "ADDR")]
     benchmark_listen: SocketAddr,
+    #[command(flatten, next_help_heading = "Benchmark (original invocation)")]
+    trigger: TriggerArgs,
 }
 
 impl LegacyBenchArgs {
@@ -286,7 +325,7 @@ struct Plan {
     connection: ConnectionArgs,
     output: Output,
     progress: bool,
-    daemon: Option<(Trigger, SocketAddr)>,
+    daemon: Option<(Trigger, SocketAddr, TriggerLimits)>,
 }
 
 fn load_shape(load: &str) -> Result<(usize, f64), String> {
@@ -430,7 +469,7 @@ fn plan(args: BenchArgs) -> Result<Plan, String> {
         max_stddev: common.check_max_stddev,
     });
     let daemon = match &common.schedule {
-        Some(expr) => Some((Trigger::cron(expr)?, common.listen)),
+        Some(expr) => Some((Trigger::cron(expr)?, common.listen, common.trigger.limits())),
         None => None,
     };
     Ok(Plan {
@@ -483,9 +522,13 @@ pub async fn run_legacy(
         connection,
         output: Output::Text,
         progress: true,
-        daemon: legacy
-            .benchmark_interval
-            .map(|d| (Trigger::Every(d), legacy.benchmark_listen)),
+        daemon: legacy.benchmark_interval.map(|d| {
+            (
+                Trigger::Every(d),
+                legacy.benchmark_listen,
+                legacy.trigger.limits(),
+            )
+        }),
     })
     .await
 }
@@ -496,10 +539,14 @@ async fn execute(plan: Plan) -> ExitCode {
         Err(e) => return crate::fail(e.into(), 2),
     };
     let cancel = etcd_monitor_bench::cancel_on_signals();
-    if let Some((trigger, listen)) = plan.daemon {
-        return match etcd_monitor_bench::daemon::serve(plan.job, target, trigger, listen, cancel)
-            .await
-        {
+    if let Some((trigger, listen, limits)) = plan.daemon {
+        let options = DaemonOptions {
+            job: plan.job,
+            trigger,
+            listen,
+            limits,
+        };
+        return match etcd_monitor_bench::daemon::serve(options, target, cancel).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => crate::fail(e, 2),
         };

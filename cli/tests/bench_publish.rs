@@ -10,20 +10,6 @@ use std::time::Duration;
 use bench_support::*;
 use etcd_testkit::{free_port, Cluster, ClusterOptions, EtcdVersion, KillOnDrop};
 
-/// The value of the first sample of `name` that has all `labels`, from a text exposition. A test-only
-/// lookup: which sample carries which value is all it needs to know.
-fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
-        .find(|l| {
-            labels
-                .iter()
-                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
-        })
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-}
-
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * b.abs().max(1e-9)
 }

@@ -140,3 +140,88 @@ pub fn sigterm(pid: u32) {
         .success();
     assert!(ok, "kill -TERM {pid}");
 }
+
+/// `etcd-monitor bench <args>` as a daemon on a free loopback port, its log in a file; killed on drop.
+pub struct Daemon {
+    pub child: etcd_testkit::KillOnDrop,
+    pub base: String,
+    log: tempfile::NamedTempFile,
+}
+
+impl Daemon {
+    /// Starts the daemon and waits until it answers.
+    pub async fn start(cluster: &etcd_testkit::Cluster, args: &[&str]) -> Daemon {
+        let port = etcd_testkit::free_port().expect("free port");
+        let log = tempfile::NamedTempFile::new().expect("log file");
+        let child = Command::new(bin())
+            .arg("bench")
+            .args(args)
+            .arg(format!("--listen=127.0.0.1:{port}"))
+            .args(cluster.connection_args())
+            .env("LOG_LEVEL", "info")
+            .env_remove("ENDPOINTS")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log.reopen().expect("log file"))
+            .spawn()
+            .expect("etcd-monitor runs");
+        let daemon = Daemon {
+            child: etcd_testkit::KillOnDrop(child),
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+        };
+        if let Err(e) =
+            etcd_testkit::wait_http_ok(&daemon.url("/healthz"), Duration::from_secs(20)).await
+        {
+            panic!("the daemon did not answer: {e}\n{}", daemon.log());
+        }
+        daemon
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// What the daemon logged so far, for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+
+    /// SIGTERM, then waits (at most `within`) for the exit status.
+    pub fn terminate(&mut self, within: Duration) -> std::process::ExitStatus {
+        sigterm(self.child.0.id());
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if let Some(s) = self.child.0.try_wait().expect("wait") {
+                return s;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the daemon did not stop within {within:?}\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub async fn metrics(&self) -> String {
+        match reqwest::get(self.url("/metrics")).await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+}
+
+/// The value of the first sample of `name` that has all `labels`, from a text exposition. A test-only
+/// lookup: which sample carries which value is all it needs to know.
+pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        .find(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
