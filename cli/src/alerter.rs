@@ -26,7 +26,7 @@ pub struct AlerterArgs {
     #[arg(long, env = "ALERTER_LISTEN", default_value = "127.0.0.1:8081")]
     listen: String,
 
-    /// Where alert state survives restarts (written atomically after every evaluation)
+    /// Where alert state survives restarts (written atomically within a second of a change)
     #[arg(long, env = "ALERTER_STATE_FILE")]
     state_file: Option<PathBuf>,
 
