@@ -179,7 +179,7 @@ impl LiveConfig {
             Ok(new)
         });
         let mut st = self.lock();
-        match result {
+        let outcome = match result {
             Ok(mut new) => {
                 new.http2 = current.http2;
                 // When the set of files is the same, the stamp taken before reading is kept: a write
@@ -189,16 +189,27 @@ impl LiveConfig {
                 } else {
                     stamp(&new.watched)
                 };
-                tracing::info!(file = %path.display(), tls = new.tls.is_some(), users = new.users.len(), "web config reloaded");
+                let (tls, users) = (new.tls.is_some(), new.users.len());
                 st.current = Arc::new(new);
                 st.stamp = new_stamp;
                 st.rejected = None;
+                Ok((tls, users))
             }
             Err(e) => {
-                tracing::error!(error = %e, "web config not reloaded; the last good one stays in force");
                 st.rejected = Some(now);
+                Err(e)
+            }
+        };
+        let in_force = st.current.clone();
+        drop(st);
+        match outcome {
+            Ok((tls, users)) => {
+                tracing::info!(file = %path.display(), tls, users, "web config reloaded")
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "web config not reloaded; the last good one stays in force")
             }
         }
-        st.current.clone()
+        in_force
     }
 }
