@@ -35,6 +35,9 @@ pub struct AlerterArgs {
     /// The URL the alerter is reached at, used in alert links (default: http://LISTEN)
     #[arg(long, env = "ALERTER_EXTERNAL_URL")]
     external_url: Option<String>,
+
+    #[command(flatten)]
+    web: crate::web::WebArgs,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -89,6 +92,16 @@ pub async fn run(args: AlerterArgs, logging: &LoggingArgs) -> ExitCode {
             ExitCode::from(etcd_monitor_alerter::commands::test_rules(&files))
         }
         None => {
+            let web = match args.web.validated().and_then(|w| {
+                crate::web::refuse_until_wired(&w, "alerter")?;
+                Ok(w)
+            }) {
+                Ok(w) => w,
+                Err(e) => return crate::fail(e, 2),
+            };
+            // TODO(integrator): hand `web` to the daemon (`prom_web::serve(listener, app, web, shutdown)`
+            // in alerter/src/daemon/mod.rs `run`) and drop refuse_until_wired above.
+            let _ = web;
             let opts = etcd_monitor_alerter::daemon::DaemonOptions {
                 config: args.config,
                 notify_config: args.notify_config,

@@ -202,6 +202,9 @@ struct CommonArgs {
     /// Daemon: serve /metrics and POST /api/v1/performance/benchmark here
     #[arg(long, default_value = "0.0.0.0:9106", help_heading = "Daemon")]
     listen: SocketAddr,
+
+    #[command(flatten)]
+    web: crate::web::WebArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -287,6 +290,8 @@ struct Plan {
     output: Output,
     progress: bool,
     daemon: Option<(Trigger, SocketAddr)>,
+    /// The daemon's web server options (`--web.*`).
+    web: prom_web::WebOptions,
 }
 
 fn load_shape(load: &str) -> Result<(usize, f64), String> {
@@ -433,6 +438,7 @@ fn plan(args: BenchArgs) -> Result<Plan, String> {
         Some(expr) => Some((Trigger::cron(expr)?, common.listen)),
         None => None,
     };
+    let web = common.web.validated().map_err(|e| format!("{e:#}"))?;
     Ok(Plan {
         job: JobOptions {
             config: c,
@@ -444,6 +450,7 @@ fn plan(args: BenchArgs) -> Result<Plan, String> {
         output: common.output,
         progress: !common.no_progress,
         daemon,
+        web,
     })
 }
 
@@ -486,6 +493,7 @@ pub async fn run_legacy(
         daemon: legacy
             .benchmark_interval
             .map(|d| (Trigger::Every(d), legacy.benchmark_listen)),
+        web: prom_web::WebOptions::default(),
     })
     .await
 }
@@ -497,6 +505,11 @@ async fn execute(plan: Plan) -> ExitCode {
     };
     let cancel = etcd_monitor_bench::cancel_on_signals();
     if let Some((trigger, listen)) = plan.daemon {
+        // TODO(integrator): pass `plan.web` to daemon::serve (`prom_web::serve(listener, app, web,
+        // shutdown)` in bench/src/daemon.rs `serve`) and drop refuse_until_wired.
+        if let Err(e) = crate::web::refuse_until_wired(&plan.web, "bench daemon") {
+            return crate::fail(e, 2);
+        }
         return match etcd_monitor_bench::daemon::serve(plan.job, target, trigger, listen, cancel)
             .await
         {

@@ -6,6 +6,7 @@ mod bench;
 mod connection;
 mod exporter;
 mod maintenance;
+mod web;
 
 use std::process::ExitCode;
 
