@@ -429,13 +429,17 @@ fn locate_error(text: &str, e: serde_path_to_error::Error<serde_yaml::Error>) ->
     if let Some((_, rest)) = message.split_once(": ").filter(|(p, _)| !p.contains(' ')) {
         message = rest.to_string();
     }
+    // For an unknown key, serde_path_to_error's path ends at the key or at its mapping.
     if let Some(field) = message
         .strip_prefix("unknown field `")
         .and_then(|r| r.split('`').next())
     {
-        keys.push(Segment::Map {
-            key: field.to_string(),
-        });
+        let named = matches!(keys.last(), Some(Segment::Map { key }) if key == field);
+        if !named {
+            keys.push(Segment::Map {
+                key: field.to_string(),
+            });
+        }
     }
     let path = keys
         .iter()
@@ -536,12 +540,15 @@ mod tests {
     #[test]
     fn unknown_keys_are_rejected_with_key_and_line() {
         let e = parse("tls_server_config:\n  cert_file: a\n  certfile: b\n").unwrap_err();
-        assert!(e.contains("unknown field `certfile`"), "{e}");
-        assert!(e.contains("tls_server_config"), "{e}");
-        assert!(e.contains("line 3"), "{e}");
-        let e = parse("basic_auth:\n  a: b\n").unwrap_err();
-        assert!(e.contains("unknown field `basic_auth`"), "{e}");
-        assert!(e.contains("line 1"), "{e}");
+        assert!(
+            e.starts_with("line 3: tls_server_config.certfile: unknown field `certfile`"),
+            "{e}"
+        );
+        let e = parse("# c\nbasic_auth:\n  a: b\n").unwrap_err();
+        assert!(
+            e.starts_with("line 2: basic_auth: unknown field `basic_auth`"),
+            "{e}"
+        );
     }
 
     #[test]
