@@ -20,7 +20,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOC = os.path.join(ROOT, "docs", "configuration.md")
 MARK = re.compile(r"<!-- flags: ([a-z0-9 -]*) -->\n.*?<!-- /flags -->", re.S)
-OPTION = re.compile(r"^\s{2,}(?:-\w, )?(--[\w-]+)(?:[ =](\S+))?(?:\s{2,}(.*))?$")
+OPTION = re.compile(r"^\s{2,}(?:-\w, )?(--[\w.-]+)(?:[ =](\S+))?(?:\s{2,}(.*))?$")
 
 
 def help_text(binary, args):
