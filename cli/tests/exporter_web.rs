@@ -63,7 +63,10 @@ async fn targets(prom: &Prometheus) -> Result<Vec<(String, String, String)>> {
         .json()
         .await?;
     let mut out = Vec::new();
-    for t in v["data"]["activeTargets"].as_array().context("activeTargets")? {
+    for t in v["data"]["activeTargets"]
+        .as_array()
+        .context("activeTargets")?
+    {
         out.push((
             t["labels"]["job"].as_str().unwrap_or("").to_string(),
             t["health"].as_str().unwrap_or("").to_string(),
@@ -167,8 +170,10 @@ async fn prometheus_scrapes_over_tls_with_a_client_certificate_and_basic_auth() 
             async move {
                 let t = targets(&prom).await?;
                 let good_up = t.iter().any(|(j, h, _)| j == "good" && h == "up");
-                Ok((good_up && want_down("wrong_password", &t) && want_down("no_client_cert", &t))
-                    .then_some(t))
+                Ok(
+                    (good_up && want_down("wrong_password", &t) && want_down("no_client_cert", &t))
+                        .then_some(t),
+                )
             }
         },
     )
@@ -201,7 +206,8 @@ async fn prometheus_scrapes_over_tls_with_a_client_certificate_and_basic_auth() 
             let prom = prom.clone();
             async move {
                 let r = prom.query(expr, now()).await?;
-                Ok(r.first().and_then(|s| s["value"][1].as_str().map(String::from)))
+                Ok(r.first()
+                    .and_then(|s| s["value"][1].as_str().map(String::from)))
             }
         })
         .await?;
@@ -216,7 +222,10 @@ async fn prometheus_scrapes_over_tls_with_a_client_certificate_and_basic_auth() 
         vec!["0", "0"]
     );
     let log = std::fs::read_to_string(&exporter.log)?;
-    assert!(!log.contains("scrape-pw") && !log.contains("guess"), "a password reached the log");
+    assert!(
+        !log.contains("scrape-pw") && !log.contains("guess"),
+        "a password reached the log"
+    );
     Ok(())
 }
 
@@ -229,7 +238,8 @@ struct Slowloris {
 async fn slowloris(port: u16) -> Result<Slowloris> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).await?;
     let opened = Instant::now();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ").await?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        .await?;
     let closed = Arc::new(OnceLock::new());
     let tx = closed.clone();
     tokio::spawn(async move {
@@ -315,43 +325,67 @@ async fn slow_clients_cannot_take_the_exporter_down_under_a_low_descriptor_limit
     );
 
     let mut slowest = Duration::ZERO;
-    for path in ["/metrics", "/-/healthy", "/metrics", "/-/healthy", "/metrics"] {
+    for path in [
+        "/metrics",
+        "/-/healthy",
+        "/metrics",
+        "/-/healthy",
+        "/metrics",
+    ] {
         let t = Instant::now();
         let r = http.get(format!("{base}{path}")).send().await?;
         assert!(r.status().is_success(), "{path}: {}", r.status());
         let body = r.text().await?;
         let took = t.elapsed();
         slowest = slowest.max(took);
-        assert!(took < Duration::from_secs(1), "{path} took {took:?} with {open} slow clients held");
+        assert!(
+            took < Duration::from_secs(1),
+            "{path} took {took:?} with {open} slow clients held"
+        );
         if path == "/metrics" {
-            assert!(body.contains("etcd_server_has_leader"), "{path}: no etcd metrics");
+            assert!(
+                body.contains("etcd_server_has_leader"),
+                "{path}: no etcd metrics"
+            );
         }
     }
     // Still held while those were answered: the server made room by closing the oldest.
     let still = open_now(&held);
     eprintln!("effective limit {limit}; exporter descriptors {exporter_fds}; slow connections held {open}, then {still}; slowest answer {slowest:?}");
-    assert!(still + 20 >= limit, "{still} of {open} slow connections left, limit {limit}");
+    assert!(
+        still + 20 >= limit,
+        "{still} of {open} slow connections left, limit {limit}"
+    );
     assert!(
         attack_opened.elapsed() < Duration::from_secs(9),
         "the probes ran past the header timeout: the test proves nothing"
     );
 
     // The rest are closed by the 10 s header timeout.
-    wait_for("every slow connection to be closed", Duration::from_secs(15), || {
-        let open = open_now(&held);
-        async move { Ok((open == 0).then_some(())) }
-    })
+    wait_for(
+        "every slow connection to be closed",
+        Duration::from_secs(15),
+        || {
+            let open = open_now(&held);
+            async move { Ok((open == 0).then_some(())) }
+        },
+    )
     .await?;
     let mut timed_out = 0;
     for s in &held {
-        let Some(closed) = s.closed.get() else { continue };
+        let Some(closed) = s.closed.get() else {
+            continue;
+        };
         let after = closed.duration_since(s.opened);
         if after >= Duration::from_millis(9500) {
             assert!(after < Duration::from_secs(12), "closed after {after:?}");
             timed_out += 1;
         }
     }
-    assert!(timed_out + 20 >= limit, "{timed_out} closed by the header timeout, limit {limit}");
+    assert!(
+        timed_out + 20 >= limit,
+        "{timed_out} closed by the header timeout, limit {limit}"
+    );
     exporter.check_running()?;
     Ok(())
 }
@@ -394,7 +428,11 @@ fn bad_web_config_files_end_in_one_line_and_exit_2() {
         }
     }
     let out = Command::new(BIN)
-        .args(["exporter", "--endpoints=127.0.0.1:1", "--web.read-timeout=0s"])
+        .args([
+            "exporter",
+            "--endpoints=127.0.0.1:1",
+            "--web.read-timeout=0s",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

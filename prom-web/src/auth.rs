@@ -43,7 +43,11 @@ impl Guard {
     }
 
     /// Whether the request's credentials name a configured user with the right password.
-    async fn authorized(&self, config: &Arc<WebConfig>, authorization: Option<&HeaderValue>) -> bool {
+    async fn authorized(
+        &self,
+        config: &Arc<WebConfig>,
+        authorization: Option<&HeaderValue>,
+    ) -> bool {
         let Some((user, password)) = authorization.and_then(basic_credentials) else {
             return false;
         };
@@ -113,7 +117,11 @@ fn basic_credentials(value: &HeaderValue) -> Option<(String, String)> {
 }
 
 /// The middleware: headers on every answer, the 401 included; basic auth when users are configured.
-pub(crate) async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
+pub(crate) async fn guard(
+    State(guard): State<Arc<Guard>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let config = guard.live.current();
     let mut response = if config.users.is_empty()
         || guard
@@ -165,7 +173,10 @@ mod tests {
             basic_credentials(&HeaderValue::from_static("Bearer YTpi")),
             None
         );
-        assert_eq!(basic_credentials(&HeaderValue::from_static("Basic !!")), None);
+        assert_eq!(
+            basic_credentials(&HeaderValue::from_static("Basic !!")),
+            None
+        );
     }
 
     #[test]

@@ -110,9 +110,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     opts.check_timeouts()?;
-    let live = Arc::new(
-        live::LiveConfig::start(opts.config_file.as_deref()).map_err(anyhow::Error::msg)?,
-    );
+    let live =
+        Arc::new(live::LiveConfig::start(opts.config_file.as_deref()).map_err(anyhow::Error::msg)?);
     let fd = raise_fd_limit();
     let limit = limits::effective_connection_limit(opts.max_connections, fd, opts.fd_reserve);
     let address = listener

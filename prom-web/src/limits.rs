@@ -86,7 +86,8 @@ impl ConnState {
     }
 
     pub fn last_activity(&self) -> Instant {
-        self.started + std::time::Duration::from_millis(self.last_activity_ms.load(Ordering::Relaxed))
+        self.started
+            + std::time::Duration::from_millis(self.last_activity_ms.load(Ordering::Relaxed))
     }
 
     fn waiting_for_head(&self) -> bool {
@@ -199,7 +200,10 @@ mod tests {
         b.state.sent_a_head.store(true, Ordering::Release);
         let (e, how) = r.admit().unwrap();
         assert_eq!(how, Admission::Evicted);
-        assert!(was_evicted(&c).await, "c, the oldest that never sent a head");
+        assert!(
+            was_evicted(&c).await,
+            "c, the oldest that never sent a head"
+        );
         assert!(!was_evicted(&b).await && !was_evicted(&d).await);
         assert_eq!(r.len(), 4);
         busy(&e);
@@ -241,14 +245,7 @@ mod tests {
         assert!(n > 100, "{n}");
         assert_eq!(effective_connection_limit(10, fd, 64), 10);
         assert_eq!(
-            effective_connection_limit(
-                0,
-                Some(FdLimit {
-                    soft: 10,
-                    hard: 10
-                }),
-                64
-            ),
+            effective_connection_limit(0, Some(FdLimit { soft: 10, hard: 10 }), 64),
             1
         );
     }

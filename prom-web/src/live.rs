@@ -70,7 +70,10 @@ impl WebConfig {
                     // "Unset if blank", as exporter-toolkit documents.
                     .filter(|(_, v)| !v.is_empty())
                     .filter_map(|(k, v)| {
-                        Some((HeaderName::try_from(k).ok()?, HeaderValue::try_from(v).ok()?))
+                        Some((
+                            HeaderName::try_from(k).ok()?,
+                            HeaderValue::try_from(v).ok()?,
+                        ))
                     })
                     .collect()
             })
@@ -92,7 +95,10 @@ impl WebConfig {
 
 /// What a file looked like on disk; any difference means it was written, replaced or re-linked.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Stamp(Vec<Option<(i64, i64, i64, i64, u64, u64, u64)>>);
+struct Stamp(Vec<Option<FileStamp>>);
+
+/// mtime, ctime (seconds and nanoseconds), size, inode, device.
+type FileStamp = (i64, i64, i64, i64, u64, u64, u64);
 
 fn stamp(files: &[PathBuf]) -> Stamp {
     Stamp(

@@ -138,20 +138,22 @@ impl Connection {
                 None => self.serve_http1(io).await,
                 Some(tls) => {
                     let acceptor = tokio_rustls::TlsAcceptor::from(tls.clone());
-                    let tls_stream =
-                        match tokio::time::timeout(self.timeouts.header_read, acceptor.accept(io))
-                            .await
-                        {
-                            Ok(Ok(s)) => s,
-                            Ok(Err(e)) => {
-                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                                return;
-                            }
-                            Err(_) => {
-                                tracing::debug!(%peer, "TLS handshake not done within the header timeout");
-                                return;
-                            }
-                        };
+                    let tls_stream = match tokio::time::timeout(
+                        self.timeouts.header_read,
+                        acceptor.accept(io),
+                    )
+                    .await
+                    {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake not done within the header timeout");
+                            return;
+                        }
+                    };
                     if tls_stream.get_ref().1.alpn_protocol() == Some(b"h2") {
                         self.serve_http2(tls_stream).await
                     } else {
@@ -340,7 +342,11 @@ impl<T> StallTimeout<T> {
     }
 
     /// On Pending: start (or keep) the stall timer and fail once it fires. On Ready: clear it.
-    fn watch<R>(&mut self, cx: &mut Context<'_>, poll: Poll<std::io::Result<R>>) -> Poll<std::io::Result<R>> {
+    fn watch<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: Poll<std::io::Result<R>>,
+    ) -> Poll<std::io::Result<R>> {
         match poll {
             Poll::Pending => {
                 let limit = self.limit;
@@ -364,13 +370,21 @@ impl<T> StallTimeout<T> {
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for StallTimeout<T> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
 
 impl<T: AsyncWrite + Unpin> AsyncWrite for StallTimeout<T> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
         self.watch(cx, poll)
     }

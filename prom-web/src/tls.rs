@@ -14,7 +14,9 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme};
+use rustls::{
+    DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
+};
 
 use crate::config::{Cipher, ClientAuth, TlsServerConfig, TlsVersion};
 
@@ -202,7 +204,10 @@ fn client_verifier(
         (_, Some(pem)) => {
             let mut roots = RootCertStore::empty();
             let certs = certificates(&pem).map_err(|e| {
-                format!("tls_server_config.client_ca_file {}: {e}", shown(&c.client_ca_file))
+                format!(
+                    "tls_server_config.client_ca_file {}: {e}",
+                    shown(&c.client_ca_file)
+                )
             })?;
             for cert in certs {
                 roots.add(cert).map_err(|e| {

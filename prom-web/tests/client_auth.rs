@@ -39,12 +39,20 @@ async fn every_client_auth_type() {
         ("RequireAndVerifyClientCert", true, Refused, Served, Refused),
     ];
     for (policy, with_ca, none, good, bad) in cases {
-        let ca_line = if with_ca { "  client_ca_file: ca.crt\n" } else { "" };
+        let ca_line = if with_ca {
+            "  client_ca_file: ca.crt\n"
+        } else {
+            ""
+        };
         let path = d.config(&format!(
             "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: {policy}\n{ca_line}"
         ));
         let server = Server::start(Server::with_file(&path)).await;
-        assert_eq!(outcome(&server, &d.ca.pem, None).await, none, "{policy}, no certificate");
+        assert_eq!(
+            outcome(&server, &d.ca.pem, None).await,
+            none,
+            "{policy}, no certificate"
+        );
         assert_eq!(
             outcome(&server, &d.ca.pem, Some(trusted.identity())).await,
             good,
@@ -65,9 +73,16 @@ async fn client_allowed_sans_must_match_exactly() {
         "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n  client_allowed_sans: [prometheus.monitoring.svc]\n",
     );
     let server = Server::start(Server::with_file(&path)).await;
-    let allowed = d.ca.client(&["node-1.example", "prometheus.monitoring.svc"]);
+    let allowed =
+        d.ca.client(&["node-1.example", "prometheus.monitoring.svc"]);
     let other = d.ca.client(&["prometheus.monitoring.svc.evil"]);
-    assert_eq!(outcome(&server, &d.ca.pem, Some(allowed.identity())).await, Served);
-    assert_eq!(outcome(&server, &d.ca.pem, Some(other.identity())).await, Refused);
+    assert_eq!(
+        outcome(&server, &d.ca.pem, Some(allowed.identity())).await,
+        Served
+    );
+    assert_eq!(
+        outcome(&server, &d.ca.pem, Some(other.identity())).await,
+        Refused
+    );
     assert_eq!(outcome(&server, &d.ca.pem, None).await, Refused);
 }

@@ -79,7 +79,10 @@ async fn a_full_server_evicts_unfinished_heads_and_keeps_answering() {
             closed += 1;
         }
     }
-    assert!(closed >= 12, "only {closed} of 20 held connections were closed");
+    assert!(
+        closed >= 12,
+        "only {closed} of 20 held connections were closed"
+    );
 }
 
 #[tokio::test]
@@ -97,7 +100,13 @@ async fn graceful_shutdown_lets_a_request_in_progress_finish() {
     let addr = server.addr;
     let t = Instant::now();
     server.stop().await.unwrap();
-    assert!(t.elapsed() >= Duration::from_millis(500), "serve() returned before the request ended");
+    assert!(
+        t.elapsed() >= Duration::from_millis(500),
+        "serve() returned before the request ended"
+    );
     assert_eq!(slow.await.unwrap().unwrap(), "slow ok");
-    assert!(TcpStream::connect(addr).await.is_err(), "still accepting after shutdown");
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "still accepting after shutdown"
+    );
 }

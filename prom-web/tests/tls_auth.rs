@@ -23,6 +23,14 @@ async fn tls_basic_auth_and_headers() {
     let http = client(&d.ca.pem, None);
     let url = format!("{}/", server.https());
 
+    // Every path asks for credentials, those the router does not have too.
+    let unknown_path = http
+        .get(format!("{}/no/such/path", server.https()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown_path.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(unknown_path.headers()["x-frame-options"], "deny");
     let anonymous = http.get(&url).send().await.unwrap();
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(anonymous.headers()["www-authenticate"], "Basic");
@@ -70,7 +78,12 @@ async fn hashes_from_htpasswd_and_python_of_every_version_prefix() {
     let hash = bcrypt_hash("pw", 4);
     let users: String = ["2a", "2b", "2y"]
         .iter()
-        .map(|v| format!("  user{v}: '{}'\n", hash.replacen("$2b$", &format!("${v}$"), 1)))
+        .map(|v| {
+            format!(
+                "  user{v}: '{}'\n",
+                hash.replacen("$2b$", &format!("${v}$"), 1)
+            )
+        })
         .collect();
     let path = d.config(&format!("basic_auth_users:\n{users}"));
     let server = Server::start(Server::with_file(&path)).await;
@@ -101,7 +114,12 @@ async fn bcrypt_results_are_cached_and_unknown_users_cost_as_much() {
         let (http, url) = (http.clone(), url.clone());
         async move {
             let t = Instant::now();
-            let r = http.get(&url).basic_auth(user, Some(pw)).send().await.unwrap();
+            let r = http
+                .get(&url)
+                .basic_auth(user, Some(pw))
+                .send()
+                .await
+                .unwrap();
             (r.status(), t.elapsed())
         }
     };
@@ -144,7 +162,10 @@ async fn new_users_and_rotated_certificates_take_effect_without_restart() {
         }
     };
     assert_eq!(get("alice", "a").await.unwrap().status(), StatusCode::OK);
-    assert_eq!(get("bob", "b").await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        get("bob", "b").await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
 
     d.config(&format!(
         "{base}basic_auth_users:\n  alice: '{alice}'\n  bob: '{bob}'\n"
@@ -178,7 +199,10 @@ async fn new_users_and_rotated_certificates_take_effect_without_restart() {
         .await,
         "the rotated certificate is not served"
     );
-    assert_eq!(get("bob", "b").await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        get("bob", "b").await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
@@ -228,10 +252,7 @@ async fn tls_versions_as_configured() {
 async fn http2_by_alpn_as_configured() {
     let d = Dir::new();
     let base = "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n";
-    for (extra, want) in [
-        ("", "2"),
-        ("http_server_config:\n  http2: false\n", "1.1"),
-    ] {
+    for (extra, want) in [("", "2"), ("http_server_config:\n  http2: false\n", "1.1")] {
         let server = Server::start(Server::with_file(&d.config(&format!("{base}{extra}")))).await;
         let url = format!("{}/", server.https());
         let ca = d.path("ca.crt");
@@ -239,7 +260,13 @@ async fn http2_by_alpn_as_configured() {
             Command::new("curl")
                 .args(["-sS", "--http2", "--cacert"])
                 .arg(ca)
-                .args(["-o", "/dev/null", "-w", "%{http_version} %{http_code}", &url])
+                .args([
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_version} %{http_code}",
+                    &url,
+                ])
                 .output()
                 .expect("curl runs")
         })
@@ -291,7 +318,9 @@ async fn a_bad_file_fails_validation_in_one_line() {
     let key = std::fs::read_to_string(d.path("server.key")).unwrap();
     let path = d.config(&format!(
         "tls_server_config:\n  cert_file: ca.crt\n  key: |\n{}",
-        key.lines().map(|l| format!("    {l}\n")).collect::<String>()
+        key.lines()
+            .map(|l| format!("    {l}\n"))
+            .collect::<String>()
     ));
     let e = format!("{:#}", Server::with_file(&path).validate().unwrap_err());
     assert!(!e.contains("PRIVATE KEY"), "the key leaked: {e}");
