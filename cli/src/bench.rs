@@ -204,6 +204,9 @@ struct CommonArgs {
     listen: SocketAddr,
     #[command(flatten, next_help_heading = "Daemon")]
     trigger: TriggerArgs,
+
+    #[command(flatten)]
+    web: crate::web::WebArgs,
 }
 
 /// Bounds on what `POST /api/v1/performance/benchmark` may start. The daemon's own run must be inside
@@ -326,6 +329,8 @@ struct Plan {
     output: Output,
     progress: bool,
     daemon: Option<(Trigger, SocketAddr, TriggerLimits)>,
+    /// The daemon's web server options (`--web.*`).
+    web: prom_web::WebOptions,
 }
 
 fn load_shape(load: &str) -> Result<(usize, f64), String> {
@@ -472,6 +477,7 @@ fn plan(args: BenchArgs) -> Result<Plan, String> {
         Some(expr) => Some((Trigger::cron(expr)?, common.listen, common.trigger.limits())),
         None => None,
     };
+    let web = common.web.validated().map_err(|e| format!("{e:#}"))?;
     Ok(Plan {
         job: JobOptions {
             config: c,
@@ -483,6 +489,7 @@ fn plan(args: BenchArgs) -> Result<Plan, String> {
         output: common.output,
         progress: !common.no_progress,
         daemon,
+        web,
     })
 }
 
@@ -496,8 +503,13 @@ pub async fn run(args: BenchArgs, _logging: &LoggingArgs) -> ExitCode {
 pub async fn run_legacy(
     legacy: LegacyBenchArgs,
     connection: ConnectionArgs,
+    web: &crate::web::WebArgs,
     _logging: &LoggingArgs,
 ) -> ExitCode {
+    let web = match web.validated() {
+        Ok(w) => w,
+        Err(e) => return crate::fail(e, 2),
+    };
     let Some(workload) = legacy_type(&legacy.benchmark_type) else {
         return crate::fail(
             anyhow::anyhow!(
@@ -529,6 +541,7 @@ pub async fn run_legacy(
                 legacy.trigger.limits(),
             )
         }),
+        web,
     })
     .await
 }
@@ -545,6 +558,7 @@ async fn execute(plan: Plan) -> ExitCode {
             trigger,
             listen,
             limits,
+            web: plan.web,
         };
         return match etcd_monitor_bench::daemon::serve(options, target, cancel).await {
             Ok(()) => ExitCode::SUCCESS,

@@ -9,6 +9,7 @@ use anyhow::Context;
 use etcd_monitor_exporter::{ClusterConfig, ExporterConfig, MultiClusterFile};
 
 use crate::connection::{parse_duration, ConnectionArgs};
+use crate::web::WebArgs;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ExporterArgs {
@@ -17,6 +18,9 @@ pub struct ExporterArgs {
 
     #[command(flatten)]
     pub exporter: ExporterFlags,
+
+    #[command(flatten)]
+    pub web: WebArgs,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -110,6 +114,7 @@ impl ExporterArgs {
         if f.health_check_interval.is_zero() || f.metrics_interval.is_zero() {
             anyhow::bail!("--health-check-interval and --metrics-interval must be more than 0");
         }
+        let web = self.web.validated()?;
         Ok(ExporterConfig {
             listen,
             clusters,
@@ -119,6 +124,7 @@ impl ExporterArgs {
             probe_write: f.probe_write,
             member_metrics: f.member_metrics == "on",
             history_size: f.history_size.max(1),
+            web,
         })
     }
 }

@@ -6,6 +6,7 @@ mod bench;
 mod connection;
 mod exporter;
 mod maintenance;
+mod web;
 
 use std::process::ExitCode;
 
@@ -142,7 +143,13 @@ fn main() -> ExitCode {
             Some(Command::Bench { args, .. }) => bench::run(args, &logging).await,
             Some(Command::Maintenance(command)) => maintenance::run(command, &logging).await,
             None if cli.legacy_bench.requested() => {
-                bench::run_legacy(cli.legacy_bench, cli.legacy.connection, &logging).await
+                bench::run_legacy(
+                    cli.legacy_bench,
+                    cli.legacy.connection,
+                    &cli.legacy.web,
+                    &logging,
+                )
+                .await
             }
             None => exporter::run(cli.legacy).await,
         }

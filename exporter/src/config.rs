@@ -22,6 +22,8 @@ pub struct ExporterConfig {
     pub probe_write: bool,
     pub member_metrics: bool,
     pub history_size: usize,
+    /// TLS, authentication and limits of the HTTP server (`--web.*`).
+    pub web: prom_web::WebOptions,
 }
 
 #[derive(Debug, Clone)]

@@ -180,9 +180,7 @@ pub async fn serve(
         "exporter serving /metrics and /api/v1"
     );
     let app = http::router(shared);
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = prom_web::serve(listener, app, config.web.clone(), shutdown).await;
     tasks.abort_all();
     result.context("HTTP server")
 }

@@ -65,6 +65,8 @@ pub struct DaemonOptions {
     pub enable_lifecycle: bool,
     /// `--silences.max-silences` and `--silences.max-silence-size-bytes`.
     pub silence_limits: etcd_monitor_notify::silence::SilenceLimits,
+    /// `--web.*`: TLS, authentication and the server's limits.
+    pub web: prom_web::WebOptions,
 }
 
 impl DaemonOptions {
@@ -82,6 +84,7 @@ impl DaemonOptions {
             query_max_samples: etcd_monitor_promql::DEFAULT_MAX_SAMPLES,
             enable_lifecycle: false,
             silence_limits: Default::default(),
+            web: prom_web::WebOptions::default(),
         }
     }
 }
@@ -467,9 +470,7 @@ pub async fn run(opts: DaemonOptions) -> anyhow::Result<()> {
             tracing::info!("shutting down");
         }
     };
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(graceful)
-        .await;
+    let served = prom_web::serve(listener, app, ctx.opts.web.clone(), graceful).await;
     shutdown.cancel();
     // The runtime stops the loops (evaluations under way finish and publish), then the last state
     // is written and the notifications still queued are sent.
@@ -481,7 +482,7 @@ pub async fn run(opts: DaemonOptions) -> anyhow::Result<()> {
         let _ = s.await;
     }
     ctx.dispatcher.shutdown().await;
-    served.context("HTTP server")?;
+    served?;
     tracing::info!("alerter stopped");
     Ok(())
 }

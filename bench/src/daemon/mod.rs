@@ -15,7 +15,6 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use chrono::{DateTime, Utc};
 use etcd_connect::EtcdTarget;
 use tokio_util::sync::CancellationToken;
@@ -105,6 +104,8 @@ pub struct DaemonOptions {
     pub trigger: Trigger,
     pub listen: SocketAddr,
     pub limits: TriggerLimits,
+    /// `--web.*`: TLS, authentication and the server's limits.
+    pub web: prom_web::WebOptions,
 }
 
 /// Runs on the schedule until `shutdown`; a tick that finds a run going is skipped and counted.
@@ -140,20 +141,6 @@ fn spawn_scheduler(
     })
 }
 
-/// The one place the HTTP server runs. The TLS and authentication layer (`prom-web`,
-/// `--web.config.file`) replaces this call; the routes come from [`router`], and `graceful` says when to
-/// stop taking requests.
-async fn serve_http(
-    listener: tokio::net::TcpListener,
-    app: Router,
-    graceful: impl std::future::Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(graceful)
-        .await
-        .map_err(|e| anyhow::anyhow!("serving: {e}"))
-}
-
 /// Serves until `shutdown` (SIGTERM): a run going then is stopped, and its keys are deleted before
 /// this returns.
 pub async fn serve(
@@ -178,7 +165,7 @@ pub async fn serve(
             daemon.runs.wait_idle().await;
         }
     };
-    let served = serve_http(listener, router(daemon.clone()), graceful).await;
+    let served = prom_web::serve(listener, router(daemon.clone()), options.web, graceful).await;
     scheduler.abort();
     // However the server ended, no run outlives the daemon with its keys in etcd.
     daemon.runs.stop();

@@ -31,6 +31,7 @@ impl Running {
 
 pub fn config(clusters: Vec<ClusterConfig>) -> ExporterConfig {
     ExporterConfig {
+        web: prom_web::WebOptions::default(),
         listen: "127.0.0.1:0".parse().unwrap(),
         clusters,
         snapshot_interval: Duration::from_millis(300),
