@@ -555,3 +555,136 @@ async fn ready_waits_for_the_first_scrapes() {
         "ready only after the 3 s scrape"
     );
 }
+
+/// A bcrypt hash of `password` made by Python's `bcrypt` package (the reference implementation).
+fn bcrypt_hash(password: &str) -> String {
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import bcrypt, sys; print(bcrypt.hashpw(sys.argv[1].encode(), bcrypt.gensalt(10)).decode())",
+            password,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "Python's bcrypt is missing (scripts/deps.sh installs it): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// The alerter behind `--web.config.file` (TLS and basic auth): a stranger can neither set a silence
+/// nor reload; amtool with the credentials in its `--http.config.file` sets and lists one over HTTPS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_cannot_silence_the_alerter_behind_a_web_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = etcd_testkit::TestCerts::generate(dir.path()).unwrap();
+    let web = write(
+        dir.path(),
+        "web.yml",
+        &format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\nbasic_auth_users:\n  sre: '{}'\n",
+            certs.server_cert.display(),
+            certs.server_key.display(),
+            bcrypt_hash("s3cret")
+        ),
+    );
+    let rules = write(dir.path(), "rules.yml", "groups: []\n");
+    let config = write(dir.path(), "alerter.yml", &format!("rule_files: ['{rules}']\n"));
+    let port = etcd_testkit::free_port().unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_etcd-monitor"));
+    cmd.args([
+        "alerter",
+        &format!("--config={config}"),
+        &format!("--web.config.file={web}"),
+        "--web.enable-lifecycle",
+        &format!("--listen=127.0.0.1:{port}"),
+    ]);
+    let _proc = Proc::spawn("alerter", &mut cmd, dir.path().join("alerter.log")).unwrap();
+    let base = format!("https://127.0.0.1:{port}");
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(&certs.ca_cert).unwrap()).unwrap();
+    let http = reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .build()
+        .unwrap();
+    wait_for("the alerter over TLS", Duration::from_secs(20), || async {
+        let r = http.get(format!("{base}/-/healthy")).send().await;
+        Ok(r.ok().map(|r| r.status().as_u16()))
+    })
+    .await
+    .unwrap();
+    // Strangers: no credentials, wrong password, plain HTTP.
+    let body = silence("2999-01-01T00:00:00Z", "stranger");
+    let r = http
+        .post(format!("{base}/api/v2/silences"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert!(r.headers().contains_key("www-authenticate"));
+    let r = http
+        .post(format!("{base}/api/v2/silences"))
+        .basic_auth("sre", Some("wrong"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let r = http
+        .post(format!("{base}/-/reload"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert!(reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/api/v2/silences"))
+        .send()
+        .await
+        .is_err());
+    // amtool, Alertmanager's own client, with the credentials.
+    let http_config = write(
+        dir.path(),
+        "amtool-http.yml",
+        &format!(
+            "basic_auth:\n  username: sre\n  password: s3cret\ntls_config:\n  ca_file: {}\n",
+            certs.ca_cert.display()
+        ),
+    );
+    let amtool = |args: &[&str]| {
+        let out = std::process::Command::new("amtool")
+            .arg(format!("--alertmanager.url={base}"))
+            .arg(format!("--http.config.file={http_config}"))
+            .args(args)
+            .output()
+            .expect("amtool (Debian's prometheus-alertmanager)");
+        assert!(
+            out.status.success(),
+            "amtool {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let id = amtool(&[
+        "silence",
+        "add",
+        "alertname=EtcdNoLeader",
+        "--comment=maintenance",
+        "--author=sre",
+        "--duration=1h",
+    ]);
+    let listed = amtool(&["silence", "query", "-q"]);
+    assert_eq!(listed.trim(), id.trim());
+    // And nobody else's silence got in.
+    let v: Value = http
+        .get(format!("{base}/api/v2/silences"))
+        .basic_auth("sre", Some("s3cret"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1);
+}
