@@ -16,6 +16,8 @@ use serde::Deserialize;
 
 /// The default dial timeout, as etcdctl's.
 pub const DEFAULT_DIAL_TIMEOUT: Duration = Duration::from_secs(2);
+/// The longest dial timeout accepted: longer is a typo, and sums of timeouts must not overflow.
+pub const MAX_DIAL_TIMEOUT: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -31,6 +33,8 @@ pub enum ConnectError {
     },
     #[error("{0}")]
     Incomplete(String),
+    #[error("dial timeout {} must be more than 0 and at most {}", humantime::format_duration(*.0), humantime::format_duration(MAX_DIAL_TIMEOUT))]
+    BadDialTimeout(Duration),
     #[error("cannot connect to etcd at {endpoints}: {source}")]
     Connect {
         endpoints: String,
@@ -173,6 +177,9 @@ impl EtcdTarget {
         if endpoints.is_empty() {
             return Err(ConnectError::NoEndpoints);
         }
+        if dial_timeout.is_zero() || dial_timeout > MAX_DIAL_TIMEOUT {
+            return Err(ConnectError::BadDialTimeout(dial_timeout));
+        }
         if tls.cert.is_some() != tls.key.is_some() {
             return Err(ConnectError::Incomplete(
                 "--cert and --key go together: give both or neither".into(),
@@ -256,7 +263,11 @@ impl EtcdTarget {
             options = options.with_timeout(t);
         }
         if let Some(c) = &self.credentials {
-            options = options.with_user(c.username.clone(), c.password.clone());
+            // Simple tokens live in the member's memory and expire: after an etcd restart or a long
+            // idle spell the client authenticates again instead of failing every call.
+            options = options
+                .with_user(c.username.clone(), c.password.clone())
+                .with_auto_token_refresh(true);
         }
         if let Some(pem) = self.read_tls()? {
             if pem.insecure {
@@ -395,11 +406,7 @@ fn classify(
 ) -> ConnectError {
     let text = source.to_string();
     if let Some(c) = creds {
-        if text.contains("authentication failed")
-            || text.contains("invalid auth")
-            || text.contains("user name not found")
-            || text.contains("Unauthenticated")
-        {
+        if is_auth_error(&text) {
             return ConnectError::Auth {
                 endpoints,
                 user: c.username.clone(),
@@ -408,4 +415,19 @@ fn classify(
         }
     }
     ConnectError::Connect { endpoints, source }
+}
+
+/// True when an error's text says that etcd refused the credentials or their token (as opposed to a
+/// network failure): a case for the user to fix, not one that passes by itself.
+pub fn is_auth_error(text: &str) -> bool {
+    [
+        "rejected the credentials",
+        "authentication failed",
+        "invalid auth",
+        "user name not found",
+        "Unauthenticated",
+        "permission denied",
+    ]
+    .iter()
+    .any(|needle| text.contains(needle))
 }

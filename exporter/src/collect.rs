@@ -99,6 +99,15 @@ impl Collector {
         &self.target
     }
 
+    /// Drops the connection to `url` after a failed call, so that the next round dials afresh: a
+    /// member that restarted, moved or lost our auth token is reached again without the exporter
+    /// restarting. A healthy member keeps its connection across rounds.
+    fn forget(&mut self, url: &str) {
+        if self.clients.remove(url).is_some() {
+            tracing::debug!(cluster = %self.cluster, url, "dropping the connection after a failed call");
+        }
+    }
+
     async fn client_for(&mut self, url: &str) -> Result<Client, String> {
         if let Some(c) = self.clients.get(url) {
             return Ok(c.clone());
@@ -181,7 +190,10 @@ impl Collector {
                     self.sticky = Some(url);
                     return Ok(v);
                 }
-                Err(e) => last_error = format!("{url}: {e}"),
+                Err(e) => {
+                    self.forget(&url);
+                    last_error = format!("{url}: {e}");
+                }
             }
         }
         Err(last_error)
@@ -272,7 +284,9 @@ impl Collector {
                 Some(l)
             }
             Err(e) => {
-                tracing::warn!(cluster = %self.cluster, error = %e, "member list failed");
+                // The exporter's loop logs when the cluster becomes unreachable and when it is back;
+                // `etcd-monitor status` reports it in its table.
+                tracing::debug!(cluster = %self.cluster, error = %e, "member list failed");
                 collectors.push(CollectorResult {
                     collector: "member_list",
                     success: false,
@@ -351,6 +365,9 @@ impl Collector {
                 }
                 Err(e) => {
                     status_errors.push(format!("{}: {e}", m.name));
+                    if let Some(url) = m.client_urls.first() {
+                        self.forget(url);
+                    }
                     (None, Some(e))
                 }
             };
@@ -376,9 +393,12 @@ impl Collector {
                 defrag_recommended,
             });
         }
+        if snapshots.is_empty() {
+            status_errors.push("no member known to ask (the member list was never read)".into());
+        }
         collectors.push(CollectorResult {
             collector: "status",
-            success: status_errors.is_empty() && !snapshots.is_empty(),
+            success: status_errors.is_empty(),
             duration_seconds: t.elapsed().as_secs_f64(),
             error: (!status_errors.is_empty()).then(|| status_errors.join("; ")),
         });
@@ -440,14 +460,22 @@ impl Collector {
             }
         }))
         .await;
+        // The collector succeeds only when every member was probed and every probe passed: a member
+        // left unprobed (down, no connection) is a gap in what the probes say, not a success.
         let mut probe_errors = Vec::new();
         for (m, results) in snapshots.iter_mut().zip(probes) {
+            if results.is_empty() {
+                probe_errors.push(format!("{}: not probed (it did not answer Status)", m.name));
+            }
             for r in &results {
                 if let Some(e) = &r.error {
                     probe_errors.push(format!("{} {}: {e}", m.name, r.op.as_str()));
                 }
             }
             m.probes = results;
+        }
+        if snapshots.is_empty() {
+            probe_errors.push("no member to probe (the member list was never read)".into());
         }
         collectors.push(CollectorResult {
             collector: "probe",
