@@ -184,11 +184,13 @@ struct CommonArgs {
     #[arg(long, default_value = "100ms", value_parser = parse_threshold, help_heading = "Results")]
     check_max_stddev: Duration,
     /// Push the results to this Pushgateway (http://HOST:9091)
+    // Hidden in --help: the URL may carry user:password@.
     #[arg(
         long,
         env = "PUSHGATEWAY_URL",
         value_name = "URL",
-        help_heading = "Results"
+        help_heading = "Results",
+        hide_env_values = true
     )]
     pushgateway: Option<String>,
     /// Write each run's JSON result into this directory

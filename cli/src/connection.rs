@@ -40,22 +40,30 @@ pub struct ConnectionArgs {
     pub insecure_skip_tls_verify: bool,
 
     /// User name for a cluster with auth enabled (NAME or NAME:PASSWORD, as etcdctl's --user)
+    // Hidden in --help: NAME:PASSWORD carries the password.
     #[arg(
         long,
         visible_alias = "user",
         env = "ETCD_USERNAME",
-        value_name = "NAME"
+        value_name = "NAME",
+        hide_env_values = true
     )]
     pub username: Option<String>,
 
-    /// Password for --username
+    /// Password for --username (visible to other local users in the process list: prefer
+    /// --password-file or ETCD_PASSWORD)
     #[arg(
         long,
         env = "ETCD_PASSWORD",
         value_name = "PASSWORD",
-        hide_env_values = true
+        hide_env_values = true,
+        conflicts_with = "password_file"
     )]
     pub password: Option<String>,
+
+    /// File holding the password for --username (read at start, trailing newline dropped)
+    #[arg(long, env = "ETCD_PASSWORD_FILE", value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
 }
 
 impl ConnectionArgs {
@@ -66,14 +74,28 @@ impl ConnectionArgs {
             key: self.key.clone(),
             insecure_skip_tls_verify: self.insecure_skip_tls_verify,
         };
+        let password = match &self.password_file {
+            Some(path) => Some(read_password_file(path)?),
+            None => self.password.clone(),
+        };
         EtcdTarget::new(
             &split_endpoints(&self.endpoints),
             self.dial_timeout,
             tls,
             self.username.clone(),
-            self.password.clone(),
+            password,
         )
     }
+}
+
+/// `--password-file`: the whole file, a trailing newline (as `echo` writes it) dropped.
+fn read_password_file(path: &std::path::Path) -> Result<String, ConnectError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConnectError::UnreadableFile {
+        what: "password (--password-file)",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(text.trim_end_matches(['\n', '\r']).to_string())
 }
 
 /// Durations as Go and Prometheus write them (`5s`, `1m30s`, `250ms`); a bare number means seconds, as

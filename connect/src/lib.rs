@@ -31,6 +31,12 @@ pub enum ConnectError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{what} file {path} holds no usable PEM: {reason}")]
+    BadPem {
+        what: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
     #[error("{0}")]
     Incomplete(String),
     #[error("dial timeout {} must be more than 0 and at most {}", humantime::format_duration(*.0), humantime::format_duration(MAX_DIAL_TIMEOUT))]
@@ -122,6 +128,14 @@ fn read_file(what: &'static str, path: &Path) -> Result<Vec<u8>, ConnectError> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+fn bad_pem(what: &'static str, path: &Path, reason: String) -> ConnectError {
+    ConnectError::BadPem {
+        what,
+        path: path.to_path_buf(),
+        reason,
+    }
 }
 
 /// Splits a comma-separated endpoint list, as ENDPOINTS and `--endpoints` take it.
@@ -233,15 +247,43 @@ impl EtcdTarget {
         if self.tls.is_empty() {
             return Ok(None);
         }
+        // Parsed as well as read: a file that exists but holds no certificate or key is bad input, to
+        // be found at start-up, not reported as an unreachable cluster forever.
         let ca = match &self.tls.cacert {
-            Some(p) => Some(read_file("CA certificate (--cacert)", p)?),
+            Some(p) => {
+                let what = "CA certificate (--cacert)";
+                let pem = read_file(what, p)?;
+                match reqwest::Certificate::from_pem_bundle(&pem) {
+                    Ok(certs) if !certs.is_empty() => {}
+                    Ok(_) => return Err(bad_pem(what, p, "no certificate in it".into())),
+                    Err(e) => return Err(bad_pem(what, p, e.to_string())),
+                }
+                Some(pem)
+            }
             None => None,
         };
         let identity = match (&self.tls.cert, &self.tls.key) {
-            (Some(c), Some(k)) => Some((
-                read_file("client certificate (--cert)", c)?,
-                read_file("client key (--key)", k)?,
-            )),
+            (Some(c), Some(k)) => {
+                let cert = read_file("client certificate (--cert)", c)?;
+                let key = read_file("client key (--key)", k)?;
+                match reqwest::Certificate::from_pem_bundle(&cert) {
+                    Ok(certs) if !certs.is_empty() => {}
+                    _ => {
+                        return Err(bad_pem(
+                            "client certificate (--cert)",
+                            c,
+                            "no certificate in it".into(),
+                        ))
+                    }
+                }
+                let mut both = cert.clone();
+                both.push(b'\n');
+                both.extend_from_slice(&key);
+                if let Err(e) = reqwest::Identity::from_pem(&both) {
+                    return Err(bad_pem("client key (--key)", k, e.to_string()));
+                }
+                Some((cert, key))
+            }
             _ => None,
         };
         Ok(Some(TlsPem {

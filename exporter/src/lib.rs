@@ -174,7 +174,7 @@ pub async fn serve(
 async fn snapshot_loop(shared: Arc<Shared>, i: usize, mut collector: Collector, every: Duration) {
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut outage: Option<String> = None;
+    let mut outage: Option<Outage> = None;
     loop {
         ticker.tick().await;
         let quotas = shared.with_state(i, |st| st.quotas());
@@ -186,34 +186,42 @@ async fn snapshot_loop(shared: Arc<Shared>, i: usize, mut collector: Collector, 
     }
 }
 
-/// Logs when a cluster becomes unreachable, when the reason changes, and when it is back; not every
-/// round of an outage. Refused credentials are an error to fix (on etcd's side or in the flags); a
-/// network outage is a warning that passes by itself.
-fn log_reachability(outage: &mut Option<String>, snap: &ClusterSnapshot) {
+/// Logs when a cluster becomes unreachable, when the kind of reason changes (refused credentials or
+/// the network), and when it is back; not every round of an outage, whose exact error text varies
+/// from one dial to the next. Refused credentials are an error to fix (on etcd's side or in the
+/// flags); a network outage is a warning that passes by itself.
+fn log_reachability(outage: &mut Option<Outage>, snap: &ClusterSnapshot) {
     let error = snap
         .collectors
         .iter()
         .find(|c| c.collector == "member_list")
         .and_then(|c| c.error.clone());
-    match (snap.reachable, error) {
-        (true, _) => {
-            if let Some(was) = outage.take() {
-                tracing::info!(cluster = %snap.cluster, was = %was, "etcd reachable again");
-            }
+    if snap.reachable {
+        if let Some(was) = outage.take() {
+            tracing::info!(cluster = %snap.cluster, was = %was.first_error, "etcd reachable again");
         }
-        (false, error) => {
-            let error = error.unwrap_or_else(|| "member list unavailable".into());
-            if outage.as_deref() == Some(error.as_str()) {
-                return;
-            }
-            if etcd_connect::is_auth_error(&error) {
-                tracing::error!(cluster = %snap.cluster, error = %error, "etcd refuses the exporter's credentials (fix the user or password, on etcd's side or in --username/--password); retrying every round");
-            } else {
-                tracing::warn!(cluster = %snap.cluster, error = %error, "etcd unreachable; serving etcd_cluster_reachable 0 and retrying every round");
-            }
-            *outage = Some(error);
-        }
+        return;
     }
+    let error = error.unwrap_or_else(|| "member list unavailable".into());
+    let auth = etcd_connect::is_auth_error(&error);
+    if outage.as_ref().is_some_and(|o| o.auth == auth) {
+        return;
+    }
+    if auth {
+        tracing::error!(cluster = %snap.cluster, error = %error, "etcd refuses the exporter's credentials (fix the user or password, on etcd's side or in --username/--password); retrying every round");
+    } else {
+        tracing::warn!(cluster = %snap.cluster, error = %error, "etcd unreachable; serving etcd_cluster_reachable 0 and retrying every round");
+    }
+    *outage = Some(Outage {
+        auth,
+        first_error: error,
+    });
+}
+
+/// An outage as the log knows it.
+struct Outage {
+    auth: bool,
+    first_error: String,
 }
 
 async fn member_metrics_loop(

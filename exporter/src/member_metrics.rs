@@ -89,8 +89,10 @@ pub async fn scrape(
         let families = parse_text(&body).map_err(|e| format!("{url}: {e}"))?;
         let samples: usize = families.iter().map(|f| f.samples.len()).sum();
         if samples > limits.samples {
+            // The count stays out of the message: it changes every round, and the message is
+            // logged when it changes.
             return Err(format!(
-                "{url}: sample limit of {} exceeded ({samples} samples)",
+                "{url}: sample limit of {} exceeded",
                 limits.samples
             ));
         }

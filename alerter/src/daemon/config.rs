@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use etcd_monitor_notify::config::{Authorization, BasicAuth, HttpConfig, TlsConfig};
-use etcd_monitor_notify::AlertingConfig;
+use etcd_monitor_notify::{AlertingConfig, Secret};
 use prom_relabel::RelabelConfig;
 use serde::Deserialize;
 
@@ -50,9 +50,9 @@ struct ScrapeNode {
     tls_config: TlsConfig,
     basic_auth: Option<BasicAuth>,
     authorization: Option<Authorization>,
-    bearer_token: Option<String>,
+    bearer_token: Option<Secret>,
     bearer_token_file: Option<PathBuf>,
-    proxy_url: Option<String>,
+    proxy_url: Option<Secret>,
     follow_redirects: Option<bool>,
     /// Accepted for compatibility; scrapes speak HTTP/1.1.
     enable_http2: Option<bool>,
@@ -177,11 +177,11 @@ fn scrape_http(sc: &ScrapeNode, base: &Path) -> Result<HttpConfig, String> {
         enable_http2: sc.enable_http2,
     };
     if let Some(f) = &sc.bearer_token_file {
-        h.bearer_token = Some(read_secret_file(f, base, "bearer_token_file")?);
+        h.bearer_token = Some(read_secret_file(f, base, "bearer_token_file")?.into());
     }
     if let Some(ba) = h.basic_auth.as_mut() {
         if let Some(f) = ba.password_file.take() {
-            ba.password = Some(read_secret_file(&f, base, "basic_auth.password_file")?);
+            ba.password = Some(read_secret_file(&f, base, "basic_auth.password_file")?.into());
         }
     }
     if let Some(a) = h.authorization.as_mut() {
@@ -194,11 +194,8 @@ fn scrape_http(sc: &ScrapeNode, base: &Path) -> Result<HttpConfig, String> {
             );
         }
         if let Some(f) = a.credentials_file.take() {
-            a.credentials = Some(read_secret_file(
-                &f,
-                base,
-                "authorization.credentials_file",
-            )?);
+            a.credentials =
+                Some(read_secret_file(&f, base, "authorization.credentials_file")?.into());
         }
     }
     let t = &mut h.tls_config;
