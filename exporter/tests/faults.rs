@@ -393,6 +393,7 @@ async fn garbage_member_metrics_are_reported_not_fatal() {
     );
     state.apply(collector.snapshot(&Default::default()).await);
     state.apply_member_metrics("m0".into(), mm);
+    state.finish_member_metrics_round(&["m0".to_string()], 0.01);
     let fams = etcd_monitor_exporter::render::render(&[&state], true);
     assert_eq!(
         value(

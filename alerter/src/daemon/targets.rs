@@ -105,6 +105,14 @@ impl ScrapeTarget {
     }
 }
 
+/// An address as an error shows it: whatever precedes an `@` (credentials) replaced.
+fn shown_address(address: &str) -> String {
+    match address.rsplit_once('@') {
+        Some((_, host)) => format!("<secret>@{host}"),
+        None => address.to_string(),
+    }
+}
+
 /// `scheme://user:password@host/...` without `user:password@`.
 fn without_userinfo(url: &str) -> String {
     match reqwest::Url::parse(url) {
@@ -183,7 +191,7 @@ impl ScrapePool {
         for t in targets {
             match self
                 .target(t, labels)
-                .map_err(|e| format!("target {t:?}: {e}"))?
+                .map_err(|e| format!("target {:?}: {e}", shown_address(t)))?
             {
                 Populated::Dropped(discovered_labels) => out.dropped.push(DroppedTarget {
                     job: self.job_name.clone(),
@@ -268,6 +276,14 @@ impl ScrapePool {
                 _ => return Err(format!("invalid scheme: {:?}", self.scheme)),
             });
             out.insert("__address__".into(), addr.clone());
+        }
+        // Prometheus refuses both (`net.SplitHostPort`: too many colons): a slash, and credentials in
+        // the address, which would also end up in the `instance` label of every series.
+        if addr.contains('@') {
+            return Err(format!(
+                "{:?} is not a valid address: credentials (user:password@) go in basic_auth",
+                shown_address(&addr)
+            ));
         }
         if addr.contains('/') {
             return Err(format!("{addr:?} is not a valid hostname"));
