@@ -62,12 +62,17 @@ async fn timed<T, E: std::fmt::Display>(
     let r = match tokio::time::timeout(limit, f).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(one_line(&e.to_string())),
-        Err(_) => Err(format!(
-            "no answer within {}",
-            humantime::format_duration(limit)
-        )),
+        Err(_) => Err(format!("{NO_ANSWER} {}", humantime::format_duration(limit))),
     };
     (r, start.elapsed().as_secs_f64())
+}
+
+const NO_ANSWER: &str = "no answer within";
+
+/// A call that timed out keeps its connection (a paused or slow member answers on it once it can;
+/// dialling again would cost a dial timeout every round); any other failure drops it.
+fn drops_connection(error: &str) -> bool {
+    !error.starts_with(NO_ANSWER)
 }
 
 fn one_line(s: &str) -> String {
@@ -191,7 +196,9 @@ impl Collector {
                     return Ok(v);
                 }
                 Err(e) => {
-                    self.forget(&url);
+                    if drops_connection(&e) {
+                        self.forget(&url);
+                    }
                     last_error = format!("{url}: {e}");
                 }
             }
@@ -365,7 +372,7 @@ impl Collector {
                 }
                 Err(e) => {
                     status_errors.push(format!("{}: {e}", m.name));
-                    if let Some(url) = m.client_urls.first() {
+                    if let Some(url) = m.client_urls.first().filter(|_| drops_connection(&e)) {
                         self.forget(url);
                     }
                     (None, Some(e))
