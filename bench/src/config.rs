@@ -220,6 +220,16 @@ fn ser_opt_secs<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::O
     }
 }
 
+/// Most concurrent clients (and connections) a run may have: each is a task with its own buffers.
+pub const MAX_CLIENTS: usize = 100_000;
+/// Largest key or value: etcd refuses requests over --max-request-bytes (1.5 MiB by default) and warns
+/// above 10 MiB; 64 MiB leaves room for any cluster configured for larger values.
+pub const MAX_PAYLOAD_BYTES: usize = 64 << 20;
+/// Most puts per txn (etcd's --max-txn-ops is 128 by default).
+pub const MAX_TXN_OPS: usize = 100_000;
+/// Most watchers in total (streams × watchers per stream).
+pub const MAX_WATCHERS: usize = 1_000_000;
+
 impl BenchConfig {
     /// etcd's defaults for a workload (tools/benchmark's flag defaults).
     pub fn new(workload: Workload) -> BenchConfig {
@@ -262,6 +272,31 @@ impl BenchConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.clients == 0 {
             return Err("--clients must be at least 1".into());
+        }
+        // Upper bounds: values past these are typos, and would otherwise end in an allocation that
+        // aborts the process instead of one clear line.
+        for (flag, value, max) in [
+            ("--clients", self.clients, MAX_CLIENTS),
+            ("--conns", self.conns, MAX_CLIENTS),
+            ("--key-size", self.key_size, MAX_PAYLOAD_BYTES),
+            ("--val-size", self.val_size, MAX_PAYLOAD_BYTES),
+            ("--txn-ops", self.txn_ops, MAX_TXN_OPS),
+            ("--streams", self.streams, MAX_WATCHERS),
+            (
+                "--watchers-per-stream",
+                self.watchers_per_stream,
+                MAX_WATCHERS,
+            ),
+        ] {
+            if value > max {
+                return Err(format!("{flag} {value} is more than the maximum of {max}"));
+            }
+        }
+        if self.streams.saturating_mul(self.watchers_per_stream) > MAX_WATCHERS {
+            return Err(format!(
+                "--streams {} × --watchers-per-stream {} is more than the maximum of {MAX_WATCHERS} watchers",
+                self.streams, self.watchers_per_stream
+            ));
         }
         if self.range.count_only && self.range.keys_only {
             return Err("--count-only and --keys-only cannot be set at the same time".into());

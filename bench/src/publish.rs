@@ -146,23 +146,37 @@ pub enum PublishError {
 pub fn push_url(base: &str, workload: &str) -> Result<String, PublishError> {
     let base = base.trim_end_matches('/');
     if !(base.starts_with("http://") || base.starts_with("https://")) {
-        return Err(PublishError::BadUrl(base.to_string()));
+        return Err(PublishError::BadUrl(shown(base)));
     }
     Ok(format!(
         "{base}/metrics/job/etcd-monitor-bench/workload/{workload}"
     ))
 }
 
+/// A Pushgateway URL as error messages show it: a `user:password@` it may carry (basic auth in
+/// front of the Pushgateway) removed.
+fn shown(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        Err(_) => "<unparsable URL>".to_string(),
+    }
+}
+
 /// PUTs the metrics, replacing the group's previous run (as a CronJob's push should).
 pub async fn push(base: &str, workload: &str, body: String) -> Result<(), PublishError> {
     let url = push_url(base, workload)?;
+    // reqwest's errors carry the whole URL, credentials included: they are stripped.
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .no_proxy()
         .build()
         .map_err(|source| PublishError::Push {
-            url: url.clone(),
-            source,
+            url: shown(&url),
+            source: source.without_url(),
         })?;
     let resp = client
         .put(&url)
@@ -171,14 +185,14 @@ pub async fn push(base: &str, workload: &str, body: String) -> Result<(), Publis
         .send()
         .await
         .map_err(|source| PublishError::Push {
-            url: url.clone(),
-            source,
+            url: shown(&url),
+            source: source.without_url(),
         })?;
     let status = resp.status();
     if !status.is_success() {
         let body = resp.text().await.unwrap_or_default();
         return Err(PublishError::PushStatus {
-            url,
+            url: shown(&url),
             status: status.as_u16(),
             body: body.trim().to_string(),
         });

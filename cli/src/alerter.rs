@@ -31,7 +31,8 @@ pub struct AlerterArgs {
     state_file: Option<PathBuf>,
 
     /// Evaluate rules through this Prometheus-compatible HTTP API instead of scraping
-    #[arg(long, env = "ALERTER_QUERY_URL")]
+    // Hidden in --help: the URL may carry user:password@.
+    #[arg(long, env = "ALERTER_QUERY_URL", hide_env_values = true)]
     query_url: Option<String>,
 
     /// The URL the alerter is reached at, used in alert links (default: http://LISTEN)

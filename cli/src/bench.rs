@@ -13,7 +13,9 @@ use etcd_monitor_bench::{
     Thresholds, Workload,
 };
 
-use crate::connection::{parse_duration, ConnectionArgs};
+use crate::connection::{
+    parse_interval_long, parse_long, parse_threshold, parse_timeout, ConnectionArgs,
+};
 use crate::LoggingArgs;
 
 #[derive(Debug, clap::Args)]
@@ -132,8 +134,8 @@ struct CommonArgs {
     /// Requests in total (default: etcd's, 10000; watch-latency: puts, 1000)
     #[arg(long, conflicts_with = "duration", help_heading = "Workload")]
     total: Option<u64>,
-    /// Run for this long instead of a number of requests
-    #[arg(long, value_parser = parse_duration, help_heading = "Workload")]
+    /// Run for this long instead of a number of requests (at most 30 days)
+    #[arg(long, value_parser = parse_long, help_heading = "Workload")]
     duration: Option<Duration>,
     /// Requests per second in total; 0 is as fast as possible. With a rate the run is open-loop and
     /// latency counts from each request's intended send time (watch-latency: its put rate, default 100)
@@ -142,11 +144,11 @@ struct CommonArgs {
     /// Send every request to the leader
     #[arg(long, help_heading = "Workload")]
     target_leader: bool,
-    /// Per-request deadline; a request past it counts as a DeadlineExceeded error
-    #[arg(long, default_value = "30s", value_parser = parse_duration, help_heading = "Workload")]
+    /// Per-request deadline; a request past it counts as a DeadlineExceeded error (at most 1h)
+    #[arg(long, default_value = "30s", value_parser = parse_timeout, help_heading = "Workload")]
     request_timeout: Duration,
-    /// Open loop: a request sent more than this after its intended time counts as late
-    #[arg(long, default_value = "5ms", value_parser = parse_duration, help_heading = "Workload")]
+    /// Open loop: a request sent more than this after its intended time counts as late (at most 1h)
+    #[arg(long, default_value = "5ms", value_parser = parse_threshold, help_heading = "Workload")]
     late_threshold: Duration,
 
     /// The only key prefix the bench writes under; its keys are deleted afterwards
@@ -175,18 +177,20 @@ struct CommonArgs {
     /// --check: required requests per second when there is no --rate
     #[arg(long, help_heading = "Results")]
     check_min_rps: Option<f64>,
-    /// --check: the slowest request may take at most this long
-    #[arg(long, default_value = "500ms", value_parser = parse_duration, help_heading = "Results")]
+    /// --check: the slowest request may take at most this long (at most 1h)
+    #[arg(long, default_value = "500ms", value_parser = parse_threshold, help_heading = "Results")]
     check_max_slowest: Duration,
-    /// --check: the latency stddev may be at most this
-    #[arg(long, default_value = "100ms", value_parser = parse_duration, help_heading = "Results")]
+    /// --check: the latency stddev may be at most this (at most 1h)
+    #[arg(long, default_value = "100ms", value_parser = parse_threshold, help_heading = "Results")]
     check_max_stddev: Duration,
     /// Push the results to this Pushgateway (http://HOST:9091)
+    // Hidden in --help: the URL may carry user:password@.
     #[arg(
         long,
         env = "PUSHGATEWAY_URL",
         value_name = "URL",
-        help_heading = "Results"
+        help_heading = "Results",
+        hide_env_values = true
     )]
     pushgateway: Option<String>,
     /// Write each run's JSON result into this directory
@@ -228,7 +232,7 @@ pub struct TriggerArgs {
     trigger_max_rate: f64,
     /// Daemon: every run, scheduled or requested, is stopped and cleaned up after this long; a request
     /// for a longer run is refused
-    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_long)]
     trigger_max_duration: Duration,
 }
 
@@ -305,8 +309,8 @@ pub struct LegacyBenchArgs {
     /// Requests in the benchmark
     #[arg(long, env = "BENCHMARK_OPS", default_value_t = 1000, value_name = "N")]
     benchmark_ops: u64,
-    /// With --run-benchmark: run again every interval, as a daemon on --benchmark-listen
-    #[arg(long, env = "BENCHMARK_INTERVAL", value_parser = parse_duration, value_name = "DURATION")]
+    /// With --run-benchmark: run again every interval (1s to 30 days), as a daemon on --benchmark-listen
+    #[arg(long, env = "BENCHMARK_INTERVAL", value_parser = parse_interval_long, value_name = "DURATION")]
     benchmark_interval: Option<Duration>,
     /// With --benchmark-interval: serve /metrics and POST /api/v1/performance/benchmark here
     #[arg(long, default_value = "0.0.0.0:9106", value_name = "ADDR")]
@@ -467,6 +471,19 @@ fn plan(args: BenchArgs) -> Result<Plan, String> {
     c.max_quota_fraction = common.max_quota_fraction;
     c.validate()?;
 
+    if !(common.check_min_throughput_ratio.is_finite() && common.check_min_throughput_ratio >= 0.0)
+    {
+        return Err(format!(
+            "--check-min-throughput-ratio {} must be a number from 0 up",
+            common.check_min_throughput_ratio
+        ));
+    }
+    if let Some(rps) = common
+        .check_min_rps
+        .filter(|r| !(r.is_finite() && *r >= 0.0))
+    {
+        return Err(format!("--check-min-rps {rps} must be a number from 0 up"));
+    }
     let check = common.check.then_some(Thresholds {
         min_throughput_ratio: common.check_min_throughput_ratio,
         min_requests_per_sec: common.check_min_rps,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use etcd_monitor_exporter::{ClusterConfig, ExporterConfig, MultiClusterFile};
 
-use crate::connection::{parse_duration, ConnectionArgs};
+use crate::connection::{parse_interval, parse_timeout, ConnectionArgs};
 use crate::web::WebArgs;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -46,16 +46,16 @@ pub struct ExporterFlags {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// How often to take a cluster snapshot (member list, status, alarms, probes)
-    #[arg(long, env = "HEALTH_CHECK_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    /// How often to take a cluster snapshot (member list, status, alarms, probes); at most 1 day
+    #[arg(long, env = "HEALTH_CHECK_INTERVAL", default_value = "10s", value_parser = parse_interval)]
     pub health_check_interval: Duration,
 
-    /// How often to scrape each member's own /metrics for the pass-through
-    #[arg(long, env = "METRICS_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    /// How often to scrape each member's own /metrics for the pass-through; at most 1 day
+    #[arg(long, env = "METRICS_INTERVAL", default_value = "10s", value_parser = parse_interval)]
     pub metrics_interval: Duration,
 
-    /// Time each member has to answer Status, a probe or /metrics
-    #[arg(long, env = "MEMBER_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
+    /// Time each member has to answer Status, a probe or /metrics (at most 1h)
+    #[arg(long, env = "MEMBER_TIMEOUT", default_value = "2s", value_parser = parse_timeout)]
     pub member_timeout: Duration,
 
     /// Write probe: put one key with a lease per member each snapshot (false for read-only monitoring)
@@ -67,9 +67,20 @@ pub struct ExporterFlags {
     #[arg(long, env = "MEMBER_METRICS", default_value = "on", value_parser = ["on", "off"])]
     pub member_metrics: String,
 
-    /// Snapshots kept for /api/v1/metrics/history
-    #[arg(long, default_value_t = 360)]
-    pub history_size: usize,
+    /// Largest body of one member's /metrics for the pass-through (bytes, or with a unit: 512KB, 16MB);
+    /// a member over it is reported failing (etcd_exporter_member_metrics_up 0)
+    #[arg(long, default_value = "16MiB", value_parser = parse_body_limit, value_name = "SIZE")]
+    pub member_metrics_body_limit: usize,
+
+    /// Most samples one member's /metrics may expose for the pass-through; a member over it is
+    /// reported failing (etcd_exporter_member_metrics_up 0)
+    #[arg(long, default_value_t = 100_000, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=MAX_SAMPLE_LIMIT))]
+    pub member_metrics_sample_limit: u32,
+
+    /// Snapshots kept for /api/v1/metrics/history (1 to 100000)
+    #[arg(long, default_value_t = 360, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub history_size: u32,
 
     /// Replaced by alert rules (rules/); accepted so old invocations still start
     #[arg(long, env = "MAX_LATENCY_MS", hide = true)]
@@ -80,6 +91,19 @@ pub struct ExporterFlags {
     pub min_available_nodes: Option<String>,
     #[arg(long, env = "MAX_LEADER_CHANGES", hide = true)]
     pub max_leader_changes: Option<String>,
+}
+
+/// The largest `--member-metrics-body-limit`: past it the pass-through would hold more than any etcd
+/// member exposes by orders of magnitude.
+const MAX_BODY_LIMIT: usize = 1 << 30;
+const MAX_SAMPLE_LIMIT: i64 = 10_000_000;
+
+fn parse_body_limit(s: &str) -> Result<usize, String> {
+    let n = prom_exposition::bytes::parse_base2(s)?;
+    if n == 0 || n > MAX_BODY_LIMIT {
+        return Err(format!("{s:?} must be more than 0 and at most 1GiB"));
+    }
+    Ok(n)
 }
 
 impl ExporterArgs {
@@ -98,6 +122,13 @@ impl ExporterArgs {
                 target: self.connection.target().context("connection flags")?,
             }],
         };
+        // The certificates parse (not only read): a bad file is bad input, found now rather than
+        // reported as an unreachable cluster forever.
+        for c in &clusters {
+            c.target
+                .http_client(f.member_timeout)
+                .with_context(|| format!("cluster {:?}", c.name))?;
+        }
         for (flag, value) in [
             ("--max-latency-ms", &f.max_latency_ms),
             ("--max-db-size-mb", &f.max_db_size_mb),
@@ -111,9 +142,6 @@ impl ExporterArgs {
                 );
             }
         }
-        if f.health_check_interval.is_zero() || f.metrics_interval.is_zero() {
-            anyhow::bail!("--health-check-interval and --metrics-interval must be more than 0");
-        }
         let web = self.web.validated()?;
         Ok(ExporterConfig {
             listen,
@@ -123,7 +151,11 @@ impl ExporterArgs {
             member_timeout: f.member_timeout,
             probe_write: f.probe_write,
             member_metrics: f.member_metrics == "on",
-            history_size: f.history_size.max(1),
+            member_metrics_limits: etcd_monitor_exporter::member_metrics::Limits {
+                body_bytes: f.member_metrics_body_limit,
+                samples: f.member_metrics_sample_limit as usize,
+            },
+            history_size: f.history_size as usize,
             web,
         })
     }

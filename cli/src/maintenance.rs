@@ -12,7 +12,7 @@ use etcd_monitor_maintenance::{
     alarm, compact, defrag, render, snapshot_file, status, Error, InspectSettings, Inspector,
 };
 
-use crate::connection::{parse_duration, ConnectionArgs};
+use crate::connection::{parse_long, parse_timeout, ConnectionArgs};
 use crate::LoggingArgs;
 
 #[derive(Debug, Subcommand)]
@@ -43,11 +43,12 @@ pub enum MaintenanceCommand {
         /// Print the plan and change nothing
         #[arg(long)]
         dry_run: bool,
-        /// Time one member's defragmentation may take (a big database takes minutes)
-        #[arg(long, default_value = "10m", value_parser = parse_duration)]
+        /// Time one member's defragmentation may take (a big database takes minutes; at most 30 days)
+        #[arg(long, default_value = "10m", value_parser = parse_long)]
         command_timeout: Duration,
-        /// Time a member has, after its defragmentation, to be healthy and caught up again
-        #[arg(long, default_value = "2m", value_parser = parse_duration)]
+        /// Time a member has, after its defragmentation, to be healthy and caught up again (at most 30
+        /// days)
+        #[arg(long, default_value = "2m", value_parser = parse_long)]
         wait_timeout: Duration,
         #[command(flatten)]
         common: CommonArgs,
@@ -61,8 +62,8 @@ pub enum MaintenanceCommand {
         /// Wait until the compaction is applied to every member's backend
         #[arg(long)]
         physical: bool,
-        /// Time the compaction may take
-        #[arg(long, default_value = "1m", value_parser = parse_duration)]
+        /// Time the compaction may take (at most 30 days)
+        #[arg(long, default_value = "1m", value_parser = parse_long)]
         timeout: Duration,
         #[command(flatten)]
         common: CommonArgs,
@@ -105,8 +106,8 @@ pub enum SnapshotCommand {
         /// Member (name or hex ID) to take the snapshot from; the leader by default
         #[arg(long, value_name = "NAME")]
         member: Option<String>,
-        /// Time the whole transfer may take
-        #[arg(long, default_value = "30m", value_parser = parse_duration)]
+        /// Time the whole transfer may take (at most 30 days)
+        #[arg(long, default_value = "30m", value_parser = parse_long)]
         timeout: Duration,
         #[command(flatten)]
         common: CommonArgs,
@@ -126,8 +127,8 @@ pub struct CommonArgs {
     #[arg(long, short = 'o', value_enum, default_value_t = Output::Table)]
     output: Output,
 
-    /// Time each member has to answer Status, a probe or /metrics
-    #[arg(long, env = "MEMBER_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
+    /// Time each member has to answer Status, a probe or /metrics (at most 1h)
+    #[arg(long, env = "MEMBER_TIMEOUT", default_value = "2s", value_parser = parse_timeout)]
     member_timeout: Duration,
 
     /// Name of the cluster, as shown in the report

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use prom_web::WebOptions;
 
-use crate::connection::parse_duration;
+use crate::connection::parse_timeout;
 
 #[derive(Debug, Clone, clap::Args)]
 #[command(next_help_heading = "Web server")]
@@ -22,7 +22,7 @@ pub struct WebArgs {
 
     /// Longest a connection may idle, a request take, or a client leave an answer unread (the request
     /// head has 10s)
-    #[arg(long = "web.read-timeout", value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    #[arg(long = "web.read-timeout", value_name = "DURATION", default_value = "5m", value_parser = parse_timeout)]
     pub read_timeout: Duration,
 }
 

@@ -591,7 +591,11 @@ async fn a_stranger_cannot_silence_the_alerter_behind_a_web_config() {
         ),
     );
     let rules = write(dir.path(), "rules.yml", "groups: []\n");
-    let config = write(dir.path(), "alerter.yml", &format!("rule_files: ['{rules}']\n"));
+    let config = write(
+        dir.path(),
+        "alerter.yml",
+        &format!("rule_files: ['{rules}']\n"),
+    );
     let port = etcd_testkit::free_port().unwrap();
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_etcd-monitor"));
     cmd.args([
@@ -632,11 +636,7 @@ async fn a_stranger_cannot_silence_the_alerter_behind_a_web_config() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 401);
-    let r = http
-        .post(format!("{base}/-/reload"))
-        .send()
-        .await
-        .unwrap();
+    let r = http.post(format!("{base}/-/reload")).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 401);
     assert!(reqwest::Client::new()
         .get(format!("http://127.0.0.1:{port}/api/v2/silences"))

@@ -70,6 +70,65 @@ impl Exporter {
     }
 }
 
+impl Exporter {
+    async fn metrics(&self) -> String {
+        reqwest::get(format!("http://127.0.0.1:{}/metrics", self.port))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// Polls /metrics until every line of `want` is in it.
+    async fn wait_metrics(&mut self, within: Duration, want: &[&str]) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let text = self.metrics().await;
+            if want.iter().all(|w| text.lines().any(|l| l == *w)) {
+                return text;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("exporter exited with {status}");
+            }
+            assert!(Instant::now() < deadline, "never got {want:?}:\n{text}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Waits until the exporter has taken at least `n` snapshots of `cluster`.
+    async fn wait_rounds(&mut self, cluster: &str, n: u32) {
+        let prefix =
+            format!("etcd_exporter_snapshot_duration_seconds_count{{cluster=\"{cluster}\"}} ");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = self.metrics().await;
+            let done = text
+                .lines()
+                .find_map(|l| l.strip_prefix(prefix.as_str()))
+                .and_then(|v| v.parse::<f64>().ok())
+                .is_some_and(|v| v >= f64::from(n));
+            if done {
+                return;
+            }
+            assert!(Instant::now() < deadline, "fewer than {n} rounds: {text}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Stops the exporter and returns everything it wrote to stderr.
+    fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut text = String::new();
+        if let Some(mut err) = self.child.stderr.take() {
+            use std::io::Read;
+            err.read_to_string(&mut text).unwrap();
+        }
+        text
+    }
+}
+
 impl Drop for Exporter {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -115,21 +174,42 @@ fn unreadable_certificate_names_the_file_and_flag() {
     assert!(line.contains("--cert and --key go together"), "{line}");
 }
 
-#[test]
-fn nothing_listening_is_one_clear_error() {
+/// Nothing listens at the endpoint: the exporter starts all the same, serves
+/// `etcd_cluster_reachable 0`, and says once why (not once per round).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_listening_the_exporter_starts_and_reports() {
     let port = free_port().unwrap();
-    let out = run(
+    let mut exporter = Exporter::spawn(
         &[
-            "exporter",
-            &format!("--endpoints=127.0.0.1:{port}"),
-            "--dial-timeout=1s",
-            "--listen=127.0.0.1:0",
+            "exporter".into(),
+            format!("--endpoints=127.0.0.1:{port}"),
+            "--dial-timeout=1s".into(),
+            "--health-check-interval=200ms".into(),
+            "--log-format=json".into(),
         ],
         &[],
     );
-    let line = one_error_line(&out);
-    assert!(line.contains(&format!("127.0.0.1:{port}")), "{line}");
-    assert_eq!(out.status.code(), Some(1));
+    exporter.wait_ready().await;
+    exporter
+        .wait_metrics(
+            Duration::from_secs(10),
+            &[
+                "etcd_cluster_reachable{cluster=\"default\"} 0",
+                "etcd_exporter_collector_success{cluster=\"default\",collector=\"member_list\"} 0",
+            ],
+        )
+        .await;
+    exporter.wait_rounds("default", 5).await;
+    let stderr = exporter.stop();
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("etcd unreachable"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "one warning for the outage: {stderr}");
+    assert!(
+        warnings[0].contains("WARN") && warnings[0].contains(&format!("127.0.0.1:{port}")),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -163,46 +243,176 @@ fn bad_cluster_file_names_file_line_and_key() {
     );
 }
 
+/// Wrong credentials can be fixed on etcd's side, so the exporter starts, serves, and logs the refusal
+/// as an error, once; the password itself never appears.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wrong_password_is_one_clear_error() {
+async fn wrong_password_starts_and_logs_the_refusal_once() {
     let mut options = ClusterOptions::new(1, EtcdVersion::V3_5);
     options.auth = true;
     let cluster = Cluster::start(options).await.unwrap();
+    let mut exporter = Exporter::spawn(
+        &[
+            "exporter".into(),
+            format!("--endpoints={}", cluster.client_url(0)),
+            "--username=root".into(),
+            "--password=WRONG-pw-SUPERSECRET".into(),
+            "--health-check-interval=200ms".into(),
+            "--log-format=json".into(),
+        ],
+        &[],
+    );
+    exporter.wait_ready().await;
+    exporter
+        .wait_metrics(
+            Duration::from_secs(10),
+            &["etcd_cluster_reachable{cluster=\"default\"} 0"],
+        )
+        .await;
+    exporter.wait_rounds("default", 5).await;
+    let stderr = exporter.stop();
+    let refusals: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("rejected the credentials of user \\\"root\\\""))
+        .collect();
+    assert_eq!(refusals.len(), 1, "{stderr}");
+    assert!(refusals[0].contains("\"level\":\"ERROR\""), "{stderr}");
+    assert!(!stderr.contains("SUPERSECRET"), "{stderr}");
+}
+
+/// Started while the only member is down, with auth on: the exporter serves, then recovers by itself
+/// when the member starts, and again after the member restarts (its old auth token gone with it). A
+/// member whose /metrics is over the sample limit is logged once and left out of the pass-through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn started_during_an_outage_it_recovers_by_itself() {
+    let mut options = ClusterOptions::new(1, EtcdVersion::V3_5);
+    options.auth = true;
+    let mut cluster = Cluster::start(options).await.unwrap();
+    cluster.kill(0).unwrap();
+    let mut args = vec!["exporter".to_string()];
+    args.extend(cluster.connection_args());
+    args.extend([
+        "--dial-timeout=1s".to_string(),
+        "--health-check-interval=300ms".to_string(),
+        "--metrics-interval=300ms".to_string(),
+        "--member-metrics-sample-limit=10".to_string(),
+    ]);
+    let mut exporter = Exporter::spawn(&args, &[]);
+    exporter.wait_ready().await;
+    exporter
+        .wait_metrics(
+            Duration::from_secs(10),
+            &["etcd_cluster_reachable{cluster=\"default\"} 0"],
+        )
+        .await;
+
+    cluster.restart(0).unwrap();
+    let healthy = [
+        "etcd_cluster_healthy{cluster=\"default\"} 1",
+        "etcd_exporter_collector_success{cluster=\"default\",collector=\"probe\"} 1",
+        "etcd_exporter_member_metrics_up{cluster=\"default\",member=\"m0\"} 0",
+    ];
+    exporter
+        .wait_metrics(Duration::from_secs(30), &healthy)
+        .await;
+
+    cluster.kill(0).unwrap();
+    exporter
+        .wait_metrics(
+            Duration::from_secs(10),
+            &["etcd_cluster_reachable{cluster=\"default\"} 0"],
+        )
+        .await;
+    cluster.restart(0).unwrap();
+    exporter
+        .wait_metrics(Duration::from_secs(30), &healthy)
+        .await;
+
+    let stderr = exporter.stop();
+    assert_eq!(
+        stderr.matches("etcd reachable again").count(),
+        2,
+        "{stderr}"
+    );
+    let over = stderr
+        .lines()
+        .filter(|l| l.contains("sample limit of 10 exceeded"))
+        .count();
+    assert!(
+        (1..=2).contains(&over),
+        "the member over the limit is logged when it starts failing, not every round: {stderr}"
+    );
+}
+
+/// A client certificate the cluster does not trust is reported (the cluster is unreachable to us),
+/// not fatal: it may be a certificate rotation in progress on etcd's side.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_cluster_with_a_certificate_from_another_ca_is_reported() {
+    let mut options = ClusterOptions::new(1, EtcdVersion::V3_4);
+    options.tls = true;
+    let cluster = Cluster::start(options).await.unwrap();
+    let certs = cluster.certs.clone().unwrap();
+    let mut exporter = Exporter::spawn(
+        &[
+            "exporter".into(),
+            format!("--endpoints={}", cluster.client_url(0)),
+            format!("--cacert={}", certs.ca_cert.display()),
+            format!("--cert={}", certs.rogue_client_cert.display()),
+            format!("--key={}", certs.rogue_client_key.display()),
+            "--dial-timeout=2s".into(),
+        ],
+        &[],
+    );
+    exporter.wait_ready().await;
+    exporter
+        .wait_metrics(
+            Duration::from_secs(10),
+            &["etcd_cluster_reachable{cluster=\"default\"} 0"],
+        )
+        .await;
+    let stderr = exporter.stop();
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("etcd unreachable") && l.contains(&cluster.client_url(0))),
+        "{stderr}"
+    );
+}
+
+/// A certificate file that exists but holds no certificate is bad input: found at start.
+#[test]
+fn a_certificate_file_that_is_not_pem_fails_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ca.pem");
+    std::fs::write(&path, "not a certificate\n").unwrap();
     let out = run(
         &[
             "exporter",
-            &format!("--endpoints={}", cluster.client_url(0)),
-            "--username=root",
-            "--password=wrong",
+            "--endpoints=127.0.0.1:2379",
+            &format!("--cacert={}", path.display()),
         ],
         &[],
     );
     let line = one_error_line(&out);
     assert!(
-        line.contains("rejected the credentials of user \"root\""),
+        line.contains("--cacert") && line.contains(&path.display().to_string()),
         "{line}"
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tls_cluster_with_a_certificate_from_another_ca_is_refused() {
-    let mut options = ClusterOptions::new(1, EtcdVersion::V3_4);
-    options.tls = true;
-    let cluster = Cluster::start(options).await.unwrap();
-    let certs = cluster.certs.clone().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    // A key file that holds no key.
+    let cluster_certs = dir.path().join("cert.pem");
+    std::fs::write(&cluster_certs, "not a certificate either\n").unwrap();
     let out = run(
         &[
             "exporter",
-            &format!("--endpoints={}", cluster.client_url(0)),
-            &format!("--cacert={}", certs.ca_cert.display()),
-            &format!("--cert={}", certs.rogue_client_cert.display()),
-            &format!("--key={}", certs.rogue_client_key.display()),
-            "--dial-timeout=2s",
+            "--endpoints=127.0.0.1:2379",
+            &format!("--cert={}", cluster_certs.display()),
+            &format!("--key={}", path.display()),
         ],
         &[],
     );
     let line = one_error_line(&out);
-    assert!(line.contains(&cluster.client_url(0)), "{line}");
+    assert!(line.contains("--cert"), "{line}");
+    assert_eq!(out.status.code(), Some(2));
 }
 
 /// The original design's environment variables and its bare invocation keep working.

@@ -16,6 +16,8 @@ use serde::Deserialize;
 
 /// The default dial timeout, as etcdctl's.
 pub const DEFAULT_DIAL_TIMEOUT: Duration = Duration::from_secs(2);
+/// The longest dial timeout accepted: longer is a typo, and sums of timeouts must not overflow.
+pub const MAX_DIAL_TIMEOUT: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -29,8 +31,16 @@ pub enum ConnectError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{what} file {path} holds no usable PEM: {reason}")]
+    BadPem {
+        what: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
     #[error("{0}")]
     Incomplete(String),
+    #[error("dial timeout {} must be more than 0 and at most {}", humantime::format_duration(*.0), humantime::format_duration(MAX_DIAL_TIMEOUT))]
+    BadDialTimeout(Duration),
     #[error("cannot connect to etcd at {endpoints}: {source}")]
     Connect {
         endpoints: String,
@@ -120,6 +130,14 @@ fn read_file(what: &'static str, path: &Path) -> Result<Vec<u8>, ConnectError> {
     })
 }
 
+fn bad_pem(what: &'static str, path: &Path, reason: String) -> ConnectError {
+    ConnectError::BadPem {
+        what,
+        path: path.to_path_buf(),
+        reason,
+    }
+}
+
 /// Splits a comma-separated endpoint list, as ENDPOINTS and `--endpoints` take it.
 pub fn split_endpoints(list: &str) -> Vec<String> {
     list.split(',')
@@ -172,6 +190,9 @@ impl EtcdTarget {
     ) -> Result<Self, ConnectError> {
         if endpoints.is_empty() {
             return Err(ConnectError::NoEndpoints);
+        }
+        if dial_timeout.is_zero() || dial_timeout > MAX_DIAL_TIMEOUT {
+            return Err(ConnectError::BadDialTimeout(dial_timeout));
         }
         if tls.cert.is_some() != tls.key.is_some() {
             return Err(ConnectError::Incomplete(
@@ -226,15 +247,43 @@ impl EtcdTarget {
         if self.tls.is_empty() {
             return Ok(None);
         }
+        // Parsed as well as read: a file that exists but holds no certificate or key is bad input, to
+        // be found at start-up, not reported as an unreachable cluster forever.
         let ca = match &self.tls.cacert {
-            Some(p) => Some(read_file("CA certificate (--cacert)", p)?),
+            Some(p) => {
+                let what = "CA certificate (--cacert)";
+                let pem = read_file(what, p)?;
+                match reqwest::Certificate::from_pem_bundle(&pem) {
+                    Ok(certs) if !certs.is_empty() => {}
+                    Ok(_) => return Err(bad_pem(what, p, "no certificate in it".into())),
+                    Err(e) => return Err(bad_pem(what, p, e.to_string())),
+                }
+                Some(pem)
+            }
             None => None,
         };
         let identity = match (&self.tls.cert, &self.tls.key) {
-            (Some(c), Some(k)) => Some((
-                read_file("client certificate (--cert)", c)?,
-                read_file("client key (--key)", k)?,
-            )),
+            (Some(c), Some(k)) => {
+                let cert = read_file("client certificate (--cert)", c)?;
+                let key = read_file("client key (--key)", k)?;
+                match reqwest::Certificate::from_pem_bundle(&cert) {
+                    Ok(certs) if !certs.is_empty() => {}
+                    _ => {
+                        return Err(bad_pem(
+                            "client certificate (--cert)",
+                            c,
+                            "no certificate in it".into(),
+                        ))
+                    }
+                }
+                let mut both = cert.clone();
+                both.push(b'\n');
+                both.extend_from_slice(&key);
+                if let Err(e) = reqwest::Identity::from_pem(&both) {
+                    return Err(bad_pem("client key (--key)", k, e.to_string()));
+                }
+                Some((cert, key))
+            }
             _ => None,
         };
         Ok(Some(TlsPem {
@@ -256,7 +305,11 @@ impl EtcdTarget {
             options = options.with_timeout(t);
         }
         if let Some(c) = &self.credentials {
-            options = options.with_user(c.username.clone(), c.password.clone());
+            // Simple tokens live in the member's memory and expire: after an etcd restart or a long
+            // idle spell the client authenticates again instead of failing every call.
+            options = options
+                .with_user(c.username.clone(), c.password.clone())
+                .with_auto_token_refresh(true);
         }
         if let Some(pem) = self.read_tls()? {
             if pem.insecure {
@@ -395,11 +448,7 @@ fn classify(
 ) -> ConnectError {
     let text = source.to_string();
     if let Some(c) = creds {
-        if text.contains("authentication failed")
-            || text.contains("invalid auth")
-            || text.contains("user name not found")
-            || text.contains("Unauthenticated")
-        {
+        if is_auth_error(&text) {
             return ConnectError::Auth {
                 endpoints,
                 user: c.username.clone(),
@@ -408,4 +457,19 @@ fn classify(
         }
     }
     ConnectError::Connect { endpoints, source }
+}
+
+/// True when an error's text says that etcd refused the credentials or their token (as opposed to a
+/// network failure): a case for the user to fix, not one that passes by itself.
+pub fn is_auth_error(text: &str) -> bool {
+    [
+        "rejected the credentials",
+        "authentication failed",
+        "invalid auth",
+        "user name not found",
+        "Unauthenticated",
+        "permission denied",
+    ]
+    .iter()
+    .any(|needle| text.contains(needle))
 }

@@ -62,12 +62,17 @@ async fn timed<T, E: std::fmt::Display>(
     let r = match tokio::time::timeout(limit, f).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(one_line(&e.to_string())),
-        Err(_) => Err(format!(
-            "no answer within {}",
-            humantime::format_duration(limit)
-        )),
+        Err(_) => Err(format!("{NO_ANSWER} {}", humantime::format_duration(limit))),
     };
     (r, start.elapsed().as_secs_f64())
+}
+
+const NO_ANSWER: &str = "no answer within";
+
+/// A call that timed out keeps its connection (a paused or slow member answers on it once it can;
+/// dialling again would cost a dial timeout every round); any other failure drops it.
+fn drops_connection(error: &str) -> bool {
+    !error.starts_with(NO_ANSWER)
 }
 
 fn one_line(s: &str) -> String {
@@ -97,6 +102,15 @@ impl Collector {
 
     pub fn target(&self) -> &EtcdTarget {
         &self.target
+    }
+
+    /// Drops the connection to `url` after a failed call, so that the next round dials afresh: a
+    /// member that restarted, moved or lost our auth token is reached again without the exporter
+    /// restarting. A healthy member keeps its connection across rounds.
+    fn forget(&mut self, url: &str) {
+        if self.clients.remove(url).is_some() {
+            tracing::debug!(cluster = %self.cluster, url, "dropping the connection after a failed call");
+        }
     }
 
     async fn client_for(&mut self, url: &str) -> Result<Client, String> {
@@ -181,7 +195,12 @@ impl Collector {
                     self.sticky = Some(url);
                     return Ok(v);
                 }
-                Err(e) => last_error = format!("{url}: {e}"),
+                Err(e) => {
+                    if drops_connection(&e) {
+                        self.forget(&url);
+                    }
+                    last_error = format!("{url}: {e}");
+                }
             }
         }
         Err(last_error)
@@ -272,7 +291,9 @@ impl Collector {
                 Some(l)
             }
             Err(e) => {
-                tracing::warn!(cluster = %self.cluster, error = %e, "member list failed");
+                // The exporter's loop logs when the cluster becomes unreachable and when it is back;
+                // `etcd-monitor status` reports it in its table.
+                tracing::debug!(cluster = %self.cluster, error = %e, "member list failed");
                 collectors.push(CollectorResult {
                     collector: "member_list",
                     success: false,
@@ -351,6 +372,9 @@ impl Collector {
                 }
                 Err(e) => {
                     status_errors.push(format!("{}: {e}", m.name));
+                    if let Some(url) = m.client_urls.first().filter(|_| drops_connection(&e)) {
+                        self.forget(url);
+                    }
                     (None, Some(e))
                 }
             };
@@ -376,9 +400,12 @@ impl Collector {
                 defrag_recommended,
             });
         }
+        if snapshots.is_empty() {
+            status_errors.push("no member known to ask (the member list was never read)".into());
+        }
         collectors.push(CollectorResult {
             collector: "status",
-            success: status_errors.is_empty() && !snapshots.is_empty(),
+            success: status_errors.is_empty(),
             duration_seconds: t.elapsed().as_secs_f64(),
             error: (!status_errors.is_empty()).then(|| status_errors.join("; ")),
         });
@@ -440,14 +467,22 @@ impl Collector {
             }
         }))
         .await;
+        // The collector succeeds only when every member was probed and every probe passed: a member
+        // left unprobed (down, no connection) is a gap in what the probes say, not a success.
         let mut probe_errors = Vec::new();
         for (m, results) in snapshots.iter_mut().zip(probes) {
+            if results.is_empty() {
+                probe_errors.push(format!("{}: not probed (it did not answer Status)", m.name));
+            }
             for r in &results {
                 if let Some(e) = &r.error {
                     probe_errors.push(format!("{} {}: {e}", m.name, r.op.as_str()));
                 }
             }
             m.probes = results;
+        }
+        if snapshots.is_empty() {
+            probe_errors.push("no member to probe (the member list was never read)".into());
         }
         collectors.push(CollectorResult {
             collector: "probe",

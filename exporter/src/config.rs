@@ -21,6 +21,8 @@ pub struct ExporterConfig {
     pub member_timeout: Duration,
     pub probe_write: bool,
     pub member_metrics: bool,
+    /// What one member's /metrics may cost the pass-through.
+    pub member_metrics_limits: crate::member_metrics::Limits,
     pub history_size: usize,
     /// TLS, authentication and limits of the HTTP server (`--web.*`).
     pub web: prom_web::WebOptions,

@@ -191,6 +191,8 @@ async fn cluster_status(p: Picked) -> Response {
         "defrag_recommended": v.defrag_recommended,
         "leader_changes_total": leader_changes,
         "problems": v.problems,
+        // Each collector's last run and its error: during an outage, why the cluster is unreachable.
+        "collectors": s.collectors,
         // The original design's field names, which scripts use (`jq '.MemberCount'`).
         "MemberCount": v.member_count,
         "Healthy": v.healthy,

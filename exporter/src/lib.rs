@@ -100,30 +100,6 @@ impl Shared {
     }
 }
 
-/// Checks that a cluster can be reached with the given credentials: one connection and one MemberList.
-/// Wrong passwords, unreadable certificates and dead endpoints fail here with one clear error.
-pub async fn check_reachable(cluster: &ClusterConfig, timeout: Duration) -> anyhow::Result<()> {
-    let target = &cluster.target;
-    let mut client = target
-        .connect()
-        .await
-        .with_context(|| format!("cluster {:?}", cluster.name))?;
-    match tokio::time::timeout(target.dial_timeout + timeout, client.member_list()).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(anyhow::anyhow!(
-            "cluster {:?}: etcd at {} refused MemberList: {e}",
-            cluster.name,
-            target.endpoints_display()
-        )),
-        Err(_) => Err(anyhow::anyhow!(
-            "cluster {:?}: no etcd member at {} answered within {}",
-            cluster.name,
-            target.endpoints_display(),
-            humantime::format_duration(target.dial_timeout + timeout)
-        )),
-    }
-}
-
 /// Runs the exporter until `shutdown` resolves.
 pub async fn run(
     config: ExporterConfig,
@@ -141,8 +117,16 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // No cluster is asked anything before serving: an exporter (re)started during an outage serves
+    // `etcd_cluster_reachable 0` and the errors, and recovers by itself. Only what cannot pass by
+    // itself (flags, files, the listen address) fails here.
+    let mut http_clients = Vec::with_capacity(config.clusters.len());
     for c in &config.clusters {
-        check_reachable(c, config.member_timeout).await?;
+        http_clients.push(
+            c.target
+                .http_client(config.member_timeout)
+                .with_context(|| format!("cluster {:?}", c.name))?,
+        );
     }
     let names = config.clusters.iter().map(|c| c.name.clone()).collect();
     let shared = Arc::new(Shared::new(
@@ -151,7 +135,7 @@ pub async fn serve(
         config.history_size,
     ));
     let mut tasks = tokio::task::JoinSet::new();
-    for (i, c) in config.clusters.iter().enumerate() {
+    for ((i, c), http) in config.clusters.iter().enumerate().zip(http_clients) {
         let settings = CollectSettings {
             member_timeout: config.member_timeout,
             probe_write: config.probe_write,
@@ -165,13 +149,13 @@ pub async fn serve(
             collector,
             config.snapshot_interval,
         ));
-        let http = c.target.http_client(config.member_timeout)?;
         tasks.spawn(member_metrics_loop(
             shared.clone(),
             i,
             http,
             config.member_metrics_interval,
             config.member_timeout,
+            config.member_metrics_limits,
         ));
     }
     tracing::info!(
@@ -188,14 +172,54 @@ pub async fn serve(
 async fn snapshot_loop(shared: Arc<Shared>, i: usize, mut collector: Collector, every: Duration) {
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut outage: Option<Outage> = None;
     loop {
         ticker.tick().await;
         let quotas = shared.with_state(i, |st| st.quotas());
         let snap = collector.snapshot(&quotas).await;
         tracing::debug!(cluster = %snap.cluster, healthy = snap.verdict.healthy, secs = snap.duration_seconds, "snapshot");
+        log_reachability(&mut outage, &snap);
         shared.lock(i).apply(snap);
         shared.rerender();
     }
+}
+
+/// Logs when a cluster becomes unreachable, when the kind of reason changes (refused credentials or
+/// the network), and when it is back; not every round of an outage, whose exact error text varies
+/// from one dial to the next. Refused credentials are an error to fix (on etcd's side or in the
+/// flags); a network outage is a warning that passes by itself.
+fn log_reachability(outage: &mut Option<Outage>, snap: &ClusterSnapshot) {
+    let error = snap
+        .collectors
+        .iter()
+        .find(|c| c.collector == "member_list")
+        .and_then(|c| c.error.clone());
+    if snap.reachable {
+        if let Some(was) = outage.take() {
+            tracing::info!(cluster = %snap.cluster, was = %was.first_error, "etcd reachable again");
+        }
+        return;
+    }
+    let error = error.unwrap_or_else(|| "member list unavailable".into());
+    let auth = etcd_connect::is_auth_error(&error);
+    if outage.as_ref().is_some_and(|o| o.auth == auth) {
+        return;
+    }
+    if auth {
+        tracing::error!(cluster = %snap.cluster, error = %error, "etcd refuses the exporter's credentials (fix the user or password, on etcd's side or in --username/--password); retrying every round");
+    } else {
+        tracing::warn!(cluster = %snap.cluster, error = %error, "etcd unreachable; serving etcd_cluster_reachable 0 and retrying every round");
+    }
+    *outage = Some(Outage {
+        auth,
+        first_error: error,
+    });
+}
+
+/// An outage as the log knows it.
+struct Outage {
+    auth: bool,
+    first_error: String,
 }
 
 async fn member_metrics_loop(
@@ -204,39 +228,37 @@ async fn member_metrics_loop(
     http: reqwest::Client,
     every: Duration,
     timeout: Duration,
+    limits: member_metrics::Limits,
 ) {
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        let members: Vec<(String, String)> = shared.with_state(i, |st| {
-            st.snapshot
-                .as_ref()
-                .map(|s| {
-                    s.members
-                        .iter()
-                        .filter_map(|m| m.endpoint.clone().map(|e| (m.name.clone(), e)))
-                        .collect()
-                })
-                .unwrap_or_default()
-        });
-        if members.is_empty() {
+        // Before the first snapshot there is nothing to say yet, neither success nor failure.
+        let Some(members): Option<Vec<(String, String)>> = shared.with_state(i, |st| {
+            st.snapshot.as_ref().map(|s| {
+                s.members
+                    .iter()
+                    .filter_map(|m| m.endpoint.clone().map(|e| (m.name.clone(), e)))
+                    .collect()
+            })
+        }) else {
             continue;
-        }
+        };
+        let started = std::time::Instant::now();
         let results = futures::future::join_all(
             members
                 .iter()
-                .map(|(_, url)| member_metrics::scrape(&http, url, timeout)),
+                .map(|(_, url)| member_metrics::scrape(&http, url, timeout, limits)),
         )
         .await;
         {
             let mut st = shared.lock(i);
+            let names: Vec<String> = members.iter().map(|(n, _)| n.clone()).collect();
             for ((name, _), mm) in members.into_iter().zip(results) {
-                if let Some(e) = &mm.error {
-                    tracing::debug!(cluster = %st.name, member = %name, error = %e, "member /metrics failed");
-                }
                 st.apply_member_metrics(name, mm);
             }
+            st.finish_member_metrics_round(&names, started.elapsed().as_secs_f64());
         }
         shared.rerender();
     }

@@ -16,27 +16,87 @@ pub struct MemberMetrics {
     pub quota_bytes: Option<u64>,
 }
 
-/// Fetches and parses `<client_url>/metrics`. A member that is down or sends garbage gives `up = false`
-/// and an error; it never fails the exporter.
-pub async fn scrape(http: &reqwest::Client, client_url: &str, timeout: Duration) -> MemberMetrics {
+/// What one member's `/metrics` may cost, as Prometheus' `body_size_limit` and `sample_limit`: a
+/// member over either is reported as failing and none of its samples are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes of the response body (uncompressed).
+    pub body_bytes: usize,
+    /// Samples in the exposition.
+    pub samples: usize,
+}
+
+/// etcd 3.5 exposes about 200 KiB and 2,000 samples; the defaults leave room for many more gRPC
+/// methods and buckets while bounding what a misbehaving endpoint can make the exporter hold.
+pub const DEFAULT_LIMITS: Limits = Limits {
+    body_bytes: 16 << 20,
+    samples: 100_000,
+};
+
+impl Default for Limits {
+    fn default() -> Self {
+        DEFAULT_LIMITS
+    }
+}
+
+/// Fetches and parses `<client_url>/metrics`. A member that is down, sends garbage or goes over a
+/// limit gives `up = false` and an error; it never fails the exporter.
+pub async fn scrape(
+    http: &reqwest::Client,
+    client_url: &str,
+    timeout: Duration,
+    limits: Limits,
+) -> MemberMetrics {
     let start = Instant::now();
     let url = format!("{}/metrics", client_url.trim_end_matches('/'));
     let result = async {
-        let resp = http
+        let mut resp = http
             .get(&url)
             .timeout(timeout)
             .header("Accept", "text/plain; version=0.0.4")
             .send()
             .await
-            .map_err(|e| format!("GET {url}: {}", error_chain(&e)))?;
+            .map_err(|e| format!("GET {url}: {}", error_chain(&e.without_url())))?;
         if !resp.status().is_success() {
             return Err(format!("GET {url}: HTTP {}", resp.status()));
         }
-        let body = resp
-            .text()
+        let too_big = || {
+            format!(
+                "GET {url}: body size limit of {} bytes exceeded",
+                limits.body_bytes
+            )
+        };
+        if resp
+            .content_length()
+            .is_some_and(|n| n > limits.body_bytes as u64)
+        {
+            return Err(too_big());
+        }
+        // Read chunk by chunk: a body without Content-Length (chunked) is stopped at the limit, not
+        // buffered whole first.
+        let mut body = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
             .await
-            .map_err(|e| format!("GET {url}: {}", error_chain(&e)))?;
-        parse_text(&body).map_err(|e| format!("{url}: {e}"))
+            .map_err(|e| format!("GET {url}: {}", error_chain(&e.without_url())))?
+        {
+            if body.len() + chunk.len() > limits.body_bytes {
+                return Err(too_big());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let body = String::from_utf8(body).map_err(|_| format!("{url}: body is not UTF-8"))?;
+        let families = parse_text(&body).map_err(|e| format!("{url}: {e}"))?;
+        let samples: usize = families.iter().map(|f| f.samples.len()).sum();
+        if samples > limits.samples {
+            // The count stays out of the message: it changes every round, and the message is
+            // logged when it changes.
+            return Err(format!(
+                "{url}: sample limit of {} exceeded",
+                limits.samples
+            ));
+        }
+        Ok(families)
     }
     .await;
     let duration_seconds = start.elapsed().as_secs_f64();

@@ -368,24 +368,18 @@ fn render_cluster(f: &mut Families, st: &ClusterState) {
             r.duration_seconds,
         );
     }
-    if !st.member_metrics.is_empty() {
-        let all_up = st.member_metrics.values().all(|m| m.up);
-        let slowest = st
-            .member_metrics
-            .values()
-            .map(|m| m.duration_seconds)
-            .fold(0.0, f64::max);
+    if let Some(r) = &st.member_metrics_round {
         f.gauge(
             "etcd_exporter_collector_success",
             "1 when the collector's last run succeeded.",
-            l(&[("cluster", c), ("collector", "member_metrics")]),
-            b(all_up),
+            l(&[("cluster", c), ("collector", r.collector)]),
+            b(r.success),
         );
         f.gauge(
             "etcd_exporter_collector_duration_seconds",
             "How long the collector's last run took, seconds.",
-            l(&[("cluster", c), ("collector", "member_metrics")]),
-            slowest,
+            l(&[("cluster", c), ("collector", r.collector)]),
+            r.duration_seconds,
         );
     }
     for ((member, collector), n) in &st.member_errors {

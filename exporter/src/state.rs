@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::member_metrics::MemberMetrics;
-use crate::snapshot::{ClusterSnapshot, ProbeOp};
+use crate::snapshot::{ClusterSnapshot, CollectorResult, ProbeOp};
 
 /// Probe and snapshot latency buckets, seconds: from a fast loopback read to a slow fsync.
 pub const LATENCY_BUCKETS: &[f64] = &[
@@ -85,6 +85,8 @@ pub struct ClusterState {
     pub member_errors: BTreeMap<(String, &'static str), u64>,
     pub snapshot_durations: Histogram,
     pub member_metrics: BTreeMap<String, MemberMetrics>,
+    /// How the last round of the pass-through went, over all members (`None` before the first).
+    pub member_metrics_round: Option<CollectorResult>,
     pub history: VecDeque<HistoryEntry>,
     pub history_size: usize,
 }
@@ -102,6 +104,7 @@ impl ClusterState {
             member_errors: BTreeMap::new(),
             snapshot_durations: Histogram::new(LATENCY_BUCKETS),
             member_metrics: BTreeMap::new(),
+            member_metrics_round: None,
             history: VecDeque::new(),
             history_size,
         }
@@ -208,6 +211,21 @@ impl ClusterState {
     }
 
     pub fn apply_member_metrics(&mut self, member: String, metrics: MemberMetrics) {
+        let before = self
+            .member_metrics
+            .get(&member)
+            .and_then(|m| m.error.clone());
+        match (&before, &metrics.error) {
+            // Logged when a member starts failing or fails differently, and when it recovers; not
+            // every round.
+            (before, Some(e)) if before.as_ref() != Some(e) => {
+                tracing::warn!(cluster = %self.name, member = %member, error = %e, "member /metrics failed; its pass-through is left out")
+            }
+            (Some(_), None) => {
+                tracing::info!(cluster = %self.name, member = %member, "member /metrics scraped again")
+            }
+            _ => {}
+        }
         if !metrics.up {
             *self
                 .member_errors
@@ -215,6 +233,29 @@ impl ClusterState {
                 .or_default() += 1;
         }
         self.member_metrics.insert(member, metrics);
+    }
+
+    /// Records one round of the pass-through: it succeeds only when there were members to scrape and
+    /// every one of them answered within the limits.
+    pub fn finish_member_metrics_round(&mut self, members: &[String], duration_seconds: f64) {
+        let mut errors: Vec<String> = members
+            .iter()
+            .filter_map(|m| {
+                self.member_metrics
+                    .get(m)
+                    .and_then(|mm| mm.error.as_ref())
+                    .map(|e| format!("{m}: {e}"))
+            })
+            .collect();
+        if members.is_empty() {
+            errors.push("no member known to scrape (the member list was never read)".into());
+        }
+        self.member_metrics_round = Some(CollectorResult {
+            collector: "member_metrics",
+            success: errors.is_empty(),
+            duration_seconds,
+            error: (!errors.is_empty()).then(|| errors.join("; ")),
+        });
     }
 
     /// Quotas read from the members' /metrics, by member name.

@@ -366,7 +366,13 @@ async fn garbage_member_metrics_are_reported_not_fatal() {
     );
     tokio::spawn(async move { axum::serve(listener, app).await });
     let http = reqwest::Client::new();
-    let mm = scrape(&http, &format!("http://{addr}"), Duration::from_secs(1)).await;
+    let mm = scrape(
+        &http,
+        &format!("http://{addr}"),
+        Duration::from_secs(1),
+        Default::default(),
+    )
+    .await;
     assert!(!mm.up);
     let err = mm.error.clone().unwrap();
     assert!(err.contains("line 2"), "{err}");
@@ -387,6 +393,7 @@ async fn garbage_member_metrics_are_reported_not_fatal() {
     );
     state.apply(collector.snapshot(&Default::default()).await);
     state.apply_member_metrics("m0".into(), mm);
+    state.finish_member_metrics_round(&["m0".to_string()], 0.01);
     let fams = etcd_monitor_exporter::render::render(&[&state], true);
     assert_eq!(
         value(

@@ -6,11 +6,13 @@
 //! (client_rust#151); the `prometheus` crate has no OpenMetrics writer and no parser. The alerter's
 //! scraper uses the same parser.
 //!
-//! Beside them, [`duration`]: Prometheus' duration syntax, which rule files and configs share.
+//! Beside them, [`duration`]: Prometheus' duration syntax, which rule files and configs share, and
+//! [`bytes`]: its byte sizes (`body_size_limit: 10MB`).
 //!
 //! The model is deliberately plain: a [`MetricFamily`] holds its samples with their full names
 //! (`x_bucket`, `x_sum`, ...), as they appear on the wire.
 
+pub mod bytes;
 pub mod duration;
 mod model;
 mod parse;

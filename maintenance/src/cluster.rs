@@ -138,12 +138,11 @@ impl Inspector {
     /// The backend quota of every member that serves /metrics (etcd 3.4 and 3.5 report it only there).
     async fn quotas(&self) -> HashMap<String, u64> {
         let timeout = self.settings.member_timeout;
-        let results = join_all(
-            self.members
-                .iter()
-                .map(|(_, url)| member_metrics::scrape(&self.http, url, timeout)),
-        )
-        .await;
+        let results =
+            join_all(self.members.iter().map(|(_, url)| {
+                member_metrics::scrape(&self.http, url, timeout, Default::default())
+            }))
+            .await;
         self.members
             .iter()
             .zip(results)

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::secret::Secret;
 use serde::{Deserialize, Deserializer};
 
 use crate::duration::{de_duration, de_opt_duration};
@@ -282,7 +283,7 @@ pub struct TlsConfig {
 pub struct BasicAuth {
     pub username: String,
     #[serde(default)]
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     #[serde(default)]
     pub password_file: Option<PathBuf>,
 }
@@ -293,7 +294,7 @@ pub struct Authorization {
     #[serde(default, rename = "type")]
     pub kind: Option<String>,
     #[serde(default)]
-    pub credentials: Option<String>,
+    pub credentials: Option<Secret>,
     #[serde(default)]
     pub credentials_file: Option<PathBuf>,
 }
@@ -307,13 +308,14 @@ pub struct HttpConfig {
     #[serde(default)]
     pub authorization: Option<Authorization>,
     #[serde(default)]
-    pub bearer_token: Option<String>,
+    pub bearer_token: Option<Secret>,
     #[serde(default)]
     pub bearer_token_file: Option<PathBuf>,
     #[serde(default)]
     pub tls_config: TlsConfig,
+    /// A secret: a proxy URL may carry `user:password@`.
     #[serde(default)]
-    pub proxy_url: Option<String>,
+    pub proxy_url: Option<Secret>,
     #[serde(default)]
     pub follow_redirects: Option<bool>,
     #[serde(default)]
@@ -329,7 +331,7 @@ pub struct EmailConfig {
     /// `host:port`.
     pub smarthost: String,
     pub auth_username: Option<String>,
-    pub auth_password: Option<String>,
+    pub auth_password: Option<Secret>,
     pub auth_identity: Option<String>,
     pub require_tls: bool,
     pub tls_config: TlsConfig,
@@ -343,7 +345,8 @@ pub struct EmailConfig {
 #[derive(Clone, Debug)]
 pub struct SlackConfig {
     pub send_resolved: bool,
-    pub api_url: String,
+    /// Slack's incoming-webhook URL: its path is the credential.
+    pub api_url: Secret,
     pub channel: Option<String>,
     pub username: Option<String>,
     pub color: Option<String>,
@@ -378,7 +381,7 @@ pub struct SlackField {
 #[derive(Clone, Debug)]
 pub struct PagerDutyConfig {
     pub send_resolved: bool,
-    pub routing_key: String,
+    pub routing_key: Secret,
     pub url: String,
     pub client: Option<String>,
     pub client_url: Option<String>,
@@ -395,7 +398,8 @@ pub struct PagerDutyConfig {
 #[derive(Clone, Debug)]
 pub struct WebhookConfig {
     pub send_resolved: bool,
-    pub url: String,
+    /// Webhook URLs often carry a token in their path or query.
+    pub url: Secret,
     /// 0 = all alerts.
     pub max_alerts: usize,
     pub http_config: HttpConfig,
@@ -737,15 +741,15 @@ impl Ctx<'_> {
         })?;
         if let Some(ba) = h.basic_auth.as_mut() {
             if let Some(f) = ba.password_file.take() {
-                ba.password = Some(self.secret_file("password_file", &f)?);
+                ba.password = Some(self.secret_file("password_file", &f)?.into());
             }
         }
         if let Some(f) = h.bearer_token_file.take() {
-            h.bearer_token = Some(self.secret_file("bearer_token_file", &f)?);
+            h.bearer_token = Some(self.secret_file("bearer_token_file", &f)?.into());
         }
         if let Some(a) = h.authorization.as_mut() {
             if let Some(f) = a.credentials_file.take() {
-                a.credentials = Some(self.secret_file("credentials_file", &f)?);
+                a.credentials = Some(self.secret_file("credentials_file", &f)?.into());
             }
         }
         for p in [
@@ -916,7 +920,7 @@ impl NotifyConfig {
                         .auth_username
                         .clone()
                         .or_else(|| g.smtp_auth_username.clone()),
-                    auth_password: password,
+                    auth_password: password.map(Secret::from),
                     auth_identity: e
                         .auth_identity
                         .clone()
@@ -941,7 +945,7 @@ impl NotifyConfig {
                 };
                 integrations.push(Integration::Slack(SlackConfig {
                     send_resolved: s.send_resolved.unwrap_or(false),
-                    api_url,
+                    api_url: api_url.into(),
                     channel: s.channel,
                     username: s.username,
                     color: s.color,
@@ -985,7 +989,7 @@ impl NotifyConfig {
                 };
                 integrations.push(Integration::PagerDuty(PagerDutyConfig {
                     send_resolved: p.send_resolved.unwrap_or(true),
-                    routing_key,
+                    routing_key: routing_key.into(),
                     url: p
                         .url
                         .or_else(|| g.pagerduty_url.clone())
@@ -1024,7 +1028,7 @@ impl NotifyConfig {
                 }
                 integrations.push(Integration::Webhook(WebhookConfig {
                     send_resolved: w.send_resolved.unwrap_or(true),
-                    url,
+                    url: url.into(),
                     max_alerts: w.max_alerts,
                     http_config: ctx.resolve_http(merge_http(&global_http, w.http_config))?,
                 }));

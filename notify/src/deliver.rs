@@ -16,6 +16,7 @@ use crate::config::{ConsoleFormat, EmailConfig, HttpConfig, Integration};
 use crate::message::{
     console_lines, email_message, pagerduty_payload, slack_payload, webhook_payload, MessageData,
 };
+use crate::secret::Secret;
 use crate::template::Templates;
 
 #[derive(Debug, thiserror::Error)]
@@ -89,11 +90,16 @@ pub async fn attempt(
 ) -> Result<(), DeliveryError> {
     match integ {
         Integration::Webhook(c) => {
-            post_json(&c.url, &c.http_config, &webhook_payload(data, c.max_alerts)).await
+            post_json(
+                c.url.expose(),
+                &c.http_config,
+                &webhook_payload(data, c.max_alerts),
+            )
+            .await
         }
         Integration::Slack(c) => {
             let body = slack_payload(c, data, &ctx.templates).map_err(template_err)?;
-            post_json(&c.api_url, &c.http_config, &body).await
+            post_json(c.api_url.expose(), &c.http_config, &body).await
         }
         Integration::PagerDuty(c) => {
             let body = pagerduty_payload(c, data, &ctx.templates).map_err(template_err)?;
@@ -131,8 +137,8 @@ pub fn http_client(h: &HttpConfig, timeout: Duration) -> Result<reqwest::Client,
         .user_agent(concat!("etcd-monitor/", env!("CARGO_PKG_VERSION")));
     if let Some(p) = &h.proxy_url {
         b = b.proxy(
-            reqwest::Proxy::all(p)
-                .map_err(|e| DeliveryError::Permanent(format!("proxy_url: {e}")))?,
+            reqwest::Proxy::all(p.expose())
+                .map_err(|e| DeliveryError::Permanent(format!("proxy_url: {}", http_error(e))))?,
         );
     }
     if h.follow_redirects == Some(false) {
@@ -145,16 +151,22 @@ pub fn http_client(h: &HttpConfig, timeout: Duration) -> Result<reqwest::Client,
 /// Adds the configured credentials to a request.
 pub fn authorize(mut req: reqwest::RequestBuilder, h: &HttpConfig) -> reqwest::RequestBuilder {
     if let Some(ba) = &h.basic_auth {
-        req = req.basic_auth(&ba.username, ba.password.as_deref());
+        req = req.basic_auth(&ba.username, ba.password.as_ref().map(Secret::expose));
     }
     if let Some(tok) = &h.bearer_token {
-        req = req.bearer_auth(tok);
+        req = req.bearer_auth(tok.expose());
     }
     if let Some(a) = &h.authorization {
         let kind = a.kind.clone().unwrap_or_else(|| "Bearer".into());
         req = req.header(
             "Authorization",
-            format!("{kind} {}", a.credentials.clone().unwrap_or_default()),
+            format!(
+                "{kind} {}",
+                a.credentials
+                    .as_ref()
+                    .map(Secret::expose)
+                    .unwrap_or_default()
+            ),
         );
     }
     req
@@ -183,11 +195,26 @@ pub async fn check_response(resp: reqwest::Response) -> Result<(), DeliveryError
 async fn post_json(url: &str, h: &HttpConfig, body: &Value) -> Result<(), DeliveryError> {
     let client = http_client(h, ATTEMPT_TIMEOUT)?;
     let req = authorize(client.post(url).json(body), h);
-    let resp = req
-        .send()
-        .await
-        .map_err(|e| DeliveryError::Retryable(format!("POST {}: {e}", redact(url))))?;
+    let resp = req.send().await.map_err(|e| {
+        DeliveryError::Retryable(format!("POST {}: {}", redact(url), http_error(e)))
+    })?;
     check_response(resp).await
+}
+
+/// A reqwest error as one line, its causes joined, without the URL: reqwest's own text is `error
+/// sending request for url (<the whole URL>)`, and a Slack or webhook URL is a credential.
+pub fn http_error(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut parts = vec![e.to_string()];
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cause = c.source();
+    }
+    parts.join(": ")
 }
 
 /// Webhook and Slack URLs carry secrets in their path: log only scheme, host and port.
@@ -266,7 +293,10 @@ async fn send_email(
     if let Some(user) = &c.auth_username {
         transport = transport.credentials(Credentials::new(
             user.clone(),
-            c.auth_password.clone().unwrap_or_default(),
+            c.auth_password
+                .as_ref()
+                .map(|p| p.expose().to_string())
+                .unwrap_or_default(),
         ));
     }
     let transport = transport.build();

@@ -17,10 +17,11 @@ use prom_relabel::{process, LabelSet, RelabelConfig};
 use crate::alert::{Alert, Fingerprint};
 use crate::config::{Authorization, BasicAuth, HttpConfig, TlsConfig};
 use crate::core::chrono_dur;
-use crate::deliver::{authorize, check_response, http_client, redact};
+use crate::deliver::{authorize, check_response, http_client, http_error, redact};
 use crate::duration::de_duration;
 use crate::message::go_time;
 use crate::metrics::Metrics;
+use crate::secret::Secret;
 
 /// `alerting:` of a Prometheus configuration.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -64,11 +65,12 @@ pub struct AlertmanagerConfig {
     #[serde(default)]
     pub authorization: Option<Authorization>,
     #[serde(default)]
-    pub bearer_token: Option<String>,
+    pub bearer_token: Option<Secret>,
     #[serde(default)]
     pub bearer_token_file: Option<PathBuf>,
+    /// A secret: a proxy URL may carry `user:password@`.
     #[serde(default)]
-    pub proxy_url: Option<String>,
+    pub proxy_url: Option<Secret>,
     #[serde(default)]
     pub follow_redirects: Option<bool>,
     #[serde(default)]
@@ -222,7 +224,8 @@ impl AlertmanagerForwarder {
                             )
                         })?
                         .trim()
-                        .to_string(),
+                        .to_string()
+                        .into(),
                 );
             }
             if let Some(ba) = http.basic_auth.as_mut() {
@@ -237,7 +240,8 @@ impl AlertmanagerForwarder {
                                 )
                             })?
                             .trim_end_matches(['\n', '\r'])
-                            .to_string(),
+                            .to_string()
+                            .into(),
                     );
                 }
             }
@@ -352,7 +356,7 @@ impl AlertmanagerForwarder {
                 let start = Instant::now();
                 let res = match authorize(t.client.post(&t.url).json(body), &t.http).send().await {
                     Ok(r) => check_response(r).await.map_err(|e| e.to_string()),
-                    Err(e) => Err(format!("POST {}: {e}", redact(&t.url))),
+                    Err(e) => Err(format!("POST {}: {}", redact(&t.url), http_error(e))),
                 };
                 self.metrics.observe("alertmanager", res.is_ok(), start.elapsed());
                 match res {

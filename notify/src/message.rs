@@ -347,7 +347,7 @@ pub fn pagerduty_payload(
     put_nonempty(&mut payload, "group", r.text(&c.group, "")?);
     payload.insert("custom_details".into(), json!(details));
     Ok(json!({
-        "routing_key": c.routing_key,
+        "routing_key": c.routing_key.expose(),
         "dedup_key": d.group_key_hash(),
         "event_action": if d.status == "resolved" { "resolve" } else { "trigger" },
         "payload": Value::Object(payload),

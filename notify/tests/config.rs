@@ -123,7 +123,7 @@ fn full_configuration_with_alertmanager_defaults_and_secrets() {
     let Integration::PagerDuty(pd) = &recv("pager")[0] else {
         panic!()
     };
-    assert_eq!(pd.routing_key, "0123456789abcdef0123456789abcdef");
+    assert_eq!(pd.routing_key.expose(), "0123456789abcdef0123456789abcdef");
     assert_eq!(pd.url, "https://events.pagerduty.test/v2/enqueue");
     assert!(pd.send_resolved, "PagerDuty sends resolved by default");
     let Integration::Webhook(wh) = &recv("pager")[1] else {
@@ -137,13 +137,17 @@ fn full_configuration_with_alertmanager_defaults_and_secrets() {
             .as_ref()
             .unwrap()
             .password
-            .as_deref(),
+            .as_ref()
+            .map(|p| p.expose()),
         Some("hook-pass")
     );
     let Integration::Slack(sl) = &recv("chat")[0] else {
         panic!()
     };
-    assert_eq!(sl.api_url, "https://hooks.slack.test/services/T0/B0/XXXX");
+    assert_eq!(
+        sl.api_url.expose(),
+        "https://hooks.slack.test/services/T0/B0/XXXX"
+    );
     let Integration::Email(em) = &recv("mail")[0] else {
         panic!()
     };
@@ -151,7 +155,22 @@ fn full_configuration_with_alertmanager_defaults_and_secrets() {
     assert!(em.require_tls, "smtp_require_tls defaults to true");
     assert_eq!(em.smarthost, "mail.etcd.test:587");
     assert_eq!(em.hello, "alerter.etcd.test");
-    assert_eq!(em.auth_password.as_deref(), Some("mail-pass"));
+    assert_eq!(
+        em.auth_password.as_ref().map(|p| p.expose()),
+        Some("mail-pass")
+    );
+    // Alertmanager's secrets (keys, passwords, URLs that are credentials) print as <secret> in any
+    // Debug of the configuration, which is what reaches a log when one is printed.
+    let shown = format!("{c:?}");
+    for secret in [
+        "0123456789abcdef0123456789abcdef",
+        "hook-pass",
+        "T0/B0/XXXX",
+        "mail-pass",
+    ] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+    assert!(shown.contains("<secret>"));
     let Integration::Console(co) = &recv("default")[0] else {
         panic!()
     };

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use etcd_monitor_notify::config::{Authorization, BasicAuth, HttpConfig, TlsConfig};
-use etcd_monitor_notify::AlertingConfig;
+use etcd_monitor_notify::{AlertingConfig, Secret};
 use prom_relabel::RelabelConfig;
 use serde::Deserialize;
 
@@ -50,9 +50,9 @@ struct ScrapeNode {
     tls_config: TlsConfig,
     basic_auth: Option<BasicAuth>,
     authorization: Option<Authorization>,
-    bearer_token: Option<String>,
+    bearer_token: Option<Secret>,
     bearer_token_file: Option<PathBuf>,
-    proxy_url: Option<String>,
+    proxy_url: Option<Secret>,
     follow_redirects: Option<bool>,
     /// Accepted for compatibility; scrapes speak HTTP/1.1.
     enable_http2: Option<bool>,
@@ -127,10 +127,15 @@ scrape_configs:
       - targets: ['127.0.0.1:8080']
 ";
 
+/// A duration setting; absent or 0 means the default, as in Prometheus' configuration (its
+/// `GlobalConfig` and `ScrapeConfig` replace a zero interval or timeout by the default). A zero
+/// period would also make the evaluation and scrape loops spin.
 fn dur(what: &str, s: &Option<String>, default: Duration) -> Result<Duration, String> {
     match s {
         None => Ok(default),
-        Some(s) => duration::parse(s).map_err(|e| format!("{what}: {e}")),
+        Some(s) => duration::parse(s)
+            .map(|d| if d.is_zero() { default } else { d })
+            .map_err(|e| format!("{what}: {e}")),
     }
 }
 
@@ -172,11 +177,11 @@ fn scrape_http(sc: &ScrapeNode, base: &Path) -> Result<HttpConfig, String> {
         enable_http2: sc.enable_http2,
     };
     if let Some(f) = &sc.bearer_token_file {
-        h.bearer_token = Some(read_secret_file(f, base, "bearer_token_file")?);
+        h.bearer_token = Some(read_secret_file(f, base, "bearer_token_file")?.into());
     }
     if let Some(ba) = h.basic_auth.as_mut() {
         if let Some(f) = ba.password_file.take() {
-            ba.password = Some(read_secret_file(&f, base, "basic_auth.password_file")?);
+            ba.password = Some(read_secret_file(&f, base, "basic_auth.password_file")?.into());
         }
     }
     if let Some(a) = h.authorization.as_mut() {
@@ -189,11 +194,8 @@ fn scrape_http(sc: &ScrapeNode, base: &Path) -> Result<HttpConfig, String> {
             );
         }
         if let Some(f) = a.credentials_file.take() {
-            a.credentials = Some(read_secret_file(
-                &f,
-                base,
-                "authorization.credentials_file",
-            )?);
+            a.credentials =
+                Some(read_secret_file(&f, base, "authorization.credentials_file")?.into());
         }
     }
     let t = &mut h.tls_config;
@@ -206,26 +208,6 @@ fn scrape_http(sc: &ScrapeNode, base: &Path) -> Result<HttpConfig, String> {
         }
     }
     Ok(h)
-}
-
-/// Prometheus' `body_size_limit`: bytes with a base-2 unit (`512KB`, `10MB`, `1GiB`), 0 for none.
-fn parse_base2_bytes(text: &str) -> Result<usize, String> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: usize = num
-        .parse()
-        .map_err(|_| format!("{text:?} is not a size such as 10MB"))?;
-    let shift = match unit {
-        "" | "B" => 0,
-        "KB" | "KiB" => 10,
-        "MB" | "MiB" => 20,
-        "GB" | "GiB" => 30,
-        "TB" | "TiB" => 40,
-        _ => return Err(format!("{text:?}: unknown unit {unit:?}")),
-    };
-    n.checked_mul(1usize << shift)
-        .ok_or_else(|| format!("{text:?} is too large"))
 }
 
 pub fn parse_config(
@@ -318,7 +300,7 @@ pub fn parse_config(
             label_value_length: sc.label_value_length_limit,
             body_bytes: match &sc.body_size_limit {
                 None => 0,
-                Some(text) => parse_base2_bytes(text)
+                Some(text) => prom_exposition::bytes::parse_base2(text)
                     .map_err(|e| err(format!("{at}.body_size_limit: {e}")))?,
             },
         };

@@ -9,6 +9,7 @@ use etcd_monitor_promql::{stale_nan, Labels, MemStorage};
 use prom_relabel::{is_valid_label_name, process, LabelSet};
 
 use super::targets::{ScrapeLimits, ScrapeTarget};
+use etcd_monitor_notify::deliver::http_error;
 
 const ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 /// A body larger than this is refused (a target sending garbage must not exhaust memory).
@@ -183,14 +184,17 @@ fn check_series(lset: &LabelSet) -> Result<(), String> {
 pub async fn fetch(client: &reqwest::Client, target: &ScrapeTarget, ts_ms: i64) -> ScrapeOutcome {
     let started = Instant::now();
     let result = async {
-        let req = client.get(target.url()).header("Accept", ACCEPT).header(
-            "X-Prometheus-Scrape-Timeout-Seconds",
-            format!("{}", target.timeout.as_secs_f64()),
-        );
+        let req = client
+            .get(target.request_url())
+            .header("Accept", ACCEPT)
+            .header(
+                "X-Prometheus-Scrape-Timeout-Seconds",
+                format!("{}", target.timeout.as_secs_f64()),
+            );
         let mut resp = etcd_monitor_notify::deliver::authorize(req, &target.http)
             .send()
             .await
-            .map_err(|e| format!("scrape {}: {e}", target.url()))?;
+            .map_err(|e| format!("scrape {}: {}", target.url_for_errors(), http_error(e)))?;
         if !resp.status().is_success() {
             return Err(format!("server returned HTTP status {}", resp.status()));
         }
@@ -202,7 +206,7 @@ pub async fn fetch(client: &reqwest::Client, target: &ScrapeTarget, ts_ms: i64) 
         while let Some(chunk) = resp
             .chunk()
             .await
-            .map_err(|e| format!("reading the body: {e}"))?
+            .map_err(|e| format!("reading the body: {}", http_error(e)))?
         {
             if bytes.len() + chunk.len() > cap {
                 return Err("body size limit exceeded".to_string());

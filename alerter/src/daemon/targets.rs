@@ -57,7 +57,28 @@ impl ScrapeLimits {
 }
 
 impl ScrapeTarget {
+    /// The URL as shown (targets API, logs): userinfo that `__address__` may carry removed, as
+    /// Prometheus never shows a password. The request itself uses [`ScrapeTarget::request_url`].
     pub fn url(&self) -> String {
+        without_userinfo(&self.request_url())
+    }
+
+    /// The URL without userinfo and without the query (`params` and `__param_` labels may be tokens):
+    /// what an error message names.
+    pub fn url_for_errors(&self) -> String {
+        match reqwest::Url::parse(&self.request_url()) {
+            Ok(mut u) => {
+                let _ = u.set_username("");
+                let _ = u.set_password(None);
+                u.set_query(None);
+                u.to_string()
+            }
+            Err(_) => format!("{}://<invalid address>{}", self.scheme, self.metrics_path),
+        }
+    }
+
+    /// The URL scraped, credentials included: for the request only, never for a message.
+    pub fn request_url(&self) -> String {
         let query: Vec<String> = self
             .params
             .iter()
@@ -80,7 +101,27 @@ impl ScrapeTarget {
     }
     /// Identity for reloads: same target and labels, same scrape state.
     pub fn key(&self) -> String {
-        format!("{}|{}|{:?}", self.job, self.url(), self.labels)
+        format!("{}|{}|{:?}", self.job, self.request_url(), self.labels)
+    }
+}
+
+/// An address as an error shows it: whatever precedes an `@` (credentials) replaced.
+fn shown_address(address: &str) -> String {
+    match address.rsplit_once('@') {
+        Some((_, host)) => format!("<secret>@{host}"),
+        None => address.to_string(),
+    }
+}
+
+/// `scheme://user:password@host/...` without `user:password@`.
+fn without_userinfo(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        _ => url.to_string(),
     }
 }
 
@@ -150,7 +191,7 @@ impl ScrapePool {
         for t in targets {
             match self
                 .target(t, labels)
-                .map_err(|e| format!("target {t:?}: {e}"))?
+                .map_err(|e| format!("target {:?}: {e}", shown_address(t)))?
             {
                 Populated::Dropped(discovered_labels) => out.dropped.push(DroppedTarget {
                     job: self.job_name.clone(),
@@ -235,6 +276,14 @@ impl ScrapePool {
                 _ => return Err(format!("invalid scheme: {:?}", self.scheme)),
             });
             out.insert("__address__".into(), addr.clone());
+        }
+        // Prometheus refuses both (`net.SplitHostPort`: too many colons): a slash, and credentials in
+        // the address, which would also end up in the `instance` label of every series.
+        if addr.contains('@') {
+            return Err(format!(
+                "{:?} is not a valid address: credentials (user:password@) go in basic_auth",
+                shown_address(&addr)
+            ));
         }
         if addr.contains('/') {
             return Err(format!("{addr:?} is not a valid hostname"));

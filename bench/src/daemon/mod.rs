@@ -54,7 +54,10 @@ impl Trigger {
     pub fn next_after(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match self {
             Trigger::Cron(s) => s.after(&now).next(),
-            Trigger::Every(d) => chrono::Duration::from_std(*d).ok().map(|d| now + d),
+            // Checked: `DateTime + Duration` panics past the year 262143.
+            Trigger::Every(d) => chrono::Duration::from_std(*d)
+                .ok()
+                .and_then(|d| now.checked_add_signed(d)),
         }
     }
 }

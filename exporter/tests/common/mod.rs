@@ -39,6 +39,7 @@ pub fn config(clusters: Vec<ClusterConfig>) -> ExporterConfig {
         member_timeout: Duration::from_secs(1),
         probe_write: true,
         member_metrics: true,
+        member_metrics_limits: Default::default(),
         history_size: 20,
     }
 }
