@@ -6,9 +6,15 @@
 //! (SIGSTOP) and resumed (SIGCONT), and a learner can be added. Dropping the cluster kills every process.
 //!
 //! Tests never mock etcd: when a binary is missing, [`EtcdVersion::binary`] says which package to install.
+//!
+//! Also what every integration test shares: [`free_port`] (ports safe across test processes),
+//! [`wait_for`] (the one way to wait on a condition), [`skip`] (a missing peer fails under `CI=true` and
+//! is a counted, loud skip elsewhere) and [`TestCerts`].
 
 mod certs;
+pub mod poll;
 mod ports;
+pub mod skip;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -20,6 +26,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 pub use certs::TestCerts;
+pub use poll::{wait_for, wait_for_blocking};
 pub use ports::free_port;
 
 /// Which etcd to run.
@@ -451,41 +458,32 @@ impl Cluster {
 
     /// Waits until a running member reports itself as leader.
     pub async fn wait_for_leader(&self, within: Duration) -> Result<usize> {
-        let deadline = Instant::now() + within;
-        loop {
-            match self.leader_index().await {
-                Ok(i) => return Ok(i),
-                Err(e) if Instant::now() > deadline => {
-                    let logs = (0..self.members.len())
-                        .map(|i| format!("--- {}:\n{}", self.members[i].name, self.log_tail(i)))
-                        .collect::<Vec<_>>()
-                        .join("\n");
-                    bail!("cluster has no leader after {within:?}: {e}\n{logs}");
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-            }
-        }
+        wait_for("a leader", within, || async {
+            self.leader_index().await.map(Some)
+        })
+        .await
+        .map_err(|e| {
+            let logs = (0..self.members.len())
+                .map(|i| format!("--- {}:\n{}", self.members[i].name, self.log_tail(i)))
+                .collect::<Vec<_>>()
+                .join("\n");
+            anyhow!("cluster has no leader: {e:#}\n{logs}")
+        })
     }
 
     /// Waits until member `i` answers Status and sees a leader.
     pub async fn wait_member_ready(&self, i: usize, within: Duration) -> Result<()> {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Ok(mut c) = self.member_client(i).await {
-                if let Ok(Ok(s)) = tokio::time::timeout(Duration::from_secs(2), c.status()).await {
-                    if s.leader() != 0 {
-                        return Ok(());
-                    }
-                }
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "member {i} not ready after {within:?}\n{}",
-                    self.log_tail(i)
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        wait_for(&format!("member {i} to see a leader"), within, || async {
+            let Ok(mut c) = self.member_client(i).await else {
+                return false;
+            };
+            matches!(
+                tokio::time::timeout(Duration::from_secs(2), c.status()).await,
+                Ok(Ok(s)) if s.leader() != 0
+            )
+        })
+        .await
+        .map_err(|e| anyhow!("{e:#}\n{}", self.log_tail(i)))
     }
 
     async fn enable_auth(&self) -> Result<()> {
@@ -603,16 +601,12 @@ impl Drop for KillOnDrop {
 
 /// Waits until `url` answers 2xx (a `/-/ready` endpoint, say), for at most `within`.
 pub async fn wait_http_ok(url: &str, within: Duration) -> Result<()> {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Ok(r) = reqwest::get(url).await {
-            if r.status().is_success() {
-                return Ok(());
-            }
-        }
-        if Instant::now() > deadline {
-            bail!("{url} did not answer 2xx within {within:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let http = reqwest::Client::new();
+    wait_for(&format!("{url} to answer 2xx"), within, || async {
+        http.get(url)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+    .await
 }

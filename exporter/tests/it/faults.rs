@@ -2,11 +2,9 @@
 //! restored, a member paused with SIGSTOP, a learner added, a NOSPACE alarm, and a member whose /metrics
 //! sends garbage.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::support::*;
 use etcd_testkit::{Cluster, ClusterOptions, EtcdVersion};
 
 const C: (&str, &str) = ("cluster", "main");

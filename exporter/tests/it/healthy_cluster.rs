@@ -1,13 +1,11 @@
 //! A healthy 3-member cluster, on etcd 3.4 and 3.5: the cluster view, the pass-through, both exposition
 //! formats checked by the reference parsers (promtool, Python's prometheus_client), and the REST API.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::*;
+use crate::support::*;
 use etcd_testkit::{Cluster, ClusterOptions, EtcdVersion};
 use std::io::Write;
 

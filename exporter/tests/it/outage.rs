@@ -3,13 +3,11 @@
 //! does not stop the others; each collector's success says whether it did its job; members' /metrics
 //! over the body or sample limit are reported, never held whole.
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::support::*;
 use etcd_connect::{EtcdTarget, TlsFiles};
 use etcd_monitor_exporter::member_metrics::{scrape as scrape_member, Limits};
 use etcd_monitor_exporter::ClusterConfig;

@@ -2,14 +2,12 @@
 //! in its API and then resolve; and for one configuration read by both, our notifications agree
 //! with Alertmanager's own field for field (webhook, Slack, PagerDuty).
 
-mod common;
-
 use std::time::Duration;
 
-use chrono::Utc;
-use common::{
+use crate::support::{
     alert, start_alertmanager, start_alertmanager_with, Alertmanager, Receiver, EXTERNAL_URL,
 };
+use chrono::Utc;
 use etcd_monitor_notify::{
     Alert, AlertingConfig, AlertmanagerForwarder, Dispatcher, DispatcherOptions, ForwarderOptions,
     NotifyConfig,
@@ -18,30 +16,8 @@ use serde_json::Value;
 
 /// A CA and a server certificate for 127.0.0.1: (ca.pem, cert.pem, key.pem).
 fn certs(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, SanType};
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(DnType::CommonName, "notify test CA");
-    let ca_key = KeyPair::generate().unwrap();
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca, ca_key);
-    let mut server = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    server
-        .subject_alt_names
-        .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
-    let key = KeyPair::generate().unwrap();
-    let cert = server.signed_by(&key, &issuer).unwrap();
-    let w = |n: &str, t: String| {
-        let p = dir.join(n);
-        std::fs::write(&p, t).unwrap();
-        p
-    };
-    (
-        w("ca.pem", ca_cert.pem()),
-        w("server.pem", cert.pem()),
-        w("server-key.pem", key.serialize_pem()),
-    )
+    let c = etcd_testkit::TestCerts::generate(dir).unwrap();
+    (c.ca_cert, c.server_cert, c.server_key)
 }
 
 async fn am_alerts(url: &str) -> Vec<Value> {
@@ -188,7 +164,7 @@ receivers:
 /// Alertmanager and our dispatcher reading one configuration, where `{R}` becomes the address of
 /// each side's own receiving server.
 struct Both {
-    am: common::Alertmanager,
+    am: crate::support::Alertmanager,
     theirs: Receiver,
     ours: Receiver,
     d: Dispatcher,
@@ -646,7 +622,11 @@ receivers:
 #[tokio::test]
 async fn templated_notifications_agree_with_alertmanager() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("custom.tmpl"), common::CUSTOM_TEMPLATES).unwrap();
+    std::fs::write(
+        dir.path().join("custom.tmpl"),
+        crate::support::CUSTOM_TEMPLATES,
+    )
+    .unwrap();
     let config = format!(
         r#"
 templates: ['{}/*.tmpl']
@@ -673,7 +653,7 @@ receivers:
             short: true
           - title: Instances
             value: '{{{{ range .Alerts }}}}{{{{ reReplaceAll ":[0-9]+$" "" .Labels.instance }}}} {{{{ end }}}}'
-          # `title` in Slack only (see common::CUSTOM_TEMPLATES).
+          # `title` in Slack only (see crate::support::CUSTOM_TEMPLATES).
           - title: Cased
             value: '{{{{ title "hIGH fsync" }}}}'
     pagerduty_configs:
@@ -693,7 +673,7 @@ receivers:
         return;
     };
     // Starting now, so that Alertmanager waits group_wait for both (see above).
-    let alerts = common::templated_alerts(Utc::now());
+    let alerts = crate::support::templated_alerts(Utc::now());
     fire_then_resolve(&b, &alerts, 2, 4).await;
     let Both {
         theirs, ours, d, ..

@@ -1,13 +1,11 @@
 //! The console receiver writes to the process' real stdout; the test runs itself as a child process
 //! (the ignored test below) and reads what it printed.
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
+use crate::support::{alert, write_config};
 use chrono::Utc;
-use common::{alert, write_config};
 use etcd_monitor_notify::{Dispatcher, DispatcherOptions};
 
 const CHILD_ENV: &str = "NOTIFY_CONSOLE_CHILD";

@@ -2,13 +2,11 @@
 //! repeat_interval timing, deduplication (nflog semantics), resolved handling, resolve_timeout,
 //! silences' active window and inhibition's two-sided rule. Hours of alerting in milliseconds.
 
-mod common;
-
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::support::labels;
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use common::labels;
 use etcd_monitor_notify::core::{Core, FlushJob};
 use etcd_monitor_notify::{Alert, NotifyConfig, PostableSilence, SilenceMatcher};
 

@@ -1,17 +1,14 @@
 //! Email through a real SMTP server (Python's aiosmtpd, started by the test): plain SMTP, STARTTLS
 //! with AUTH, and implicit TLS, checking what the server received.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::support::{alert, free_port, start_alertmanager, write_config};
 use chrono::Utc;
-use common::{alert, free_port, start_alertmanager, write_config};
 use etcd_monitor_notify::{Dispatcher, DispatcherOptions};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, SanType};
 use serde_json::Value;
 
 /// Receives mail and writes each message as JSON (envelope, parsed headers, decoded body, whether
@@ -77,15 +74,10 @@ impl Drop for Smtp {
 }
 
 impl Smtp {
-    /// Starts aiosmtpd, or None (with a message) where it is not installed.
+    /// Starts aiosmtpd, or None where it is not installed (a skip, which fails the test under `CI=true`).
     fn start(dir: &Path, mode: &str, port: u16, tls: Option<&(PathBuf, PathBuf)>) -> Option<Smtp> {
-        let have = Command::new("python3")
-            .args(["-c", "import aiosmtpd"])
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if !have {
-            eprintln!("SKIP: python3 aiosmtpd is not installed (scripts/deps.sh installs it)");
+        if let Err(why) = etcd_testkit::skip::python_module("aiosmtpd", "aiosmtpd") {
+            etcd_testkit::skip::skip(&why);
             return None;
         }
         let script = dir.join("smtpd.py");
@@ -150,31 +142,8 @@ impl Smtp {
 
 /// A CA and a server certificate for 127.0.0.1, as PEM files: (ca, (cert, key)).
 fn certs(dir: &Path) -> (PathBuf, (PathBuf, PathBuf)) {
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(DnType::CommonName, "notify test CA");
-    let ca_key = KeyPair::generate().unwrap();
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca, ca_key);
-    let mut server = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    server
-        .subject_alt_names
-        .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
-    let key = KeyPair::generate().unwrap();
-    let cert = server.signed_by(&key, &issuer).unwrap();
-    let w = |n: &str, t: String| {
-        let p = dir.join(n);
-        std::fs::write(&p, t).unwrap();
-        p
-    };
-    (
-        w("ca.pem", ca_cert.pem()),
-        (
-            w("server.pem", cert.pem()),
-            w("server-key.pem", key.serialize_pem()),
-        ),
-    )
+    let c = etcd_testkit::TestCerts::generate(dir).unwrap();
+    (c.ca_cert, (c.server_cert, c.server_key))
 }
 
 fn route(receiver_cfg: &str) -> String {
@@ -373,8 +342,7 @@ global:
 async fn implicit_tls_on_port_465() {
     // Alertmanager speaks TLS from the first byte only on port 465; binding it needs root.
     if std::net::TcpListener::bind("127.0.0.1:465").is_err() {
-        eprintln!("SKIP: cannot bind 127.0.0.1:465 (not root, or in use)");
-        return;
+        return etcd_testkit::skip::skip("cannot bind 127.0.0.1:465 (not root, or in use)");
     }
     let dir = tempfile::tempdir().unwrap();
     let (ca, server) = certs(dir.path());
@@ -499,7 +467,11 @@ async fn templated_mail_agrees_with_alertmanager() {
     let Some(smtp) = Smtp::start(dir.path(), "plain", port, None) else {
         return;
     };
-    std::fs::write(dir.path().join("custom.tmpl"), common::CUSTOM_TEMPLATES).unwrap();
+    std::fs::write(
+        dir.path().join("custom.tmpl"),
+        crate::support::CUSTOM_TEMPLATES,
+    )
+    .unwrap();
     let yaml = format!(
         r#"
 global:
@@ -528,7 +500,7 @@ receivers:
     };
     // Starting now: an alert older than group_wait makes Alertmanager flush at the first one it takes
     // in, racing the second of the same POST.
-    let alerts = common::templated_alerts(Utc::now());
+    let alerts = crate::support::templated_alerts(Utc::now());
     let fwd = am.forwarder();
     assert_eq!(fwd.forward(&alerts).await, 1);
     let theirs = smtp
@@ -539,7 +511,7 @@ receivers:
     let d = Dispatcher::start(
         write_config(dir.path(), &yaml),
         DispatcherOptions {
-            external_url: common::EXTERNAL_URL.into(),
+            external_url: crate::support::EXTERNAL_URL.into(),
             ..Default::default()
         },
     )

@@ -28,16 +28,17 @@ fn exposition_passes_promtool_check_metrics() {
         "{text}"
     );
 
-    let Ok(mut child) = Command::new("promtool")
+    let promtool = match etcd_testkit::skip::program("promtool", "prometheus") {
+        Ok(p) => p,
+        Err(why) => return etcd_testkit::skip::skip(&why),
+    };
+    let mut child = Command::new(promtool)
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-    else {
-        eprintln!("SKIP: promtool is not installed (scripts/deps.sh installs it)");
-        return;
-    };
+        .expect("run promtool");
     child
         .stdin
         .take()

@@ -1,6 +1,5 @@
 //! A real HTTP receiver for the tests: an axum server on a loopback port that records every request
 //! and answers with a programmable sequence of status codes.
-#![allow(dead_code)]
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -33,7 +32,6 @@ struct Shared {
 pub struct Receiver {
     pub addr: SocketAddr,
     shared: Arc<Mutex<Shared>>,
-    task: Arc<tokio::task::JoinHandle<()>>,
 }
 
 async fn handle(
@@ -60,14 +58,10 @@ impl Receiver {
         let app = Router::new().fallback(handle).with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let task = tokio::spawn(async move {
+        tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
-        Receiver {
-            addr,
-            shared,
-            task: Arc::new(task),
-        }
+        Receiver { addr, shared }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -138,13 +132,9 @@ pub fn write_config(dir: &std::path::Path, yaml: &str) -> etcd_monitor_notify::N
     etcd_monitor_notify::NotifyConfig::load(&p).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// A free loopback port.
+/// A free loopback port, safe across test processes.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    etcd_testkit::free_port().expect("a free loopback port")
 }
 
 // ---- a real Alertmanager ----
@@ -181,7 +171,8 @@ impl Alertmanager {
 
 pub const EXTERNAL_URL: &str = "http://alerts.test:9093";
 
-/// Starts Alertmanager on a free port, or returns None (with a message) where it is not installed.
+/// Starts Alertmanager on a free port, or returns None where it is not installed (a skip, which fails
+/// the test under `CI=true`).
 pub async fn start_alertmanager(config: &str) -> Option<Alertmanager> {
     start_alertmanager_with(config, &[], reqwest::Client::new(), "http", "").await
 }
@@ -197,7 +188,9 @@ pub async fn start_alertmanager_with(
         .into_iter()
         .find(|p| std::path::Path::new(p).exists());
     let Some(bin) = bin else {
-        eprintln!("SKIP: prometheus-alertmanager is not installed (scripts/deps.sh installs it)");
+        etcd_testkit::skip::skip(
+            "prometheus-alertmanager is not installed (scripts/deps.sh installs it)",
+        );
         return None;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -1,13 +1,11 @@
 //! The dispatcher end to end against a real HTTP receiver: Alertmanager's webhook payload, retries,
 //! restarts, inhibition, silences through the API.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::{alert, write_config, Receiver};
 use chrono::Utc;
-use common::{alert, write_config, Receiver};
 use etcd_monitor_notify::{Dispatcher, DispatcherOptions, Fingerprint};
 use serde_json::json;
 
@@ -352,7 +350,7 @@ inhibit_rules:
         .find(|a| a["labels"]["alertname"] == "SlowDisk" && a["labels"]["cluster"] == "c1")
         .unwrap();
     assert_eq!(slow_c1["status"]["state"], "suppressed");
-    let source = common::labels(&[
+    let source = crate::support::labels(&[
         ("alertname", "ClusterDown"),
         ("severity", "critical"),
         ("cluster", "c1"),
@@ -568,13 +566,8 @@ async fn silences_survive_a_restart_and_reload_keeps_state() {
 /// generated OpenAPI client.
 #[tokio::test]
 async fn amtool_adds_queries_and_expires_silences() {
-    if std::process::Command::new("amtool")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("SKIP: amtool is not installed (scripts/deps.sh installs it)");
-        return;
+    if let Err(why) = etcd_testkit::skip::program("amtool", "prometheus-alertmanager") {
+        return etcd_testkit::skip::skip(&why);
     }
     let dir = tempfile::tempdir().unwrap();
     let d = Dispatcher::start(
@@ -651,7 +644,7 @@ async fn amtool_adds_queries_and_expires_silences() {
         "{ms:?}"
     );
     // The silence mutes a matching alert.
-    let labels = common::labels(&[("alertname", "EtcdNoLeader"), ("cluster", "c1")]);
+    let labels = crate::support::labels(&[("alertname", "EtcdNoLeader"), ("cluster", "c1")]);
     assert_eq!(d.muted(&labels).1, vec![id.clone()]);
 
     // amtool lists our alerts, the silenced one as suppressed.

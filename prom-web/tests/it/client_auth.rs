@@ -2,9 +2,7 @@
 //! and `client_allowed_sans`. Expected outcomes are Go's documented semantics (`tls.ClientAuthType`):
 //! whether a certificate is required, and whether it must chain to `client_ca_file`.
 
-mod common;
-
-use common::{client, Ca, Dir, Server};
+use crate::support::{client, Ca, Dir, Server};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Outcome {

@@ -2,11 +2,9 @@
 //! the header-read timeout, eviction at the connection limit, graceful shutdown. The real binary
 //! under `ulimit -n 256` is tested in cli/tests/exporter_web.rs.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::Server;
+use crate::support::Server;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -92,8 +90,8 @@ async fn graceful_shutdown_lets_a_request_in_progress_finish() {
     let slow = tokio::spawn(async move { reqwest::get(url).await?.text().await });
     // Wait until the request is being handled, then stop the server.
     assert!(
-        common::eventually(Duration::from_secs(5), || async {
-            common::SLOW_STARTED.load(std::sync::atomic::Ordering::SeqCst) > 0
+        crate::support::eventually(Duration::from_secs(5), || async {
+            crate::support::SLOW_STARTED.load(std::sync::atomic::Ordering::SeqCst) > 0
         })
         .await
     );

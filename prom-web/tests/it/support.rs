@@ -1,7 +1,6 @@
 //! What prom-web's integration tests share: certificates made at test time, bcrypt hashes from a
 //! reference implementation (Python's `bcrypt`), a server on a free loopback port, HTTPS clients.
 
-#![allow(dead_code)] // each test file uses a part of this
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -1,12 +1,10 @@
 //! TLS, basic auth and headers from a web config file, as exporter-toolkit serves them, checked with
 //! real clients (reqwest over rustls, curl over OpenSSL) and hashes from Python's bcrypt.
 
-mod common;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{bcrypt_hash, client, eventually, Dir, Server};
+use crate::support::{bcrypt_hash, client, eventually, Dir, Server};
 use reqwest::StatusCode;
 
 #[tokio::test]

@@ -6,9 +6,8 @@
 //! Needs Debian's `prometheus` and `promtool` and `curl` (scripts/deps.sh installs them). Without them
 //! the test fails under `CI=true` and is skipped loudly elsewhere.
 
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use etcd_monitor_promql::{eval, EvalOptions, Labels, MemStorage, TOO_MANY_SAMPLES};
 
@@ -99,28 +98,12 @@ fn store() -> MemStorage {
     s
 }
 
-fn which(name: &str) -> Option<std::path::PathBuf> {
-    std::env::var("PATH")
-        .unwrap_or_default()
-        .split(':')
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.is_file())
-}
-
 struct Killed(Child);
 impl Drop for Killed {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn curl(url: &str) -> Option<String> {
@@ -166,15 +149,14 @@ fn our_verdict(store: &MemStorage, query: &str, limit: usize) -> Result<(), Stri
 
 #[test]
 fn max_samples_agrees_with_prometheus() {
-    let (Some(prometheus), Some(promtool), Some(_)) =
-        (which("prometheus"), which("promtool"), which("curl"))
-    else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "prometheus, promtool and curl are required under CI (scripts/deps.sh)"
-        );
-        eprintln!("SKIP max_samples_agrees_with_prometheus: prometheus, promtool or curl missing");
-        return;
+    use etcd_testkit::skip::{program, skip};
+    let (prometheus, promtool) = match (
+        program("prometheus", "prometheus"),
+        program("promtool", "prometheus"),
+        program("curl", "curl"),
+    ) {
+        (Ok(prometheus), Ok(promtool), Ok(_)) => (prometheus, promtool),
+        (Err(why), _, _) | (_, Err(why), _) | (_, _, Err(why)) => return skip(&why),
     };
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("data.om");
@@ -197,7 +179,7 @@ fn max_samples_agrees_with_prometheus() {
     let mut disagreements = Vec::new();
     let mut refusals = 0;
     for &limit in LIMITS {
-        let port = free_port();
+        let port = etcd_testkit::free_port().unwrap();
         let log =
             std::fs::File::create(dir.path().join(format!("prometheus-{limit}.log"))).unwrap();
         let _p = Killed(
@@ -212,11 +194,10 @@ fn max_samples_agrees_with_prometheus() {
                 .spawn()
                 .unwrap(),
         );
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while curl(&format!("http://127.0.0.1:{port}/-/ready")).is_none() {
-            assert!(Instant::now() < deadline, "Prometheus did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        etcd_testkit::wait_for_blocking("Prometheus to start", Duration::from_secs(30), || {
+            curl(&format!("http://127.0.0.1:{port}/-/ready")).is_some()
+        })
+        .unwrap();
         for q in QUERIES {
             let theirs = prometheus_verdict(port, q);
             if let Err(e) = &theirs {

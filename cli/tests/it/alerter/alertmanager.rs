@@ -2,12 +2,10 @@
 //! `alerting.alertmanagers` in --config: the alert appears there with the rule's labels, the external
 //! labels and the rendered annotations, and disappears from its active alerts once resolved.
 
-mod programs;
-
 use std::process::Command;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use programs::*;
+use crate::support::*;
 use serde_json::Value;
 
 async fn am_alert(http: &reqwest::Client, am: &str) -> Option<Value> {
@@ -58,17 +56,13 @@ async fn alerts_reach_a_real_alertmanager_and_resolve() {
     .await
     .unwrap();
 
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let a = loop {
-        if let Some(a) = am_alert(&http, &am).await {
-            break a;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the alert never reached Alertmanager"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let a = wait_for(
+        "the alert to reach Alertmanager",
+        Duration::from_secs(15),
+        || am_alert(&http, &am),
+    )
+    .await
+    .unwrap();
     assert_eq!(a["labels"]["severity"], "info");
     assert_eq!(
         a["labels"]["replica"], "a",
@@ -88,14 +82,13 @@ async fn alerts_reach_a_real_alertmanager_and_resolve() {
 
     // Resolved: the alerter sends it with endsAt now, so Alertmanager drops it from its active alerts
     // long before the 4-minute validity of a firing alert would run out.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while am_alert(&http, &am).await.is_some() {
-        assert!(
-            Instant::now() < deadline,
-            "the alert was not resolved in Alertmanager"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    wait_for(
+        "the alert resolved in Alertmanager",
+        Duration::from_secs(30),
+        || async { am_alert(&http, &am).await.is_none() },
+    )
+    .await
+    .unwrap();
 }
 
 /// Go's time.Time String of a UTC unix second, as humanizeTimestamp prints it, from the system's `date`.

@@ -2,12 +2,15 @@
 //! `etcd-monitor alerter test`, as they do under `promtool test rules`; `alerter check rules` accepts the
 //! rule file and rejects a broken one with file, line and reason.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-fn mixin_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/etcd-mixin");
-    dir.join("test.yaml").exists().then_some(dir)
+use etcd_testkit::skip::{self, skip};
+
+/// The etcd mixin's own rules and tests, kept beside the checkout in ../shared.
+fn mixin_dir() -> Result<PathBuf, String> {
+    skip::shared_reference("conformance/etcd-mixin/test.yaml")?;
+    skip::shared_reference("conformance/etcd-mixin")
 }
 
 fn alerter(args: &[&str]) -> std::process::Output {
@@ -20,9 +23,9 @@ fn alerter(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn etcd_mixin_tests_pass() {
-    let Some(dir) = mixin_dir() else {
-        eprintln!("skipped: ../shared/conformance/etcd-mixin/ is absent");
-        return;
+    let dir = match mixin_dir() {
+        Ok(dir) => dir,
+        Err(why) => return skip(&why),
     };
     let test = dir.join("test.yaml");
     let out = alerter(&["test", test.to_str().unwrap()]);
@@ -46,9 +49,9 @@ fn etcd_mixin_tests_pass() {
 
 #[test]
 fn a_broken_expectation_on_the_mixin_fails() {
-    let Some(dir) = mixin_dir() else {
-        eprintln!("skipped: ../shared/conformance/etcd-mixin/ is absent");
-        return;
+    let dir = match mixin_dir() {
+        Ok(dir) => dir,
+        Err(why) => return skip(&why),
     };
     let tmp = tempfile::tempdir().unwrap();
     std::fs::create_dir(tmp.path().join("manifests")).unwrap();
@@ -106,6 +109,13 @@ fn check_rules_reports_file_line_and_reason() {
 /// config` and `amtool check-config` (Debian's, installed by `make test`).
 #[test]
 fn check_config_agrees_with_promtool_and_amtool() {
+    let (promtool, amtool) = match (
+        skip::program("promtool", "prometheus"),
+        skip::program("amtool", "prometheus-alertmanager"),
+    ) {
+        (Ok(p), Ok(a)) => (p, a),
+        (Err(why), _) | (_, Err(why)) => return skip(&why),
+    };
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("ok.rules.yml"),
@@ -132,14 +142,11 @@ fn check_config_agrees_with_promtool_and_amtool() {
     for (i, text) in prometheus_configs.iter().enumerate() {
         let p = dir.path().join(format!("prometheus-{i}.yml"));
         std::fs::write(&p, text).unwrap();
-        let Ok(theirs) = Command::new("promtool")
+        let theirs = Command::new(&promtool)
             .args(["check", "config"])
             .arg(&p)
             .output()
-        else {
-            eprintln!("skipped: promtool is not installed");
-            return;
-        };
+            .expect("run promtool");
         let ours = alerter(&["check", "config", p.to_str().unwrap()]);
         assert_eq!(
             ours.status.success(),
@@ -159,10 +166,11 @@ fn check_config_agrees_with_promtool_and_amtool() {
     for (i, text) in notify_configs.iter().enumerate() {
         let p = dir.path().join(format!("alertmanager-{i}.yml"));
         std::fs::write(&p, text).unwrap();
-        let Ok(theirs) = Command::new("amtool").arg("check-config").arg(&p).output() else {
-            eprintln!("skipped: amtool is not installed");
-            return;
-        };
+        let theirs = Command::new(&amtool)
+            .arg("check-config")
+            .arg(&p)
+            .output()
+            .expect("run amtool");
         let ours = alerter(&["check", "notify-config", p.to_str().unwrap()]);
         assert_eq!(
             ours.status.success(),

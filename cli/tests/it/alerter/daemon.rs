@@ -4,9 +4,11 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use etcd_testkit::{free_port, Cluster, ClusterOptions, EtcdVersion};
+use crate::support::rule_evaluations;
+
+use etcd_testkit::{free_port, wait_for, Cluster, ClusterOptions, EtcdVersion};
 use serde_json::Value;
 
 struct Alerter {
@@ -37,17 +39,10 @@ impl Alerter {
             child,
             base: format!("http://127.0.0.1:{port}"),
         };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if reqwest::get(format!("{}/-/ready", a.base))
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return a;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("alerter did not become ready");
+        etcd_testkit::wait_http_ok(&format!("{}/-/ready", a.base), Duration::from_secs(20))
+            .await
+            .expect("the alerter ready");
+        a
     }
 
     async fn get(&self, path: &str) -> Value {
@@ -81,21 +76,6 @@ impl Alerter {
             .arg(self.child.id().to_string())
             .status();
         let _ = self.child.wait();
-    }
-}
-
-async fn wait_for<F, Fut, T>(what: &str, within: Duration, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -159,8 +139,9 @@ async fn member_down_goes_pending_firing_resolved() {
         let t = v["data"]["activeTargets"].as_array().unwrap().clone();
         (t.len() == 3 && t.iter().all(|t| t["health"] == "up")).then_some(())
     })
-    .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    .await
+    .unwrap();
+    rule_evaluations(&alerter.base, 2).await.unwrap();
     assert!(alerter.get("/api/v1/alerts").await["data"]["alerts"]
         .as_array()
         .unwrap()
@@ -170,7 +151,8 @@ async fn member_down_goes_pending_firing_resolved() {
     let (state, active_at) = wait_for("pending", Duration::from_secs(15), || {
         alerter.alert("EtcdMemberDown", &victim)
     })
-    .await;
+    .await
+    .unwrap();
     assert_eq!(state, "pending", "first seen pending (for: 4s)");
     let firing_at = wait_for("firing", Duration::from_secs(20), || async {
         match alerter.alert("EtcdMemberDown", &victim).await {
@@ -178,7 +160,8 @@ async fn member_down_goes_pending_firing_resolved() {
             _ => None,
         }
     })
-    .await;
+    .await
+    .unwrap();
     assert_eq!(
         firing_at, active_at,
         "activeAt is kept from pending to firing"
@@ -227,7 +210,8 @@ async fn member_down_goes_pending_firing_resolved() {
             })
         },
     )
-    .await;
+    .await
+    .unwrap();
     assert_eq!(
         am["labels"]["cluster"], "test",
         "external labels are added when alerts are sent"
@@ -241,7 +225,8 @@ async fn member_down_goes_pending_firing_resolved() {
             .is_none()
             .then_some(())
     })
-    .await;
+    .await
+    .unwrap();
     let h = alerter.get("/api/v1/alerts/history").await;
     let steps: Vec<(String, String)> = h["data"]["events"]
         .as_array()
@@ -331,8 +316,10 @@ async fn for_timer_survives_restart_and_bad_reload_keeps_rules() {
     let (_, active_at) = wait_for("long alert pending", Duration::from_secs(20), || {
         alerter.alert("EtcdMemberDownLong", &victim)
     })
-    .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    .await
+    .unwrap();
+    // One more evaluation: an alert the restart recreated would carry a later activeAt.
+    rule_evaluations(&alerter.base, 1).await.unwrap();
     alerter.stop();
     let saved: Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("state.json")).unwrap()).unwrap();
@@ -344,12 +331,13 @@ async fn for_timer_survives_restart_and_bad_reload_keeps_rules() {
     let (state, again) = wait_for("restored alert", Duration::from_secs(10), || {
         alerter.alert("EtcdMemberDownLong", &victim)
     })
-    .await;
+    .await
+    .unwrap();
     assert_eq!(
         (state.as_str(), again.as_str()),
         ("pending", active_at.as_str())
     );
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    rule_evaluations(&alerter.base, 2).await.unwrap();
     assert_eq!(
         alerter
             .alert("EtcdMemberDownLong", &victim)
@@ -387,7 +375,7 @@ async fn for_timer_survives_restart_and_bad_reload_keeps_rules() {
             .len(),
         4
     );
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    rule_evaluations(&alerter.base, 2).await.unwrap();
     assert!(alerter.alert("EtcdMemberDownLong", &victim).await.is_some());
     // Fixed file, reload by SIGHUP: the new rule set is in place.
     std::fs::write(dir.path().join("rules.yml"), "groups:\n  - name: etcd\n    rules:\n      - alert: EtcdMemberDownLong\n        expr: up{job=\"etcd\"} == 0\n        for: 1h\n").unwrap();
@@ -403,7 +391,8 @@ async fn for_timer_survives_restart_and_bad_reload_keeps_rules() {
             == 1)
             .then_some(())
     })
-    .await;
+    .await
+    .unwrap();
     assert_eq!(
         alerter
             .alert("EtcdMemberDownLong", &victim)

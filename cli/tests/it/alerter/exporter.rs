@@ -3,13 +3,11 @@
 //! a killed member's alert goes pending, then firing, then resolves when the member is back, and every
 //! rule of the project evaluates without error against the exporter's real metrics.
 
-mod programs;
-
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::support::*;
 use etcd_testkit::{Cluster, ClusterOptions, EtcdVersion};
-use programs::*;
 use serde_json::Value;
 
 async fn get(url: &str) -> Option<Value> {
@@ -75,42 +73,43 @@ async fn project_rules_over_the_exporter() {
     )
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // Ready means every target was scraped once; two evaluations over those scrapes fire nothing.
+    rule_evaluations(&base, 2).await.unwrap();
     assert!(member_down_state(&base).await.is_none());
 
     cluster.kill(1).unwrap();
-    let mut seen = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let alert = loop {
-        if let Some((state, a)) = member_down_state(&base).await {
+    let seen = std::cell::RefCell::new(Vec::new());
+    let alert = wait_for(
+        "etcdClusterMemberDown to fire",
+        Duration::from_secs(60),
+        || async {
+            let (state, a) = member_down_state(&base).await?;
+            let mut seen = seen.borrow_mut();
             if seen.last() != Some(&state) {
                 seen.push(state.clone());
             }
-            if state == "firing" {
-                break a;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "etcdClusterMemberDown never fired; states seen {seen:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    assert_eq!(seen, vec!["pending".to_string(), "firing".to_string()]);
+            (state == "firing").then_some(a)
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}; states seen {:?}", seen.borrow()));
+    assert_eq!(
+        seen.into_inner(),
+        vec!["pending".to_string(), "firing".to_string()]
+    );
     assert_eq!(alert["labels"]["cluster"], "test");
     assert_eq!(alert["labels"]["severity"], "warning");
     let member = alert["labels"]["member"].as_str().unwrap().to_string();
     assert_eq!(alert["annotations"]["description"], format!("etcd cluster \"test\": member {member} is in the member list but has not answered for 3 minutes."));
 
     cluster.restart(1).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while member_down_state(&base).await.is_some() {
-        assert!(
-            Instant::now() < deadline,
-            "etcdClusterMemberDown did not resolve"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    wait_for(
+        "etcdClusterMemberDown to resolve",
+        Duration::from_secs(60),
+        || async { member_down_state(&base).await.is_none() },
+    )
+    .await
+    .unwrap();
     let rules = get(&format!("{base}/api/v1/rules")).await.unwrap();
     let mut n = 0;
     for g in rules["data"]["groups"].as_array().unwrap() {

@@ -2,12 +2,10 @@
 //! YAML file (with `__meta_filepath` used in relabelling) give the same targets in both, and when the
 //! files change, both follow: a target added, one removed, a file emptied.
 
-mod programs;
-
 use std::path::Path;
 
+use crate::support::*;
 use anyhow::Result;
-use programs::*;
 
 fn write(dir: &Path, name: &str, text: &str) -> Result<()> {
     // Write then rename, as tools that manage these files do, so no reader sees half a file.
@@ -102,7 +100,17 @@ async fn file_discovery_agrees_with_prometheus() -> Result<()> {
 
     // A broken file keeps the running targets (and is logged); a bad pattern is refused at load.
     write(&sd, "members.json", "[{\"targets\": [")?;
-    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let log = both.alerter_dir.join("alerter.log");
+    wait_for(
+        "the alerter to log the broken file",
+        std::time::Duration::from_secs(20),
+        || async {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains("file_sd_configs: keeping the running targets")
+        },
+    )
+    .await?;
     let (active, _) = targets_api(&http, &both.alerter).await?;
     assert_eq!(active.len(), 2, "the running targets stay");
     let bad = both.alerter_dir.join("bad.yml");

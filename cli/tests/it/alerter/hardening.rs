@@ -8,17 +8,15 @@
 //! The peers are real: HTTP servers in this process that answer slowly or never (a fake Prometheus
 //! query API and a scrape target), and the real binary.
 
-mod programs;
-
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::{start_alerter, wait_for, Proc};
 use axum::routing::{get, post};
 use axum::Router;
-use programs::{start_alerter, wait_for, Proc};
 use serde_json::{json, Value};
 
 /// Serves `app` on a free loopback port until the test ends.
@@ -39,7 +37,7 @@ async fn slow_prometheus(delay: Duration, queries: Arc<AtomicUsize>) -> SocketAd
             async move {
                 queries.fetch_add(1, Ordering::SeqCst);
                 tokio::time::sleep(delay).await;
-                let now = programs::now();
+                let now = crate::support::now();
                 axum::Json(json!({"status": "success", "data": {"resultType": "vector",
                     "result": [{"metric": {"instance": "x"}, "value": [now, "1"]}]}}))
             }
@@ -189,19 +187,17 @@ async fn a_slow_remote_never_stalls_the_api_or_the_notifications() {
     // SIGTERM is obeyed at once, even with a query under way.
     let pid = nix::unistd::Pid::from_raw(proc.child.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Some(status) = proc.child.try_wait().unwrap() {
-            assert!(status.success(), "exit status {status}");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "SIGTERM ignored: {}",
-            proc.log_tail(20)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let status = wait_for(
+        "the alerter to obey SIGTERM",
+        Duration::from_secs(15),
+        || {
+            let exited = proc.child.try_wait().unwrap();
+            async move { exited }
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}: {}", proc.log_tail(20)));
+    assert!(status.success(), "exit status {status}");
 }
 
 /// A remote that never answers: each rule fails with the `--query.timeout` error, the API answers, and
@@ -347,14 +343,16 @@ async fn lifecycle_endpoints_need_the_flag() {
     assert_eq!(r.status().as_u16(), 200);
     let r = http.post(format!("{base}/-/quit")).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while on.child.try_wait().unwrap().is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "/-/quit did not stop the alerter"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for(
+        "/-/quit to stop the alerter",
+        Duration::from_secs(15),
+        || {
+            let exited = on.child.try_wait().unwrap();
+            async move { exited }
+        },
+    )
+    .await
+    .unwrap();
 }
 
 fn silence(ends_at: &str, comment: &str) -> Value {

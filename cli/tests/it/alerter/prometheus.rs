@@ -2,13 +2,11 @@
 //! `prometheus`, which also evaluates them itself): killing an etcd member fires the same alert, with the
 //! same labels and annotations, in both; restarting it resolves it in both.
 
-mod programs;
-
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::support::*;
 use etcd_testkit::{Cluster, ClusterOptions, EtcdVersion};
-use programs::*;
 use serde_json::Value;
 
 async fn firing(base: &str) -> BTreeSet<(Labels, Labels)> {
@@ -62,6 +60,13 @@ async fn query_url_agrees_with_prometheus() {
     )
     .await
     .unwrap();
+    wait_for(
+        "Prometheus to scrape all three members",
+        Duration::from_secs(20),
+        || async { Ok::<_, anyhow::Error>(prom.query("up == 1", now()).await?.len() == 3) },
+    )
+    .await
+    .unwrap();
     let prom = prom.url;
     std::fs::write(
         dir.path().join("alerter.yml"),
@@ -77,23 +82,26 @@ async fn query_url_agrees_with_prometheus() {
     )
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    rule_evaluations(&alerter, 2).await.unwrap();
     assert!(firing(&alerter).await.is_empty());
 
     cluster.kill(0).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(40);
-    let (ours, theirs) = loop {
-        let (a, p) = (firing(&alerter).await, firing(&prom).await);
-        if a.len() == 2 && a == p {
-            break (a, p);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no agreement:\nalerter:    {a:?}\nprometheus: {p:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    };
-    assert_eq!(ours, theirs);
+    let last: std::cell::RefCell<(BTreeSet<_>, BTreeSet<_>)> = Default::default();
+    let ours = wait_for(
+        "the alerter and Prometheus to fire the same two alerts",
+        Duration::from_secs(40),
+        || async {
+            let (a, p) = (firing(&alerter).await, firing(&prom).await);
+            let agreed = (a.len() == 2 && a == p).then(|| a.clone());
+            *last.borrow_mut() = (a, p);
+            agreed
+        },
+    )
+    .await
+    .unwrap_or_else(|e| {
+        let (a, p) = &*last.borrow();
+        panic!("{e}:\nalerter:    {a:?}\nprometheus: {p:?}")
+    });
     assert_eq!(
         annotation(&ours, "EtcdMemberDown", "summary"),
         format!(
@@ -107,18 +115,17 @@ async fn query_url_agrees_with_prometheus() {
     );
 
     cluster.restart(0).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(40);
-    loop {
+    wait_for("both to resolve them", Duration::from_secs(40), || async {
         let (a, p) = (firing(&alerter).await, firing(&prom).await);
-        if a.is_empty() && p.is_empty() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not resolved:\nalerter:    {a:?}\nprometheus: {p:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+        let resolved = a.is_empty() && p.is_empty();
+        *last.borrow_mut() = (a, p);
+        resolved
+    })
+    .await
+    .unwrap_or_else(|e| {
+        let (a, p) = &*last.borrow();
+        panic!("{e}:\nalerter:    {a:?}\nprometheus: {p:?}")
+    });
     let rules: Value = reqwest::get(format!("{alerter}/api/v1/rules"))
         .await
         .unwrap()

@@ -4,15 +4,13 @@
 //! `alert_relabel_configs` with an Alertmanager's `relabel_configs` the same alerts in a real
 //! Alertmanager (Debian's `prometheus-alertmanager`), one for each of them.
 
-mod programs;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use crate::support::*;
 use anyhow::{Context, Result};
-use programs::*;
 use serde_json::Value;
 
 /// Targets whose addresses nothing listens on: only their labels matter. Every action is used.

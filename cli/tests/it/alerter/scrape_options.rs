@@ -3,14 +3,12 @@
 //! `body_size_limit`, and the credentials (`authorization`, `basic_auth` with a password file,
 //! `bearer_token_file`). `up` of every job, and which jobs keep the exposed timestamp, must agree.
 
-mod programs;
-
 use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::support::*;
 use anyhow::Result;
-use programs::*;
 
 /// Serves the file at every path; paths under /private need one of the Authorization values given.
 const SERVER: &str = r#"

@@ -3,13 +3,11 @@
 //! `server_name` (right and wrong) and `min_version`. `up` of every job must be the same in both, and
 //! what etcd's certificate allows.
 
-mod programs;
-
 use std::collections::BTreeSet;
 
+use crate::support::*;
 use anyhow::{Context, Result};
 use etcd_testkit::{Cluster, ClusterOptions, EtcdVersion};
-use programs::*;
 
 const RULES: &str = r#"groups:
   - name: up

@@ -2,12 +2,10 @@
 //! rate the cluster cannot serve shows in the figures (coordinated omission corrected, as wrk2 does),
 //! while the service time is kept apart and late sends are counted.
 
-mod bench_support;
-
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use bench_support::*;
+use super::support::*;
 use etcd_testkit::{Cluster, ClusterOptions, EtcdVersion};
 
 #[tokio::test(flavor = "multi_thread")]

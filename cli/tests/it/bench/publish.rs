@@ -2,12 +2,10 @@
 //! Pushgateway, a results directory, the cron daemon with its /metrics and on-demand endpoint, and the
 //! original `--run-benchmark` invocation.
 
-mod bench_support;
-
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use bench_support::*;
+use super::support::*;
 use etcd_testkit::{free_port, Cluster, ClusterOptions, EtcdVersion, KillOnDrop};
 
 fn close(a: f64, b: f64) -> bool {

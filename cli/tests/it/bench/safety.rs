@@ -1,12 +1,10 @@
 //! The bench does no harm: it refuses a prefix that holds keys, stops below the quota, deletes its keys
 //! when interrupted, and fails with one clear line (exit 2) on a wrong endpoint or wrong credentials.
 
-mod bench_support;
-
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use bench_support::*;
+use super::support::*;
 use etcd_testkit::{Cluster, ClusterOptions, EtcdVersion};
 
 fn one_error_line(o: &std::process::Output) -> String {

@@ -1,6 +1,5 @@
 //! Helpers shared by the bench's integration tests: run the real binary against a real cluster, read
 //! what etcd itself says about revisions and keys.
-#![allow(dead_code)]
 
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;

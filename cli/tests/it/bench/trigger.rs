@@ -3,12 +3,10 @@
 //! inside, runs that never overlap, and the asynchronous form. What the cluster holds is read with
 //! etcdctl, never from the daemon's own account.
 
-mod bench_support;
-
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use bench_support::*;
+use super::support::*;
 use etcd_testkit::{Cluster, ClusterOptions, EtcdVersion};
 use serde_json::{json, Value};
 

@@ -1,11 +1,9 @@
 //! Each workload sends the requests it says, and etcd agrees: revisions and key counts are read back
 //! from etcd with etcdctl, never from the bench's own report.
 
-mod bench_support;
-
 use std::time::Duration;
 
-use bench_support::*;
+use super::support::*;
 use etcd_testkit::{Cluster, ClusterOptions, EtcdVersion};
 
 /// Runs a workload, checks the report's counts, and returns it with the revisions before and after.

@@ -2,16 +2,14 @@
 //! certificate and basic auth (password hashed by Python's bcrypt, the reference), slow clients holding
 //! hundreds of connections under `ulimit -n 256`, and bad web config files ending in one line.
 
-mod programs;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use anyhow::{bail, Context, Result};
 use etcd_testkit::{free_port, Cluster, ClusterOptions, EtcdVersion, TestCerts};
-use programs::*;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

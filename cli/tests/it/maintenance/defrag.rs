@@ -2,14 +2,12 @@
 //! database file while a write load runs without a single failed request, followers first and the
 //! leader last; and a refusal when a member is already down.
 
-mod maintenance_support;
-
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::support::*;
 use etcd_testkit::{Cluster, ClusterOptions, EtcdVersion};
-use maintenance_support::*;
 
 const QUOTA: u64 = 16 << 20;
 

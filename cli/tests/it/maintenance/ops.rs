@@ -3,13 +3,11 @@
 //! etcd still serves, and snapshots that etcd's own tools accept (and a corrupted one they and we
 //! reject).
 
-mod maintenance_support;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use super::support::*;
 use etcd_testkit::{Cluster, ClusterOptions, EtcdVersion};
-use maintenance_support::*;
 
 /// `etcdctl alarm list` as (member id in hex, alarm) pairs: etcd's own list.
 fn etcdctl_alarms(cluster: &Cluster) -> Vec<(String, String)> {

@@ -2,12 +2,10 @@
 //! etcdctl's own view, a member stopped, quorum lost, a NOSPACE alarm, wrong endpoints and credentials,
 //! and the exit codes scripts rely on.
 
-mod maintenance_support;
-
 use std::process::Command;
 
+use super::support::*;
 use etcd_testkit::{Cluster, ClusterOptions, EtcdVersion};
-use maintenance_support::*;
 use serde_json::Value;
 
 fn member<'a>(report: &'a Value, name: &str) -> &'a Value {

@@ -1,6 +1,5 @@
 //! Helpers shared by the maintenance integration tests: run the real binary against a real cluster, and
 //! read what etcd itself (etcdctl) says, to compare.
-#![allow(dead_code)]
 
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;

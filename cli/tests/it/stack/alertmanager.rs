@@ -4,13 +4,11 @@
 //! "quorum lost") suppress the alerts they imply for that cluster only. `amtool check-config` (in
 //! scripts/validate-deploy.sh) proves the file parses; this proves it does what its comments say.
 
-mod programs;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::support::*;
 use anyhow::{Context, Result};
-use programs::*;
 use serde_json::{json, Value};
 
 fn alert(labels: &[(&str, &str)]) -> Value {
@@ -108,18 +106,23 @@ async fn shipped_inhibition_rules_keep_the_most_severe_and_the_cause() -> Result
             anyhow::Ok(v)
         }
     };
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let got = loop {
-        let v = list().await?;
-        let suppressed = v
-            .iter()
-            .filter(|a| a["status"]["state"] == "suppressed")
-            .count();
-        if (v.len() == 9 && suppressed >= 4) || std::time::Instant::now() > deadline {
-            break v;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    // On a timeout the assertions below show what Alertmanager held last.
+    let last = std::cell::RefCell::new(Vec::new());
+    let got = wait_for(
+        "nine alerts in Alertmanager, four suppressed",
+        Duration::from_secs(20),
+        || async {
+            let v = list().await?;
+            let suppressed = v
+                .iter()
+                .filter(|a| a["status"]["state"] == "suppressed")
+                .count();
+            *last.borrow_mut() = v.clone();
+            anyhow::Ok((v.len() == 9 && suppressed >= 4).then_some(v))
+        },
+    )
+    .await
+    .unwrap_or_else(|_| last.take());
     assert_eq!(got.len(), 9, "the alerts in Alertmanager: {got:?}");
     let state = |name: &str, cluster: &str, member: &str, severity: &str| -> Result<String> {
         let a = got

@@ -6,19 +6,16 @@
 //! faults: a member killed for a few seconds (calls to it fail), and the database quota filled (a NOSPACE
 //! alarm, which also fires etcdClusterAlarmActive).
 //!
-//! The bench dashboard needs `etcd-monitor bench` results in a Pushgateway: when the binary can run a
-//! bench, the test runs one and pushes it to a real Pushgateway; until then its queries are only checked to
-//! parse, and the test says so.
-
-mod programs;
+//! The bench dashboard needs `etcd-monitor bench` results in a Pushgateway: the test runs a bench and
+//! pushes it to a real Pushgateway.
 
 use std::collections::{BTreeSet, HashMap};
 use std::process::Command;
 use std::time::Duration;
 
+use crate::support::*;
 use anyhow::{bail, Context, Result};
 use etcd_testkit::{Cluster, ClusterOptions, EtcdVersion};
-use programs::*;
 use serde_json::Value;
 
 /// Small enough to fill in a second, large enough for a few minutes of probes and a short bench.
@@ -210,14 +207,8 @@ fn parse_label_values(q: &str) -> Option<(String, String)> {
     Some((selector.trim().to_string(), label.trim().to_string()))
 }
 
-async fn run_bench_if_built(endpoints: &str, pushgateway: &str) -> Result<bool> {
+async fn run_bench(endpoints: &str, pushgateway: &str) -> Result<()> {
     let bin = env!("CARGO_BIN_EXE_etcd-monitor");
-    let help = Command::new(bin)
-        .args(["bench", "put", "--help"])
-        .output()?;
-    if !help.status.success() {
-        return Ok(false);
-    }
     let out = Command::new(bin)
         .args([
             "bench",
@@ -237,7 +228,7 @@ async fn run_bench_if_built(endpoints: &str, pushgateway: &str) -> Result<bool> 
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    Ok(true)
+    Ok(())
 }
 
 fn dump_results(
@@ -330,7 +321,7 @@ async fn every_dashboard_query_returns_data_from_a_live_stack() -> Result<()> {
         "rule groups loaded: {names:?}"
     );
 
-    let bench_ran = run_bench_if_built(&endpoints, &pushgateway_url).await?;
+    run_bench(&endpoints, &pushgateway_url).await?;
 
     // A healthy stretch: every panel that does not need a fault must have data by its end. Its length is
     // set by etcd: members observe peer round trips every 30 s, so the round-trip panel's rate() has two
@@ -370,9 +361,8 @@ async fn every_dashboard_query_returns_data_from_a_live_stack() -> Result<()> {
     ]
     .into();
     let mut failures = Vec::new();
-    let mut skipped_bench = Vec::new();
     for q in &queries {
-        if q.fault_only || (q.dashboard.contains("bench") && !bench_ran) {
+        if q.fault_only {
             continue;
         }
         let range = (healthy_end - start).ceil() as u64;
@@ -490,7 +480,6 @@ async fn every_dashboard_query_returns_data_from_a_live_stack() -> Result<()> {
                         ));
                     }
                 }
-                _ if !bench_ran && name.contains("bench") => {}
                 _ => {
                     if got.is_empty() {
                         failures.push(format!("{name}: variable {var} offers nothing"));
@@ -507,7 +496,6 @@ async fn every_dashboard_query_returns_data_from_a_live_stack() -> Result<()> {
     vars_one.insert("member", cluster.members[2].name.clone());
     let mut results: HashMap<(String, u64, String), Vec<Value>> = HashMap::new();
     for q in &queries {
-        let bench_without_data = q.dashboard.contains("bench") && !bench_ran;
         for (label, vars) in [("all members", &vars_all), ("one member", &vars_one)] {
             if label == "one member" && !q.expr.contains("$member") {
                 continue;
@@ -519,9 +507,6 @@ async fn every_dashboard_query_returns_data_from_a_live_stack() -> Result<()> {
                 prom.query_range(&expr, start, end, STEP_SECONDS).await
             };
             match result {
-                Ok(r) if !has_data(&r) && bench_without_data => {
-                    skipped_bench.push(format!("{} / {}", q.panel, q.ref_id))
-                }
                 Ok(r) if !has_data(&r) => failures.push(format!(
                     "after faults, {label}: {} / {} / {}: no data: {expr}",
                     q.dashboard, q.panel, q.ref_id
@@ -545,14 +530,6 @@ async fn every_dashboard_query_returns_data_from_a_live_stack() -> Result<()> {
         dump_results(&boards, &results, std::path::Path::new(&dump))?;
     }
 
-    if !skipped_bench.is_empty() {
-        eprintln!(
-            "stack_dashboards: etcd-monitor bench cannot run yet, so the bench dashboard's {} queries were \
-             checked to parse but not for data: {}",
-            skipped_bench.len(),
-            skipped_bench.join(", ")
-        );
-    }
     assert!(
         failures.is_empty(),
         "{} of {} dashboard queries failed:\n{}\n\nprometheus log:\n{}",

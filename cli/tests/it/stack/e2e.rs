@@ -8,17 +8,15 @@
 //! The rules are rules/ as shipped except for `for:`, shortened to 2 s so that the test takes seconds:
 //! the expressions, labels and annotations are the ones users run.
 
-mod programs;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::*;
 use anyhow::{bail, Context, Result};
 use etcd_testkit::{Cluster, ClusterOptions, EtcdVersion};
-use programs::*;
 use serde_json::Value;
 
 /// Alerts about the cluster's state (membership, quorum, leader, alarms), which both evaluators must

@@ -3,13 +3,11 @@
 //! client for Prometheus' HTTP API and readers for the alerts APIs. Every process is killed when its
 //! handle drops.
 
-#![allow(dead_code)] // each test uses a part of this
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::Value;
@@ -84,29 +82,7 @@ pub fn program(name: &str, package: &str) -> Result<PathBuf> {
     bail!("{name} not found: install Debian's {package} (scripts/deps.sh does, as root)")
 }
 
-/// Polls `f` until it returns Ok(Some(_)) or `within` passes.
-pub async fn wait_for<T, F, Fut>(what: &str, within: Duration, mut f: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<Option<T>>>,
-{
-    let deadline = Instant::now() + within;
-    let mut last_err = None;
-    loop {
-        match f().await {
-            Ok(Some(v)) => return Ok(v),
-            Ok(None) => {}
-            Err(e) => last_err = Some(e),
-        }
-        if Instant::now() > deadline {
-            return Err(match last_err {
-                Some(e) => e.context(format!("waiting for {what}")),
-                None => anyhow!("timed out after {within:?} waiting for {what}"),
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
+pub use etcd_testkit::wait_for;
 
 /// `etcd-monitor exporter` against `endpoints`, every interval 1 s, on a free loopback port.
 pub async fn start_exporter(
@@ -365,24 +341,61 @@ pub async fn prometheus_and_alerter(
     })
 }
 
-/// Polls `observe` until it returns `expected`; the error shows both and names `what`.
+/// Waits until every rule group of the alerter at `base` has been evaluated `n` times from now (by its
+/// `etcd_alerter_rule_group_last_evaluation_timestamp_seconds`): a check that nothing fired, or that
+/// state was kept, then rests on evaluations that happened rather than on time that passed.
+pub async fn rule_evaluations(base: &str, n: u32) -> Result<()> {
+    let http = reqwest::Client::new();
+    for i in 1..=n {
+        let since = now();
+        wait_for(
+            &format!("evaluation {i} of every rule group"),
+            Duration::from_secs(30),
+            || async {
+                let text = http
+                    .get(format!("{base}/metrics"))
+                    .send()
+                    .await?
+                    .text()
+                    .await?;
+                let stamps: Vec<f64> = text
+                    .lines()
+                    .filter(|l| {
+                        l.starts_with("etcd_alerter_rule_group_last_evaluation_timestamp_seconds{")
+                    })
+                    .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+                    .collect();
+                Ok::<_, anyhow::Error>(!stamps.is_empty() && stamps.iter().all(|t| *t > since))
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Polls `observe` until it returns `expected`, for at most 30 s; the error shows both and names `what`.
 pub async fn until_equal<T, F, Fut>(what: &str, expected: &T, mut observe: F) -> Result<()>
 where
     T: PartialEq + std::fmt::Debug,
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T>>,
 {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let seen = observe().await?;
-        if seen == *expected {
-            return Ok(());
+    let last = std::cell::RefCell::new(None);
+    let waited = wait_for(what, Duration::from_secs(30), || {
+        let seen = observe();
+        let last = &last;
+        async move {
+            let seen = seen.await?;
+            let equal = seen == *expected;
+            *last.borrow_mut() = Some(seen);
+            Ok::<_, anyhow::Error>(equal)
         }
-        if Instant::now() > deadline {
-            bail!("{what}: not as expected in 30 s\nexpected: {expected:?}\nlast:     {seen:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    })
+    .await;
+    waited.map_err(|e| {
+        let last = last.borrow();
+        anyhow!("{e:#}\nexpected: {expected:?}\nlast:     {last:?}")
+    })
 }
 
 /// `/api/v1/targets` (Prometheus' or the alerter's): the fields both fill the same way, per active
