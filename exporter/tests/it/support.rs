@@ -1,7 +1,6 @@
 //! Shared by the exporter's integration tests: an in-process exporter on a loopback port, and reading
 //! its /metrics back.
 
-
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 

@@ -50,10 +50,17 @@ receivers:
     d.shutdown().await;
 }
 
+/// The child's name as the test harness knows it: its path in the test binary (`console::console_child`).
+fn child_test_name() -> &'static str {
+    let path = concat!(module_path!(), "::console_child");
+    path.split_once("::").map_or(path, |(_crate, rest)| rest)
+}
+
 fn run_child(format: &str) -> Vec<String> {
+    let name = child_test_name();
     let out = Command::new(std::env::current_exe().unwrap())
         .args([
-            "console_child",
+            name,
             "--exact",
             "--ignored",
             "--nocapture",
@@ -70,10 +77,12 @@ fn run_child(format: &str) -> Vec<String> {
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
-        // libtest prints "test console_child ... " without a newline before the test's own output.
-        .map(|l| l.trim_start_matches("test console_child ... "))
+        // libtest prints "test <name> ... " without a newline before the test's own output.
+        .map(|l| {
+            l.trim_start_matches(&format!("test {name} ... "))
+                .to_string()
+        })
         .filter(|l| l.contains("EtcdNoLeader"))
-        .map(str::to_string)
         .collect()
 }
 

@@ -1,7 +1,6 @@
 //! What prom-web's integration tests share: certificates made at test time, bcrypt hashes from a
 //! reference implementation (Python's `bcrypt`), a server on a free loopback port, HTTPS clients.
 
-
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -258,6 +258,85 @@ fn dump_results(
     Ok(())
 }
 
+/// The queries of panels that need no fault, over [start, end] (instant ones at `end`): each that fails or
+/// has no data, described.
+async fn healthy_failures(
+    prom: &Prometheus,
+    queries: &[PanelQuery],
+    vars: &HashMap<&str, String>,
+    start: f64,
+    end: f64,
+) -> Vec<String> {
+    let mut failures = Vec::new();
+    for q in queries.iter().filter(|q| !q.fault_only) {
+        let range = (end - start).ceil() as u64;
+        let expr = substitute(&q.expr, vars, range);
+        let result = if q.instant {
+            prom.query(&expr, end).await
+        } else {
+            prom.query_range(&expr, start, end, STEP_SECONDS).await
+        };
+        match result {
+            Ok(r) if !has_data(&r) => failures.push(format!(
+                "healthy: {} / {} / {}: no data: {expr}",
+                q.dashboard, q.panel, q.ref_id
+            )),
+            Ok(_) => {}
+            Err(e) => failures.push(format!(
+                "healthy: {} / {} / {}: {e:#}: {expr}",
+                q.dashboard, q.panel, q.ref_id
+            )),
+        }
+    }
+    failures
+}
+
+type PanelResults = HashMap<(String, u64, String), Vec<Value>>;
+
+/// Every query over [start, end] with all members and with the one member picked: the failures, and the
+/// "all members" results (for scripts/render-dashboards.sh).
+async fn after_fault_results(
+    prom: &Prometheus,
+    queries: &[PanelQuery],
+    [vars_all, vars_one]: [&HashMap<&str, String>; 2],
+    start: f64,
+    end: f64,
+) -> (Vec<String>, PanelResults) {
+    let range = (end - start).ceil() as u64;
+    let mut failures = Vec::new();
+    let mut results = PanelResults::new();
+    for q in queries {
+        for (label, vars) in [("all members", vars_all), ("one member", vars_one)] {
+            if label == "one member" && !q.expr.contains("$member") {
+                continue;
+            }
+            let expr = substitute(&q.expr, vars, range);
+            let result = if q.instant {
+                prom.query(&expr, end).await
+            } else {
+                prom.query_range(&expr, start, end, STEP_SECONDS).await
+            };
+            match result {
+                Ok(r) if !has_data(&r) => failures.push(format!(
+                    "after faults, {label}: {} / {} / {}: no data: {expr}",
+                    q.dashboard, q.panel, q.ref_id
+                )),
+                Ok(r) => {
+                    if label == "all members" {
+                        let key = (q.dashboard.clone(), q.panel_id, q.ref_id.clone());
+                        results.insert(key, r);
+                    }
+                }
+                Err(e) => failures.push(format!(
+                    "after faults, {label}: {} / {} / {}: {e:#}: {expr}",
+                    q.dashboard, q.panel, q.ref_id
+                )),
+            }
+        }
+    }
+    (failures, results)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_dashboard_query_returns_data_from_a_live_stack() -> Result<()> {
     let boards = load_dashboards()?;
@@ -323,32 +402,6 @@ async fn every_dashboard_query_returns_data_from_a_live_stack() -> Result<()> {
 
     run_bench(&endpoints, &pushgateway_url).await?;
 
-    // A healthy stretch: every panel that does not need a fault must have data by its end. Its length is
-    // set by etcd: members observe peer round trips every 30 s, so the round-trip panel's rate() has two
-    // observations to compare only about a minute after the cluster started.
-    tokio::time::sleep(Duration::from_secs(12)).await;
-    wait_for(
-        "etcd's second peer round-trip observation",
-        Duration::from_secs(120),
-        || {
-            let prom = prom.clone();
-            async move {
-                let r = prom
-                    .query(
-                        "histogram_quantile(0.99, sum by (le) (rate(etcd_network_peer_round_trip_time_seconds_bucket{cluster=\"live\"}[60s])))",
-                        now(),
-                    )
-                    .await?;
-                Ok(has_data(&r).then_some(()))
-            }
-        },
-    )
-    .await?;
-    // One more step, so that the range queries' last step (on whole seconds from `start`) sees it too.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    prometheus_proc.check_running()?;
-    let healthy_end = now();
-
     let queries: Vec<PanelQuery> = boards
         .iter()
         .flat_map(|(n, b)| panel_queries(n, b))
@@ -360,35 +413,43 @@ async fn every_dashboard_query_returns_data_from_a_live_stack() -> Result<()> {
         ("datasource", "Prometheus".to_string()),
     ]
     .into();
-    let mut failures = Vec::new();
-    for q in &queries {
-        if q.fault_only {
-            continue;
-        }
-        let range = (healthy_end - start).ceil() as u64;
-        let expr = substitute(&q.expr, &vars_all, range);
-        let result = if q.instant {
-            prom.query(&expr, healthy_end).await
-        } else {
-            prom.query_range(&expr, start, healthy_end, STEP_SECONDS)
-                .await
-        };
-        match result {
-            Ok(r) if !has_data(&r) => failures.push(format!(
-                "healthy: {} / {} / {}: no data: {expr}",
-                q.dashboard, q.panel, q.ref_id
-            )),
-            Ok(_) => {}
-            Err(e) => failures.push(format!(
-                "healthy: {} / {} / {}: {e:#}: {expr}",
-                q.dashboard, q.panel, q.ref_id
-            )),
-        }
-    }
+
+    // A healthy stretch: every panel that does not need a fault must have data by its end. Its length is
+    // set by etcd: members observe peer round trips every 30 s, so the round-trip panel's rate() has two
+    // observations to compare only about a minute after the cluster started. Polled until every such
+    // query has data; after two minutes the last attempt's failures are reported.
+    let last = std::cell::RefCell::new(Vec::new());
+    let _ = wait_for(
+        "every panel that needs no fault to have data",
+        Duration::from_secs(120),
+        || async {
+            let failures = healthy_failures(&prom, &queries, &vars_all, start, now()).await;
+            let done = failures.is_empty();
+            *last.borrow_mut() = failures;
+            done
+        },
+    )
+    .await;
+    prometheus_proc.check_running()?;
+    let mut failures = last.into_inner();
 
     // Fault 1: a member down for a few seconds; the exporter's calls to it fail.
     cluster.kill(2)?;
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    let killed = cluster.members[2].name.clone();
+    wait_for(
+        "Prometheus to see the exporter's calls to the killed member fail",
+        Duration::from_secs(30),
+        || async {
+            let errors = prom
+                .query(
+                    &format!("etcd_exporter_member_errors_total{{cluster=\"live\", member=\"{killed}\"}} > 0"),
+                    now(),
+                )
+                .await?;
+            anyhow::Ok(!errors.is_empty())
+        },
+    )
+    .await?;
     cluster.restart(2)?;
     cluster
         .wait_member_ready(2, Duration::from_secs(30))
@@ -437,9 +498,30 @@ async fn every_dashboard_query_returns_data_from_a_live_stack() -> Result<()> {
         },
     )
     .await?;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Every query after the faults, with every member ("All") and with one member picked.
+    // The one member picked is the one that was killed: the panels that have data only under a fault
+    // have it for that member (calls to the others may or may not have failed meanwhile). Polled until
+    // all have data (the range queries' last step, on whole seconds from `start`, must reach the alarm);
+    // after 30 s the last attempt's failures are reported.
+    let mut vars_one = vars_all.clone();
+    vars_one.insert("member", killed);
+    let last = std::cell::RefCell::new((Vec::new(), HashMap::new(), 0.0));
+    let _ = wait_for(
+        "every panel query to have data after the faults",
+        Duration::from_secs(30),
+        || async {
+            let end = now();
+            let (failures, results) =
+                after_fault_results(&prom, &queries, [&vars_all, &vars_one], start, end).await;
+            let done = failures.is_empty();
+            *last.borrow_mut() = (failures, results, end);
+            done
+        },
+    )
+    .await;
     prometheus_proc.check_running()?;
-    let end = now();
+    let (after_failures, results, end) = last.into_inner();
+    failures.extend(after_failures);
     let range = (end - start).ceil() as u64;
 
     // Variable queries: the values Grafana would offer.
@@ -485,42 +567,6 @@ async fn every_dashboard_query_returns_data_from_a_live_stack() -> Result<()> {
                         failures.push(format!("{name}: variable {var} offers nothing"));
                     }
                 }
-            }
-        }
-    }
-
-    // Every query after the faults, with every member ("All") and with one member picked.
-    // The one member picked is the one that was killed: the panels that have data only under a fault
-    // have it for that member (calls to the others may or may not have failed meanwhile).
-    let mut vars_one = vars_all.clone();
-    vars_one.insert("member", cluster.members[2].name.clone());
-    let mut results: HashMap<(String, u64, String), Vec<Value>> = HashMap::new();
-    for q in &queries {
-        for (label, vars) in [("all members", &vars_all), ("one member", &vars_one)] {
-            if label == "one member" && !q.expr.contains("$member") {
-                continue;
-            }
-            let expr = substitute(&q.expr, vars, range);
-            let result = if q.instant {
-                prom.query(&expr, end).await
-            } else {
-                prom.query_range(&expr, start, end, STEP_SECONDS).await
-            };
-            match result {
-                Ok(r) if !has_data(&r) => failures.push(format!(
-                    "after faults, {label}: {} / {} / {}: no data: {expr}",
-                    q.dashboard, q.panel, q.ref_id
-                )),
-                Ok(r) => {
-                    if label == "all members" {
-                        let key = (q.dashboard.clone(), q.panel_id, q.ref_id.clone());
-                        results.insert(key, r);
-                    }
-                }
-                Err(e) => failures.push(format!(
-                    "after faults, {label}: {} / {} / {}: {e:#}: {expr}",
-                    q.dashboard, q.panel, q.ref_id
-                )),
             }
         }
     }
