@@ -122,12 +122,13 @@ fn data_root() -> PathBuf {
     let shm = Path::new("/dev/shm");
     // Each member preallocates 64 MiB WAL segments (two at a time): ask for room for several clusters.
     const ROOM: u64 = 4 << 30;
+    // fsblkcnt_t is u64 on 64-bit Linux, narrower elsewhere: the conversion is not useless everywhere.
+    #[allow(clippy::useless_conversion)]
+    let room = |st: nix::sys::statvfs::Statvfs| {
+        u64::from(st.blocks_available()).saturating_mul(u64::from(st.fragment_size()))
+    };
     match nix::sys::statvfs::statvfs(shm) {
-        Ok(st)
-            if (st.blocks_available() as u64).saturating_mul(st.fragment_size() as u64) >= ROOM =>
-        {
-            shm.to_path_buf()
-        }
+        Ok(st) if room(st) >= ROOM => shm.to_path_buf(),
         _ => std::env::temp_dir(),
     }
 }

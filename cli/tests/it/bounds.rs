@@ -5,7 +5,7 @@
 //! intervals, which Prometheus reads as "the default".
 
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use etcd_testkit::free_port;
 
@@ -236,32 +236,27 @@ async fn alerter_zero_intervals_mean_the_defaults() {
             .spawn()
             .unwrap(),
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let (rules, targets) = loop {
-        if let Ok(Some(status)) = child.0.try_wait() {
-            panic!("the alerter exited with {status}");
-        }
-        let get = |path: &str| {
-            let url = format!("http://127.0.0.1:{port}{path}");
+    let (rules, targets) = etcd_testkit::wait_for(
+        "the alerter to evaluate and scrape once",
+        Duration::from_secs(30),
+        || {
+            if let Ok(Some(status)) = child.0.try_wait() {
+                panic!("the alerter exited with {status}");
+            }
             async move {
-                match reqwest::get(url).await {
-                    Ok(r) => r.json::<serde_json::Value>().await.ok(),
-                    Err(_) => None,
-                }
+                let get = |path: &str| {
+                    let url = format!("http://127.0.0.1:{port}{path}");
+                    async move { reqwest::get(url).await?.json::<serde_json::Value>().await }
+                };
+                let (rules, targets) = (get("/api/v1/rules").await?, get("/api/v1/targets").await?);
+                let evaluated = rules["data"]["groups"][0]["rules"][0]["health"] == "ok";
+                let scraped = targets["data"]["activeTargets"][0]["health"] == "down";
+                anyhow::Ok((evaluated && scraped).then_some((rules, targets)))
             }
-        };
-        if let (Some(rules), Some(targets)) =
-            (get("/api/v1/rules").await, get("/api/v1/targets").await)
-        {
-            let evaluated = rules["data"]["groups"][0]["rules"][0]["health"] == "ok";
-            let scraped = targets["data"]["activeTargets"][0]["health"] == "down";
-            if evaluated && scraped {
-                break (rules, targets);
-            }
-        }
-        assert!(Instant::now() < deadline, "never evaluated and scraped");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(rules["data"]["groups"][0]["interval"], 60.0, "{rules}");
     let t = &targets["data"]["activeTargets"][0];
     assert_eq!(t["scrapeInterval"], "1m", "{t}");

@@ -6,7 +6,7 @@
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use etcd_testkit::{free_port, Cluster, ClusterOptions, EtcdVersion, ROOT_PASSWORD};
 
@@ -100,31 +100,39 @@ async fn receiver_urls_and_keys_never_reach_the_log() {
             .unwrap(),
     );
 
-    let deadline = Instant::now() + Duration::from_secs(60);
     let metrics_url = format!("http://127.0.0.1:{port}/metrics");
-    loop {
-        let metrics = match reqwest::get(&metrics_url).await {
-            Ok(r) => r.text().await.unwrap_or_default(),
-            Err(_) => String::new(),
-        };
-        let all_failed = ["slack", "webhook", "pagerduty"]
-            .iter()
-            .all(|i| failed_total(&metrics, i) >= 1.0);
-        if all_failed && hits.load(Ordering::SeqCst) >= 2 {
-            break;
-        }
-        if let Ok(Some(status)) = child.0.try_wait() {
-            panic!(
-                "alerter exited with {status}: {}",
-                std::fs::read_to_string(&log).unwrap()
-            );
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the receivers were never tried and failed: {metrics}\n{}",
+    let last = std::cell::RefCell::new(String::new());
+    let tried = etcd_testkit::wait_for(
+        "the receivers to be tried and fail",
+        Duration::from_secs(60),
+        || {
+            if let Ok(Some(status)) = child.0.try_wait() {
+                panic!(
+                    "alerter exited with {status}: {}",
+                    std::fs::read_to_string(&log).unwrap()
+                );
+            }
+            let (metrics_url, hits, last) = (&metrics_url, &hits, &last);
+            async move {
+                let metrics = match reqwest::get(metrics_url).await {
+                    Ok(r) => r.text().await.unwrap_or_default(),
+                    Err(_) => String::new(),
+                };
+                let all_failed = ["slack", "webhook", "pagerduty"]
+                    .iter()
+                    .all(|i| failed_total(&metrics, i) >= 1.0);
+                *last.borrow_mut() = metrics;
+                all_failed && hits.load(Ordering::SeqCst) >= 2
+            }
+        },
+    )
+    .await;
+    if let Err(e) = tried {
+        panic!(
+            "{e}: {}\n{}",
+            last.borrow(),
             std::fs::read_to_string(&log).unwrap()
         );
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // The scrape target with a password was tried, and the targets API does not show the password.
     let targets = reqwest::get(format!("http://127.0.0.1:{port}/api/v1/targets"))

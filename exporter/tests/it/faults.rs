@@ -15,7 +15,7 @@ async fn leader_killed_then_quorum_lost_then_restored() {
         .await
         .unwrap();
     let exporter = start(config(vec![cluster_config("main", &cluster)])).await;
-    eventually(&exporter, Duration::from_secs(10), "healthy", |f| {
+    scrape_until(&exporter, Duration::from_secs(10), "healthy", |f| {
         value(f, "etcd_cluster_healthy", &[C]) == Some(1.0)
     })
     .await;
@@ -24,7 +24,7 @@ async fn leader_killed_then_quorum_lost_then_restored() {
     let old = cluster.leader_index().await.unwrap();
     let old_name = cluster.members[old].name.clone();
     cluster.kill(old).unwrap();
-    let fams = eventually(
+    let fams = scrape_until(
         &exporter,
         Duration::from_secs(20),
         "new leader after the kill",
@@ -81,7 +81,7 @@ async fn leader_killed_then_quorum_lost_then_restored() {
     // A second member dies: no quorum, no leader, unhealthy; the scrape still answers.
     let second = (0..3).find(|i| *i != old && *i != new).unwrap();
     cluster.kill(new).unwrap();
-    let fams = eventually(&exporter, Duration::from_secs(20), "quorum lost", |f| {
+    let fams = scrape_until(&exporter, Duration::from_secs(20), "quorum lost", |f| {
         value(f, "etcd_cluster_has_leader", &[C]) == Some(0.0)
             && value(f, "etcd_cluster_fault_tolerance", &[C]).unwrap_or(0.0) < 0.0
     })
@@ -110,7 +110,7 @@ async fn leader_killed_then_quorum_lost_then_restored() {
     // Both come back: healthy again, with full fault tolerance.
     cluster.restart(old).unwrap();
     cluster.restart(new).unwrap();
-    eventually(&exporter, Duration::from_secs(30), "restored", |f| {
+    scrape_until(&exporter, Duration::from_secs(30), "restored", |f| {
         value(f, "etcd_cluster_healthy", &[C]) == Some(1.0)
             && value(f, "etcd_cluster_fault_tolerance", &[C]) == Some(1.0)
             && count(f, "etcd_member_up", &[C]) == 3
@@ -130,7 +130,7 @@ async fn a_paused_member_times_out_and_scrapes_stay_fast() {
         .await
         .unwrap();
     let exporter = start(config(vec![cluster_config("main", &cluster)])).await;
-    eventually(&exporter, Duration::from_secs(10), "healthy", |f| {
+    scrape_until(&exporter, Duration::from_secs(10), "healthy", |f| {
         value(f, "etcd_cluster_healthy", &[C]) == Some(1.0)
     })
     .await;
@@ -178,7 +178,7 @@ async fn a_paused_member_times_out_and_scrapes_stay_fast() {
     );
 
     cluster.resume(victim).unwrap();
-    eventually(
+    scrape_until(
         &exporter,
         Duration::from_secs(15),
         "resumed member up",
@@ -196,7 +196,7 @@ async fn a_learner_is_counted_but_does_not_vote() {
     let exporter = start(config(vec![cluster_config("main", &cluster)])).await;
     let i = cluster.add_learner().await.unwrap();
     let name = cluster.members[i].name.clone();
-    let fams = eventually(
+    let fams = scrape_until(
         &exporter,
         Duration::from_secs(20),
         "learner visible and up",
@@ -261,7 +261,7 @@ async fn a_nospace_alarm_is_exported() {
         }
     }
     assert!(raised, "etcd never raised NOSPACE with a 4 MiB quota");
-    let fams = eventually(&exporter, Duration::from_secs(10), "alarm exported", |f| {
+    let fams = scrape_until(&exporter, Duration::from_secs(10), "alarm exported", |f| {
         count(f, "etcd_cluster_alarm", &[C, ("alarm", "NOSPACE")]) >= 1
             && value(f, "etcd_member_quota_bytes", &[C, ("member", "m0")]).is_some()
     })
@@ -275,7 +275,7 @@ async fn a_nospace_alarm_is_exported() {
     let status = json(&exporter, "/api/v1/cluster/status").await;
     assert_eq!(status["alarms"][0]["alarm"], "NOSPACE");
     // Under NOSPACE the write probe fails (etcd refuses puts) while reads still work.
-    let fams = eventually(
+    let fams = scrape_until(
         &exporter,
         Duration::from_secs(10),
         "write probe fails",
@@ -318,7 +318,7 @@ async fn tls_client_certificates_and_auth() {
         insecure,
     ]))
     .await;
-    let fams = eventually(
+    let fams = scrape_until(
         &exporter,
         Duration::from_secs(15),
         "both up with probes and pass-through",

@@ -50,7 +50,7 @@ async fn healthy_cluster_on_3_4_and_3_5() {
         let exporter = start(config(vec![cluster_config("main", &cluster)])).await;
         let c = [("cluster", "main")];
         // Wait until probes and the pass-through have run once.
-        let fams = eventually(
+        let fams = scrape_until(
             &exporter,
             Duration::from_secs(15),
             "first full round",
@@ -123,7 +123,7 @@ async fn healthy_cluster_on_3_4_and_3_5() {
         let mut own_config = config(vec![cluster_config("main", &cluster)]);
         own_config.member_metrics = false;
         let own_only = start(own_config).await;
-        let own_fams = eventually(&own_only, Duration::from_secs(10), "own metrics", |f| {
+        let own_fams = scrape_until(&own_only, Duration::from_secs(10), "own metrics", |f| {
             count(f, "etcd_probe_duration_seconds_count", &[("op", "write")]) == 3
         })
         .await;
@@ -247,8 +247,20 @@ async fn healthy_cluster_on_3_4_and_3_5() {
             .unwrap();
         assert_eq!(unknown.status(), 404);
 
-        // History is a bounded ring (history_size 20 in these tests).
-        tokio::time::sleep(Duration::from_millis(300 * 22)).await;
+        // History is a bounded ring (history_size 20 in these tests): once its oldest entry has been
+        // dropped, it holds exactly 20.
+        let first = |h: &serde_json::Value| h["entries"][0]["timestamp"].as_f64();
+        let oldest = first(&json(&exporter, "/api/v1/metrics/history").await);
+        etcd_testkit::wait_for(
+            "the history ring to drop its oldest entry",
+            Duration::from_secs(30),
+            || async {
+                let h = json(&exporter, "/api/v1/metrics/history").await;
+                h["entries"].as_array().is_some_and(|e| e.len() >= 20) && first(&h) > oldest
+            },
+        )
+        .await
+        .unwrap();
         let history = json(&exporter, "/api/v1/metrics/history").await;
         let entries = history["entries"].as_array().unwrap();
         assert_eq!(entries.len(), 20);
@@ -293,7 +305,7 @@ async fn one_exporter_serves_several_clusters_from_a_config_file() {
     .unwrap();
     let file = etcd_monitor_exporter::MultiClusterFile::load(&path).unwrap();
     let exporter = start(config(file.clusters)).await;
-    let fams = eventually(&exporter, Duration::from_secs(10), "both clusters", |f| {
+    let fams = scrape_until(&exporter, Duration::from_secs(10), "both clusters", |f| {
         value(f, "etcd_cluster_healthy", &[("cluster", "alpha")]) == Some(1.0)
             && value(f, "etcd_cluster_healthy", &[("cluster", "beta")]) == Some(1.0)
     })

@@ -56,7 +56,7 @@ async fn started_during_an_outage_it_serves_and_recovers() {
     for i in 0..3 {
         cluster.restart(i).unwrap();
     }
-    let fams = eventually(&exporter, Duration::from_secs(60), "recovery", |f| {
+    let fams = scrape_until(&exporter, Duration::from_secs(60), "recovery", |f| {
         value(f, "etcd_cluster_healthy", &[C]) == Some(1.0)
             && ["member_list", "status", "alarms", "probe", "member_metrics"]
                 .iter()
@@ -70,7 +70,7 @@ async fn started_during_an_outage_it_serves_and_recovers() {
     // every member, so they do not claim success.
     let down = cluster.leader_index().await.unwrap();
     cluster.kill(down).unwrap();
-    let fams = eventually(&exporter, Duration::from_secs(30), "one member down", |f| {
+    let fams = scrape_until(&exporter, Duration::from_secs(30), "one member down", |f| {
         value(f, "etcd_member_up", &[C, ("member", &format!("m{down}"))]) == Some(0.0)
             && collector(f, "main", "member_metrics") == Some(0.0)
     })
@@ -104,7 +104,7 @@ async fn one_dead_cluster_does_not_stop_the_others() {
         .unwrap(),
     };
     let exporter = start(config(vec![dead, cluster_config("main", &live)])).await;
-    let fams = eventually(
+    let fams = scrape_until(
         &exporter,
         Duration::from_secs(20),
         "the live cluster",
@@ -146,7 +146,7 @@ async fn real_members_over_the_limits_are_reported() {
         cfg.member_metrics_limits = limits;
         let exporter = start(cfg).await;
         let m0 = ("member", "m0");
-        let fams = eventually(&exporter, Duration::from_secs(20), why, |f| {
+        let fams = scrape_until(&exporter, Duration::from_secs(20), why, |f| {
             value(f, "etcd_exporter_member_metrics_up", &[C, m0]) == Some(0.0)
                 && value(f, "etcd_cluster_healthy", &[C]) == Some(1.0)
         })

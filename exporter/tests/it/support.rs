@@ -2,7 +2,7 @@
 //! its /metrics back.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use etcd_monitor_exporter::{ClusterConfig, ExporterConfig};
 use etcd_testkit::Cluster;
@@ -61,17 +61,9 @@ pub async fn start(config: ExporterConfig) -> Running {
         stop: Some(tx),
         task,
     };
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(r) = http.get(running.url("/-/ready")).send().await {
-            if r.status().is_success() {
-                break;
-            }
-        }
-        assert!(Instant::now() < deadline, "exporter not ready in 20 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    etcd_testkit::wait_http_ok(&running.url("/-/ready"), Duration::from_secs(20))
+        .await
+        .expect("the exporter ready");
     running
 }
 
@@ -110,29 +102,30 @@ pub fn count(fams: &[MetricFamily], name: &str, labels: &[(&str, &str)]) -> usiz
         .count()
 }
 
-/// Scrapes until `check` holds, for at most `within`; panics with the last scrape's view otherwise.
-pub async fn eventually(
+/// Scrapes until `check` holds, for at most `within`, and returns that scrape; panics with the cluster
+/// status the exporter reports otherwise.
+pub async fn scrape_until(
     r: &Running,
     within: Duration,
     what: &str,
     check: impl Fn(&[MetricFamily]) -> bool,
 ) -> Vec<MetricFamily> {
-    let deadline = Instant::now() + within;
-    loop {
+    let reached = etcd_testkit::wait_for(what, within, || async {
         let fams = scrape(r).await;
-        if check(&fams) {
-            return fams;
-        }
-        if Instant::now() > deadline {
+        check(&fams).then_some(fams)
+    })
+    .await;
+    match reached {
+        Ok(fams) => fams,
+        Err(e) => {
             let status = reqwest::get(r.url("/api/v1/cluster/status"))
                 .await
                 .unwrap()
                 .text()
                 .await
                 .unwrap();
-            panic!("{what}: not reached within {within:?}; cluster status: {status}");
+            panic!("{e:#}; cluster status: {status}");
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

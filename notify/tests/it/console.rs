@@ -38,15 +38,23 @@ receivers:
     let a = alert(&[("alertname", "EtcdNoLeader"), ("instance", "m1")], t);
     let b = alert(&[("alertname", "EtcdNoLeader"), ("instance", "m2")], t);
     d.send(vec![a.clone(), b]);
-    while d.metrics().notifications_total("console") < 1 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    etcd_testkit::wait_for(
+        "the first notification",
+        Duration::from_secs(10),
+        || async { d.metrics().notifications_total("console") >= 1 },
+    )
+    .await
+    .unwrap();
     let mut r = a.clone();
     r.ends_at = Some(Utc::now());
     d.send(vec![r]);
-    while d.metrics().notifications_total("console") < 2 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    etcd_testkit::wait_for(
+        "the resolved notification",
+        Duration::from_secs(10),
+        || async { d.metrics().notifications_total("console") >= 2 },
+    )
+    .await
+    .unwrap();
     d.shutdown().await;
 }
 

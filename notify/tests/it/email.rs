@@ -103,27 +103,21 @@ impl Smtp {
     }
 
     async fn wait_messages(&self, n: usize, timeout: Duration) -> Vec<Value> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
+        let files = etcd_testkit::wait_for(&format!("{n} messages"), timeout, || async {
             let mut files: Vec<PathBuf> = std::fs::read_dir(&self.out)
                 .unwrap()
                 .map(|e| e.unwrap().path())
                 .filter(|p| p.extension().is_some_and(|e| e == "json"))
                 .collect();
-            if files.len() >= n {
-                files.sort();
-                return files
-                    .iter()
-                    .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
-                    .collect();
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "expected {n} messages, got {}",
-                files.len()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            files.sort();
+            (files.len() >= n).then_some(files)
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}: got {}", self.count()));
+        files
+            .iter()
+            .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
+            .collect()
     }
 
     fn count(&self) -> usize {
@@ -325,14 +319,13 @@ global:
     )
     .unwrap();
     d.send(etcd_alerts());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while d.metrics().notifications_total("email") == 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no delivery attempt finished"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    etcd_testkit::wait_for(
+        "a delivery attempt to finish",
+        Duration::from_secs(10),
+        || async { d.metrics().notifications_total("email") > 0 },
+    )
+    .await
+    .unwrap();
     assert_eq!(d.metrics().notifications_failed_total("email"), 1);
     assert_eq!(smtp.count(), 0);
     d.shutdown().await;

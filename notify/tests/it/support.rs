@@ -91,21 +91,23 @@ impl Receiver {
 
     /// Waits until at least `n` requests were accepted (2xx), or panics after `timeout`.
     pub async fn wait_accepted(&self, n: usize, timeout: Duration) -> Vec<Received> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let a = self.accepted();
-            if a.len() >= n {
-                return a;
-            }
-            if tokio::time::Instant::now() > deadline {
-                panic!(
-                    "expected {n} accepted requests within {timeout:?}, got {}: {:?}",
-                    a.len(),
-                    self.received()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let accepted =
+            etcd_testkit::wait_for(&format!("{n} accepted requests"), timeout, || async {
+                let a = self.accepted();
+                (a.len() >= n).then_some(a)
+            })
+            .await;
+        accepted.unwrap_or_else(|e| panic!("{e}; received: {:?}", self.received()))
+    }
+
+    /// Waits until at least `n` requests arrived, whatever the answer, or panics after `timeout`.
+    pub async fn wait_received(&self, n: usize, timeout: Duration) -> Vec<Received> {
+        let received = etcd_testkit::wait_for(&format!("{n} requests"), timeout, || async {
+            let r = self.received();
+            (r.len() >= n).then_some(r)
+        })
+        .await;
+        received.unwrap_or_else(|e| panic!("{e}; received: {:?}", self.received()))
     }
 }
 
@@ -216,16 +218,18 @@ pub async fn start_alertmanager_with(
         url: format!("{scheme}://127.0.0.1:{port}{prefix}"),
         _dir: dir,
     };
-    let mut last = String::new();
-    for _ in 0..100 {
-        match http.get(format!("{}/-/ready", am.url)).send().await {
-            Ok(r) if r.status().is_success() => return Some(am),
-            Ok(r) => last = format!("status {}", r.status()),
-            Err(e) => last = format!("{e:?}"),
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("alertmanager did not become ready: {last}");
+    let ready = etcd_testkit::wait_for(
+        "Alertmanager to be ready",
+        Duration::from_secs(10),
+        || async {
+            let r = http.get(format!("{}/-/ready", am.url)).send().await?;
+            anyhow::ensure!(r.status().is_success(), "status {}", r.status());
+            anyhow::Ok(true)
+        },
+    )
+    .await;
+    ready.unwrap_or_else(|e| panic!("{e:#}"));
+    Some(am)
 }
 
 // ---- templates both we and Alertmanager render ----

@@ -89,12 +89,13 @@ async fn graceful_shutdown_lets_a_request_in_progress_finish() {
     let url = format!("{}/slow", server.http());
     let slow = tokio::spawn(async move { reqwest::get(url).await?.text().await });
     // Wait until the request is being handled, then stop the server.
-    assert!(
-        crate::support::eventually(Duration::from_secs(5), || async {
-            crate::support::SLOW_STARTED.load(std::sync::atomic::Ordering::SeqCst) > 0
-        })
-        .await
-    );
+    etcd_testkit::wait_for(
+        "the slow request handled",
+        Duration::from_secs(5),
+        || async { crate::support::SLOW_STARTED.load(std::sync::atomic::Ordering::SeqCst) > 0 },
+    )
+    .await
+    .unwrap();
     let addr = server.addr;
     let t = Instant::now();
     server.stop().await.unwrap();

@@ -4,7 +4,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::{bcrypt_hash, client, eventually, Dir, Server};
+use crate::support::{bcrypt_hash, client, Dir, Server};
 use reqwest::StatusCode;
 
 #[tokio::test]
@@ -169,10 +169,11 @@ async fn new_users_and_rotated_certificates_take_effect_without_restart() {
         "{base}basic_auth_users:\n  alice: '{alice}'\n  bob: '{bob}'\n"
     ));
     assert!(
-        eventually(Duration::from_secs(5), || async {
+        etcd_testkit::wait_for("the new user let in", Duration::from_secs(5), || async {
             get("bob", "b").await.map(|r| r.status()).ok() == Some(StatusCode::OK)
         })
-        .await,
+        .await
+        .is_ok(),
         "the new user was not let in"
     );
 
@@ -190,11 +191,16 @@ async fn new_users_and_rotated_certificates_take_effect_without_restart() {
         info.peer_certificate().map(|c| c.to_vec())
     };
     assert!(
-        eventually(Duration::from_secs(5), || {
-            let (ca, url, want) = (d.ca.pem.clone(), url.clone(), fresh.der.clone());
-            async move { served(ca, url).await == Some(want) }
-        })
-        .await,
+        etcd_testkit::wait_for(
+            "the rotated certificate served",
+            Duration::from_secs(5),
+            || {
+                let (ca, url, want) = (d.ca.pem.clone(), url.clone(), fresh.der.clone());
+                async move { served(ca, url).await == Some(want) }
+            }
+        )
+        .await
+        .is_ok(),
         "the rotated certificate is not served"
     );
     assert_eq!(

@@ -31,9 +31,10 @@ async fn a_paused_member_shows_in_corrected_latency() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_until("the bench to write", Duration::from_secs(20), || {
+    etcd_testkit::wait_for_blocking("the bench to write", Duration::from_secs(20), || {
         keys_at(&cluster, PREFIX, None) > 0
-    });
+    })
+    .unwrap();
     std::thread::sleep(Duration::from_millis(500));
     // One second with etcd stopped: about 200 requests are due meanwhile, 4 clients can send 4.
     cluster.pause(0).unwrap();

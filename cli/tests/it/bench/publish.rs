@@ -122,7 +122,11 @@ async fn pushgateway_and_results_dir() {
             .await
             .unwrap()
     };
-    wait_until_async(|| async { http.get(format!("{pg}/-/ready")).send().await.is_ok() }).await;
+    etcd_testkit::wait_for("the Pushgateway", Duration::from_secs(20), || async {
+        http.get(format!("{pg}/-/ready")).send().await.is_ok()
+    })
+    .await
+    .unwrap();
 
     let dir = tempfile::tempdir().unwrap();
     let results = dir.path().join("results");
@@ -209,18 +213,6 @@ async fn pushgateway_and_results_dir() {
     );
 }
 
-async fn wait_until_async<F, Fut>(mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !f().await {
-        assert!(std::time::Instant::now() < deadline, "timed out");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_original_invocation_still_works() {
     let cluster = Cluster::start(ClusterOptions::new(1, EtcdVersion::V3_5))
@@ -271,7 +263,7 @@ async fn the_original_invocation_still_works() {
     );
     let http = reqwest::Client::new();
     let url = format!("http://127.0.0.1:{port}/metrics");
-    wait_until_async(|| async {
+    etcd_testkit::wait_for("two runs served", Duration::from_secs(20), || async {
         let text = match http.get(&url).send().await {
             Ok(r) => r.text().await.unwrap_or_default(),
             Err(_) => return false,
@@ -279,16 +271,13 @@ async fn the_original_invocation_still_works() {
         sample(&text, "etcd_bench_runs_total", &[]).unwrap_or(0.0) >= 2.0
             && sample(&text, "etcd_bench_requests_total", &[("workload", "range")]) == Some(20.0)
     })
-    .await;
+    .await
+    .unwrap();
     sigterm(daemon.0.id());
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while daemon.0.try_wait().unwrap().is_none() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the daemon did not stop"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    etcd_testkit::wait_for_blocking("the daemon to stop", Duration::from_secs(20), || {
+        daemon.0.try_wait().unwrap()
+    })
+    .unwrap();
     assert_eq!(keys_at(&cluster, PREFIX, None), 0);
 }
 
@@ -324,10 +313,11 @@ async fn the_daemon_runs_on_schedule_and_on_demand_never_overlapping() {
         }
     };
     // A scheduled run happens and its result is served.
-    wait_until_async(|| async {
+    etcd_testkit::wait_for("a scheduled run", Duration::from_secs(20), || async {
         sample(&metrics().await, "etcd_bench_runs_total", &[]).unwrap_or(0.0) >= 1.0
     })
-    .await;
+    .await
+    .unwrap();
     let text = metrics().await;
     assert_eq!(
         sample(&text, "etcd_bench_success", &[("workload", "put")]),
@@ -349,13 +339,17 @@ async fn the_daemon_runs_on_schedule_and_on_demand_never_overlapping() {
             (status, r.json::<serde_json::Value>().await.unwrap())
         }
     };
-    let (status, v) = loop {
-        let (s, v) = post(r#"{"type":"read","ops":30}"#).await;
-        if s != 409 {
-            break (s, v);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    // Scheduled runs may hold the slot for a moment (409): asked again until one is taken.
+    let (status, v) = etcd_testkit::wait_for(
+        "a turn for the requested run",
+        Duration::from_secs(20),
+        || async {
+            let (s, v) = post(r#"{"type":"read","ops":30}"#).await;
+            (s != 409).then_some((s, v))
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["workload"], "range");
     assert_eq!(v["total"], 30);
@@ -363,35 +357,32 @@ async fn the_daemon_runs_on_schedule_and_on_demand_never_overlapping() {
 
     // A long run holds the lock: a second request meanwhile is refused, never run alongside.
     let long = tokio::spawn(post(r#"{"workload":"put","total":300,"rate":100}"#));
-    let mut refused = false;
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        if sample(&metrics().await, "etcd_bench_running", &[]) == Some(1.0) {
+    etcd_testkit::wait_for(
+        "a request refused while a run goes",
+        Duration::from_secs(5),
+        || async {
+            if sample(&metrics().await, "etcd_bench_running", &[]) != Some(1.0) {
+                return false;
+            }
             let (s, v) = post(r#"{"ops":5}"#).await;
             if s == 409 {
                 assert!(v["error"].as_str().unwrap().contains("in progress"));
-                refused = true;
-                break;
             }
-        }
-    }
-    assert!(refused, "no request was refused while a run was going");
+            s == 409
+        },
+    )
+    .await
+    .expect("no request was refused while a run was going");
     let _ = long.await;
     assert_eq!(post(r#"{"bogus":1}"#).await.0, 400);
 
     // SIGTERM: the daemon stops and leaves no keys.
     sigterm(daemon.0.id());
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = daemon.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the daemon did not stop"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status =
+        etcd_testkit::wait_for_blocking("the daemon to stop", Duration::from_secs(20), || {
+            daemon.0.try_wait().unwrap()
+        })
+        .unwrap();
     assert!(status.success(), "{status:?}");
     assert_eq!(keys_at(&cluster, PREFIX, None), 0);
 }

@@ -176,9 +176,10 @@ async fn sigterm_deletes_the_keys() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_until("the bench to write", Duration::from_secs(20), || {
+    etcd_testkit::wait_for_blocking("the bench to write", Duration::from_secs(20), || {
         keys_at(&cluster, PREFIX, None) > 10
-    });
+    })
+    .unwrap();
     sigterm(child.id());
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));

@@ -110,17 +110,6 @@ pub fn keys_at(cluster: &etcd_testkit::Cluster, prefix: &str, rev: Option<i64>) 
     v["count"].as_i64().unwrap_or(0)
 }
 
-pub fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + within;
-    while !f() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 pub fn get_f64(v: &serde_json::Value, path: &[&str]) -> f64 {
     let mut x = v;
     for p in path {
@@ -189,18 +178,10 @@ impl Daemon {
     /// SIGTERM, then waits (at most `within`) for the exit status.
     pub fn terminate(&mut self, within: Duration) -> std::process::ExitStatus {
         sigterm(self.child.0.id());
-        let deadline = std::time::Instant::now() + within;
-        loop {
-            if let Some(s) = self.child.0.try_wait().expect("wait") {
-                return s;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the daemon did not stop within {within:?}\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let stopped = etcd_testkit::wait_for_blocking("the daemon to stop", within, || {
+            self.child.0.try_wait().expect("wait")
+        });
+        stopped.unwrap_or_else(|e| panic!("{e}\n{}", self.log()))
     }
 
     pub async fn metrics(&self) -> String {

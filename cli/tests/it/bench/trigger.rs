@@ -51,27 +51,21 @@ async fn get(daemon: &Daemon, path: &str) -> (u16, Value) {
 
 /// Polls a run until it is no longer running.
 async fn wait_finished(daemon: &Daemon, path: &str, within: Duration) -> Value {
-    let deadline = Instant::now() + within;
-    loop {
+    let finished = etcd_testkit::wait_for(&format!("run {path} to finish"), within, || async {
         let (status, v) = get(daemon, path).await;
         assert_eq!(status, 200, "{v}");
-        if v["state"] != "running" {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "run {path} still running after {within:?}\n{}",
-            daemon.log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        (v["state"] != "running").then_some(v)
+    })
+    .await;
+    finished.unwrap_or_else(|e| panic!("{e}\n{}", daemon.log()))
 }
 
 fn wait_until_writing(cluster: &Cluster) {
     tokio::task::block_in_place(|| {
-        wait_until("the run to write", Duration::from_secs(20), || {
+        etcd_testkit::wait_for_blocking("the run to write", Duration::from_secs(20), || {
             keys_at(cluster, PREFIX, None) > 0
         })
+        .unwrap()
     })
 }
 
@@ -343,16 +337,19 @@ async fn a_scheduled_run_that_finds_one_going_is_skipped_and_counted() {
     let cluster = cluster().await;
     let daemon = Daemon::start(&cluster, &["put", "--total=20", "--schedule=* * * * * *"]).await;
     // A requested run of 4 s; scheduled runs may hold the slot for a moment first.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let location = loop {
-        let (status, location, v) = post(&daemon, r#"{"total":400,"rate":100}"#, true).await;
-        if status == 202 {
-            break location.expect("Location");
-        }
-        assert_eq!(status, 409, "{v}");
-        assert!(Instant::now() < deadline, "never got a turn");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let location = etcd_testkit::wait_for(
+        "a turn for the requested run",
+        Duration::from_secs(20),
+        || async {
+            let (status, location, v) = post(&daemon, r#"{"total":400,"rate":100}"#, true).await;
+            if status != 202 {
+                assert_eq!(status, 409, "{v}");
+            }
+            (status == 202).then(|| location.expect("Location"))
+        },
+    )
+    .await
+    .unwrap();
     let skipped_before = sample(
         &daemon.metrics().await,
         "etcd_bench_skipped_runs_total",

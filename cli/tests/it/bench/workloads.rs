@@ -201,8 +201,15 @@ async fn conns_open_their_own_connections() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(1500));
-        counts.push(established_to(child.id(), port));
+        // Counted once the bench has opened at least the connections it was asked for.
+        let pid = child.id();
+        etcd_testkit::wait_for_blocking(
+            &format!("the bench's {conns} connection(s)"),
+            Duration::from_secs(10),
+            || established_to(pid, port) >= conns,
+        )
+        .unwrap();
+        counts.push(established_to(pid, port));
         assert!(child.wait().unwrap().success());
     }
     assert_eq!(

@@ -2,7 +2,7 @@
 //! `etcd-monitor --endpoints=...`, and bad input ending in one clear line and a non-zero exit.
 
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use etcd_testkit::{free_port, Cluster, ClusterOptions, EtcdVersion};
 
@@ -54,66 +54,71 @@ impl Exporter {
 
     async fn wait_ready(&mut self) -> String {
         let url = format!("http://127.0.0.1:{}", self.port);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(r) = reqwest::get(format!("{url}/-/ready")).await {
-                if r.status().is_success() {
-                    return url;
-                }
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
+        let child = &mut self.child;
+        etcd_testkit::wait_for("the exporter to be ready", Duration::from_secs(20), || {
+            if let Ok(Some(status)) = child.try_wait() {
                 panic!("exporter exited with {status}");
             }
-            assert!(Instant::now() < deadline, "exporter not ready");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            let ready = format!("{url}/-/ready");
+            async move {
+                reqwest::get(ready)
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            }
+        })
+        .await
+        .unwrap();
+        url
     }
 }
 
 impl Exporter {
-    async fn metrics(&self) -> String {
-        reqwest::get(format!("http://127.0.0.1:{}/metrics", self.port))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    }
-
     /// Polls /metrics until every line of `want` is in it.
     async fn wait_metrics(&mut self, within: Duration, want: &[&str]) -> String {
-        let deadline = Instant::now() + within;
-        loop {
-            let text = self.metrics().await;
-            if want.iter().all(|w| text.lines().any(|l| l == *w)) {
-                return text;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("exporter exited with {status}");
-            }
-            assert!(Instant::now() < deadline, "never got {want:?}:\n{text}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        self.wait_metrics_until(&format!("{want:?} in /metrics"), within, |text| {
+            want.iter().all(|w| text.lines().any(|l| l == *w))
+        })
+        .await
     }
 
     /// Waits until the exporter has taken at least `n` snapshots of `cluster`.
     async fn wait_rounds(&mut self, cluster: &str, n: u32) {
         let prefix =
             format!("etcd_exporter_snapshot_duration_seconds_count{{cluster=\"{cluster}\"}} ");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let text = self.metrics().await;
-            let done = text
-                .lines()
+        self.wait_metrics_until(&format!("{n} rounds"), Duration::from_secs(30), |text| {
+            text.lines()
                 .find_map(|l| l.strip_prefix(prefix.as_str()))
                 .and_then(|v| v.parse::<f64>().ok())
-                .is_some_and(|v| v >= f64::from(n));
-            if done {
-                return;
+                .is_some_and(|v| v >= f64::from(n))
+        })
+        .await;
+    }
+
+    /// Polls /metrics until `done` holds of it; fails at once if the exporter exits, and shows the last
+    /// scrape after `within`.
+    async fn wait_metrics_until(
+        &mut self,
+        what: &str,
+        within: Duration,
+        done: impl Fn(&str) -> bool,
+    ) -> String {
+        let url = format!("http://127.0.0.1:{}/metrics", self.port);
+        let child = &mut self.child;
+        let last = std::cell::RefCell::new(String::new());
+        let got = etcd_testkit::wait_for(what, within, || {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("exporter exited with {status}");
             }
-            assert!(Instant::now() < deadline, "fewer than {n} rounds: {text}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+            let (url, done, last) = (url.clone(), &done, &last);
+            async move {
+                let text = reqwest::get(url).await?.text().await?;
+                let reached = done(&text).then(|| text.clone());
+                *last.borrow_mut() = text;
+                anyhow::Ok(reached)
+            }
+        })
+        .await;
+        got.unwrap_or_else(|e| panic!("{e:#}:\n{}", last.borrow()))
     }
 
     /// Stops the exporter and returns everything it wrote to stderr.
@@ -446,27 +451,25 @@ async fn original_environment_variables_and_bare_invocation() {
     let health = reqwest::get(format!("{url}/health")).await.unwrap();
     assert!(health.status().is_success());
     // Https endpoints were derived from the TLS settings: the pass-through reaches the members.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let metrics = reqwest::get(format!("{url}/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        assert!(
-            metrics.contains("etcd_cluster_healthy{cluster=\"default\"} 1"),
-            "{metrics}"
-        );
-        if metrics.contains("etcd_server_has_leader{cluster=\"default\",member=\"m0\"} 1") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no pass-through from the TLS members: {metrics}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    etcd_testkit::wait_for(
+        "the pass-through from the TLS members",
+        Duration::from_secs(10),
+        || async {
+            let metrics = reqwest::get(format!("{url}/metrics"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(
+                metrics.contains("etcd_cluster_healthy{cluster=\"default\"} 1"),
+                "{metrics}"
+            );
+            metrics.contains("etcd_server_has_leader{cluster=\"default\",member=\"m0\"} 1")
+        },
+    )
+    .await
+    .unwrap();
 
     // The original design's alert-threshold flags are accepted (they moved to rules/).
     let mut legacy = Exporter::spawn(

@@ -53,19 +53,25 @@ async fn rolling_defrag(version: EtcdVersion) {
         .unwrap();
     // bbolt frees the compacted pages once no read transaction holds them, at a later commit: write a
     // little until every member reports them free.
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    let before: Vec<EtcdView> = loop {
-        let views: Vec<EtcdView> = (0..3).map(|i| etcd_view(&cluster, i)).collect();
-        if views
-            .iter()
-            .all(|b| (b.db_size - b.in_use) as f64 >= 0.2 * b.db_size as f64)
-            || std::time::Instant::now() > deadline
-        {
-            break views;
-        }
-        cluster.etcdctl(&["put", "/tick", "x"]).unwrap();
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    // On a timeout the assertions below show the last figures.
+    let last = std::cell::RefCell::new(Vec::new());
+    let _ = etcd_testkit::wait_for(
+        "every member to report the compacted pages free",
+        Duration::from_secs(15),
+        || async {
+            let views: Vec<EtcdView> = (0..3).map(|i| etcd_view(&cluster, i)).collect();
+            let free = views
+                .iter()
+                .all(|b| (b.db_size - b.in_use) as f64 >= 0.2 * b.db_size as f64);
+            if !free {
+                cluster.etcdctl(&["put", "/tick", "x"]).unwrap();
+            }
+            *last.borrow_mut() = views;
+            free
+        },
+    )
+    .await;
+    let before: Vec<EtcdView> = last.into_inner();
     for (i, b) in before.iter().enumerate() {
         // The exporter's documented rule, on etcd's own figures: 80% of the quota used, 10% free.
         assert!(
@@ -96,10 +102,22 @@ async fn rolling_defrag(version: EtcdVersion) {
 
     let stop = Arc::new(AtomicBool::new(false));
     let (load, ok) = writer(&cluster, stop.clone()).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The load is under way before the defragmentation starts, and goes on after it ends.
+    let puts_beyond = |n: u64| {
+        let ok = ok.clone();
+        etcd_testkit::wait_for(
+            "the load to make 10 more puts",
+            Duration::from_secs(30),
+            move || {
+                let ok = ok.clone();
+                async move { ok.load(Ordering::Relaxed) >= n + 10 }
+            },
+        )
+    };
+    puts_beyond(0).await.unwrap();
     let ok_before = ok.load(Ordering::Relaxed);
     let o = run_async(&cluster, &["defrag"]).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    puts_beyond(ok.load(Ordering::Relaxed)).await.unwrap();
     stop.store(true, Ordering::Relaxed);
     let errors = load.await.unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
