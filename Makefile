@@ -1,9 +1,10 @@
-# The two commands a user needs: `make demo` and `make test`. Everything else is a step of those.
+# The two commands a user needs: `make demo` and `make test`; `make check` is the developer's fast loop.
+# Everything else is a step of those.
 SHELL := /bin/bash
 CARGO ?= cargo
 RELEASE_BIN := target/release/etcd-monitor
 
-.PHONY: all deps build release demo test fmt-check clippy unit-tests rules-test validate-deploy docs-check bench-exporter bench-bench bench-alerter clean
+.PHONY: all deps build release demo test check fmt-check clippy build-tests tests unit-tests corpora rules-test validate-deploy docs-check bench-exporter bench-bench bench-alerter clean
 
 all: build
 
@@ -20,8 +21,29 @@ release: deps
 demo: release
 	@scripts/demo.sh $(RELEASE_BIN)
 
-test: deps fmt-check clippy unit-tests rules-test validate-deploy docs-check
-	@echo "make test: all checks passed"
+# Tests run under cargo-nextest where it is installed: each test its own process, eight at a time (most
+# wait on etcd or Prometheus, not on the CPU; .config/nextest.toml). Without it, cargo test runs them.
+NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
+# Tests that lack a peer (promtool, Alertmanager, ../shared...) fail under CI=true and are counted here
+# elsewhere (etcd-testkit's skip); the summary line of `make test` and `make check` reads it.
+SKIP_LOG := $(CURDIR)/target/test-skips.log
+export ETCD_MONITOR_SKIP_LOG := $(SKIP_LOG)
+
+# The full suite, what CI runs: once everything is built, the tests and the checks of rules/, deploy/
+# and docs/ run side by side (their output grouped per step), the checks at a lower CPU priority so that
+# the tests' timings measure the tests.
+NICE ?=
+test: deps fmt-check clippy build-tests
+	@rm -f $(SKIP_LOG)
+	@$(MAKE) --no-print-directory -j4 --output-sync=target NICE="nice -n 15" tests rules-test validate-deploy docs-check
+	@scripts/test-summary.sh "make test" $(SKIP_LOG)
+
+# The inner loop (a few minutes on a warm build): formatting, lints, every crate's unit tests and the
+# data-driven corpora (PromQL against promtool's recorded answers, the rule tests), no server started.
+check: deps fmt-check clippy
+	@rm -f $(SKIP_LOG)
+	@$(MAKE) --no-print-directory unit-tests corpora
+	@scripts/test-summary.sh "make check" $(SKIP_LOG)
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -29,21 +51,51 @@ fmt-check:
 clippy: deps
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-unit-tests: deps
+build-tests: deps
+	$(CARGO) test --workspace --no-run --quiet
+	$(CARGO) build --quiet -p etcd-monitor
+
+# Every test: unit, integration (real etcd, Prometheus, Alertmanager, Pushgateway, SMTP) and doc-tests.
+tests: deps
+ifeq ($(NEXTEST),yes)
+	$(CARGO) nextest run --workspace
+	$(CARGO) test --workspace --doc --quiet
+else
 	$(CARGO) test --workspace --no-fail-fast
+endif
+
+unit-tests: deps
+ifeq ($(NEXTEST),yes)
+	$(CARGO) nextest run --workspace --lib --bins
+else
+	$(CARGO) test --workspace --lib --bins
+endif
+
+# The PromQL corpus and API, the parsers' property tests, our rule-test runner against promtool's
+# verdicts, and `alerter test` on rules/tests and the corpus.
+corpora: deps
+ifeq ($(NEXTEST),yes)
+	$(CARGO) nextest run -p etcd-monitor-promql -p prom-exposition -p etcd-monitor-alerter --test it --test fuzz \
+	  -E 'test(/^(corpus|api|fuzz|promtool_agreement)::/) | package(prom-exposition)'
+else
+	$(CARGO) test -p etcd-monitor-promql --test it -- corpus:: api:: fuzz::
+	$(CARGO) test -p prom-exposition --test fuzz
+	$(CARGO) test -p etcd-monitor-alerter --test it -- promtool_agreement::
+endif
+	$(CARGO) run --quiet -p etcd-monitor -- alerter test rules/tests/*.yml promql/tests/corpus/*.yml >/dev/null
 
 # Rule unit tests with promtool and with `etcd-monitor alerter test`; the PromQL corpus with promtool.
 rules-test: deps
-	@scripts/rules-test.sh
+	@$(NICE) scripts/rules-test.sh
 
 # The compose file, Dockerfile, Kubernetes manifests, Prometheus and Alertmanager configs.
 validate-deploy: deps
-	@scripts/validate-deploy.sh
+	@$(NICE) scripts/validate-deploy.sh
 
 # docs/configuration.md's flag tables match the binary's --help.
 docs-check: deps
 	$(CARGO) build --quiet -p etcd-monitor
-	@python3 scripts/gen-config-doc.py --check
+	@$(NICE) python3 scripts/gen-config-doc.py --check
 
 # /metrics latency under load against etcd's own /metrics, RSS, and etcd requests per snapshot.
 bench-exporter: release

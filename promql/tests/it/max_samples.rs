@@ -132,7 +132,9 @@ fn prometheus_verdict(port: u16, query: &str) -> Result<(), String> {
     let v: serde_yaml::Value = serde_yaml::from_str(&body).expect("JSON answer");
     match v["status"].as_str() {
         Some("success") => Ok(()),
-        _ => Err(v["error"].as_str().unwrap_or_default().to_string()),
+        _ => Err(v["error"]
+            .as_str()
+            .map_or_else(|| format!("(no error message in {body:?})"), str::to_string)),
     }
 }
 
@@ -194,8 +196,14 @@ fn max_samples_agrees_with_prometheus() {
                 .spawn()
                 .unwrap(),
         );
-        etcd_testkit::wait_for_blocking("Prometheus to start", Duration::from_secs(30), || {
-            curl(&format!("http://127.0.0.1:{port}/-/ready")).is_some()
+        // Ready only with a 2xx: Prometheus answers 503 while it opens the backfilled blocks.
+        etcd_testkit::wait_for_blocking("Prometheus to be ready", Duration::from_secs(30), || {
+            Command::new("curl")
+                .args(["-sf", "--max-time", "10"])
+                .arg(format!("http://127.0.0.1:{port}/-/ready"))
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
         })
         .unwrap();
         for q in QUERIES {
