@@ -12,32 +12,86 @@ use etcd_testkit::{Cluster, ClusterOptions, EtcdVersion};
 const QUOTA: u64 = 16 << 20;
 
 /// A writer that puts small keys through a connection balanced over every member until told to stop,
-/// counting successes and failures (a put that takes more than 10 s counts as failed).
-async fn writer(
-    cluster: &Cluster,
+/// counting successes and recording failures as they happen (a put that takes more than 10 s counts
+/// as failed).
+struct Load {
+    ok: Arc<AtomicU64>,
+    errors: Arc<std::sync::Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
-) -> (tokio::task::JoinHandle<Vec<String>>, Arc<AtomicU64>) {
-    let client = cluster.client().await.unwrap();
-    let ok = Arc::new(AtomicU64::new(0));
-    let ok2 = ok.clone();
-    let handle = tokio::spawn(async move {
-        let mut client = client;
-        let mut errors = Vec::new();
-        let mut i = 0u64;
-        while !stop.load(Ordering::Relaxed) {
-            let put = client.put(format!("/load/{}", i % 64), format!("value-{i}"), None);
-            match tokio::time::timeout(Duration::from_secs(10), put).await {
-                Ok(Ok(_)) => {
-                    ok2.fetch_add(1, Ordering::Relaxed);
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    async fn start(cluster: &Cluster) -> Load {
+        let mut client = cluster.client().await.unwrap();
+        let (ok, errors, stop) = (Arc::default(), Arc::default(), Arc::default());
+        let task = tokio::spawn({
+            let (ok, errors, stop): (
+                Arc<AtomicU64>,
+                Arc<std::sync::Mutex<Vec<String>>>,
+                Arc<AtomicBool>,
+            ) = (Arc::clone(&ok), Arc::clone(&errors), Arc::clone(&stop));
+            async move {
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let put = client.put(format!("/load/{}", i % 64), format!("value-{i}"), None);
+                    let failure = match tokio::time::timeout(Duration::from_secs(10), put).await {
+                        Ok(Ok(_)) => None,
+                        Ok(Err(e)) => Some(e.to_string()),
+                        Err(_) => Some("put took more than 10 s".to_string()),
+                    };
+                    match failure {
+                        None => {
+                            ok.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Some(e) => errors.lock().unwrap().push(e),
+                    }
+                    i += 1;
                 }
-                Ok(Err(e)) => errors.push(e.to_string()),
-                Err(_) => errors.push("put took more than 10 s".into()),
             }
-            i += 1;
+        });
+        Load {
+            ok,
+            errors,
+            stop,
+            task: Some(task),
         }
-        errors
-    });
-    (handle, ok)
+    }
+
+    fn puts(&self) -> u64 {
+        self.ok.load(Ordering::Relaxed)
+    }
+
+    /// Waits until the load has made 10 puts more than `n`; fails at its first failed put.
+    async fn ten_puts_beyond(&self, n: u64) {
+        etcd_testkit::wait_for(
+            "the load to make 10 more puts",
+            Duration::from_secs(30),
+            || async {
+                let errors = self.errors.lock().unwrap().clone();
+                assert!(errors.is_empty(), "the load failed: {errors:?}");
+                self.puts() >= n + 10
+            },
+        )
+        .await
+        .unwrap();
+    }
+
+    /// Stops the load after the put under way; its failures.
+    async fn stop(mut self) -> Vec<String> {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(task) = self.task.take() {
+            task.await.unwrap();
+        }
+        self.errors.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Load {
+    /// A failed assertion must not leave the writer running.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 async fn rolling_defrag(version: EtcdVersion) {
@@ -100,26 +154,14 @@ async fn rolling_defrag(version: EtcdVersion) {
     assert!(stdout(&o).contains("nothing changed"), "{}", show(&o));
     assert_eq!(etcd_view(&cluster, 0).db_size, before[0].db_size);
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let (load, ok) = writer(&cluster, stop.clone()).await;
     // The load is under way before the defragmentation starts, and goes on after it ends.
-    let puts_beyond = |n: u64| {
-        let ok = ok.clone();
-        etcd_testkit::wait_for(
-            "the load to make 10 more puts",
-            Duration::from_secs(30),
-            move || {
-                let ok = ok.clone();
-                async move { ok.load(Ordering::Relaxed) >= n + 10 }
-            },
-        )
-    };
-    puts_beyond(0).await.unwrap();
-    let ok_before = ok.load(Ordering::Relaxed);
+    let load = Load::start(&cluster).await;
+    load.ten_puts_beyond(0).await;
+    let ok_before = load.puts();
     let o = run_async(&cluster, &["defrag"]).await;
-    puts_beyond(ok.load(Ordering::Relaxed)).await.unwrap();
-    stop.store(true, Ordering::Relaxed);
-    let errors = load.await.unwrap();
+    load.ten_puts_beyond(load.puts()).await;
+    let puts = load.puts();
+    let errors = load.stop().await;
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     assert!(
         errors.is_empty(),
@@ -128,7 +170,6 @@ async fn rolling_defrag(version: EtcdVersion) {
         &errors[..errors.len().min(3)],
         show(&o)
     );
-    let puts = ok.load(Ordering::Relaxed);
     // Shown with --nocapture: the figures of the run.
     eprintln!("{}load: {puts} puts, 0 failed", stdout(&o));
     assert!(
