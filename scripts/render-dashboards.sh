@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Renders docs/images/<dashboard>.png from live data: runs cli/tests/stack_dashboards.rs (real etcd, the
+# Renders docs/images/<dashboard>.png from live data: runs cli/tests/it/stack/dashboards.rs (real etcd, the
 # exporter, Prometheus, a bench run, and the faults that test makes), which writes every dashboard with its
 # query results when ETCD_MONITOR_DASHBOARD_DUMP is set, then draws them with scripts/render-dashboards.py.
 # Not part of `make test`: it installs matplotlib (PyPI) when missing, as root.
@@ -14,5 +14,5 @@ if ! python3 -c 'import matplotlib' >/dev/null 2>&1; then
 fi
 dump=$(mktemp -d)
 trap 'rm -rf "$dump"' EXIT
-ETCD_MONITOR_DASHBOARD_DUMP="$dump" cargo test -q -p etcd-monitor --test stack_dashboards
+ETCD_MONITOR_DASHBOARD_DUMP="$dump" cargo test -q -p etcd-monitor --test it -- stack::dashboards
 python3 scripts/render-dashboards.py "$dump" docs/images

@@ -11,7 +11,7 @@ promtool prints for every expression, and writes:
   and results containing NaN, which promtool's exact comparison never accepts), with
   promtool's error message or values.
 
-Nothing here is computed by our evaluator: the Rust test (tests/corpus.rs) compares the
+Nothing here is computed by our evaluator: the Rust test (tests/it/corpus.rs) compares the
 evaluator against these files.
 
 Spec format:

@@ -1,7 +1,7 @@
 //! The public API as the alerter uses it: store, staleness, trimming, instant and range
 //! queries, a custom `Queryable`, and the reach computation used to bound memory.
 //! Expected values are worked out by hand from Prometheus' documented semantics; the
-//! promtool-derived conformance checks live in tests/corpus.rs.
+//! promtool-derived conformance checks live in tests/it/corpus.rs.
 
 use std::borrow::Cow;
 
