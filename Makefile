@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 RELEASE_BIN := target/release/etcd-monitor
 
-.PHONY: all deps build release demo test check fmt-check clippy build-tests tests unit-tests corpora rules-test validate-deploy docs-check bench-exporter bench-bench bench-alerter clean
+.PHONY: all deps build release demo test test-suite check fmt-check clippy build-tests tests unit-tests corpora rules-test validate-deploy docs-check bench-exporter bench-bench bench-alerter clean
 
 all: build
 
@@ -29,15 +29,19 @@ NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 SKIP_LOG := $(CURDIR)/target/test-skips.log
 export ETCD_MONITOR_SKIP_LOG := $(SKIP_LOG)
 
-# The full suite, what CI runs. Once the tests are built, they run beside clippy and the checks of
-# rules/, deploy/ and docs/ (output grouped per step): the tests mostly wait on etcd and Prometheus, and
-# the others, at a lower CPU priority so that the tests' timings measure the tests, use the idle cores.
+# The full suite, what CI runs. Clippy (in its own target directory) runs from the start at a lower CPU
+# priority, on the cores the test build leaves idle; once the tests are built they run beside the checks
+# of rules/, deploy/ and docs/, which are niced too, so that the tests' timings measure the tests (most
+# tests wait on etcd and Prometheus, not on the CPU). Output is grouped per step.
 NICE ?=
-test: deps fmt-check build-tests
+test: deps fmt-check
 	@mkdir -p $(dir $(SKIP_LOG)) && rm -f $(SKIP_LOG)
-	@$(MAKE) --no-print-directory -j5 --output-sync=target NICE="nice -n 15" \
-	  ETCD_MONITOR_BIN=$(CURDIR)/target/debug/etcd-monitor tests clippy rules-test validate-deploy docs-check
+	@$(MAKE) --no-print-directory -j6 --output-sync=target NICE="nice -n 15" \
+	  ETCD_MONITOR_BIN=$(CURDIR)/target/debug/etcd-monitor clippy test-suite
 	@scripts/test-summary.sh "make test" $(SKIP_LOG)
+
+test-suite: build-tests
+	@$(MAKE) --no-print-directory --output-sync=target tests rules-test validate-deploy docs-check
 
 # The inner loop (a few minutes on a warm build): formatting, lints, every crate's unit tests and the
 # data-driven corpora (PromQL against promtool's recorded answers, the rule tests), no server started.
