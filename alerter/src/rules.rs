@@ -443,3 +443,47 @@ pub fn load_all(files: &[PathBuf]) -> Result<Vec<Group>, Vec<RuleFileError>> {
 
 #[cfg(test)]
 mod tests;
+
+/// The series these rules can ever read: the selectors of their expressions and of the literal
+/// `query "..."` calls in alerting rules' templates. A template that queries an expression computed
+/// at run time could read anything, so then every series is kept (and the reason returned).
+pub fn series_filter(groups: &[Group]) -> (etcd_monitor_promql::SeriesFilter, Option<String>) {
+    let mut queried: Vec<Expr> = Vec::new();
+    for g in groups {
+        for r in &g.rules {
+            let RuleKind::Alerting { annotations, .. } = &r.kind else {
+                continue;
+            };
+            for text in annotations.values().chain(r.labels.values()) {
+                if !text.contains("query") {
+                    continue;
+                }
+                match gotemplate::literal_calls(text, "query") {
+                    Ok(Some(queries)) => {
+                        // A query that does not parse fails when the template runs: it reads nothing.
+                        queried.extend(
+                            queries
+                                .iter()
+                                .filter_map(|q| etcd_monitor_promql::parse(q).ok()),
+                        );
+                    }
+                    // A template that does not parse was refused when the rules were loaded.
+                    Err(_) => {}
+                    Ok(None) => {
+                        let why = format!(
+                            "rule {:?} in {} queries an expression computed at run time",
+                            r.name,
+                            g.file.display()
+                        );
+                        return (etcd_monitor_promql::SeriesFilter::keep_all(), Some(why));
+                    }
+                }
+            }
+        }
+    }
+    let rules = groups.iter().flat_map(|g| g.rules.iter().map(|r| &*r.expr));
+    (
+        etcd_monitor_promql::SeriesFilter::from_exprs(rules.chain(queried.iter())),
+        None,
+    )
+}

@@ -261,3 +261,73 @@ impl Check<'_> {
 
 #[cfg(test)]
 mod tests;
+
+/// The arguments of every call to the function `func` in `text`, when each is a string literal
+/// (`{{ query "up" }}`, `{{ "up" | query }}`); `None` when a call takes anything else, which only
+/// running the template can tell. A host uses it to know, before running, what a template will ask.
+pub fn literal_calls(text: &str, func: &str) -> Result<Option<Vec<String>>, TemplateError> {
+    let parsed = parse::parse(text)?;
+    let mut out = Vec::new();
+    let nodes = parsed
+        .nodes
+        .iter()
+        .chain(parsed.defines.iter().flat_map(|(_, body)| body.iter()));
+    for n in nodes {
+        if !literal_calls_in_node(n, func, &mut out) {
+            return Ok(None);
+        }
+    }
+    Ok(Some(out))
+}
+
+fn literal_calls_in_node(n: &parse::Node, func: &str, out: &mut Vec<String>) -> bool {
+    use parse::Node;
+    match n {
+        Node::Text(_) | Node::Break | Node::Continue => true,
+        Node::Action(p) => literal_calls_in_pipeline(p, func, out),
+        Node::If(p, a, b) | Node::Range(p, a, b) | Node::With(p, a, b) => {
+            literal_calls_in_pipeline(p, func, out)
+                && a.iter()
+                    .chain(b)
+                    .all(|n| literal_calls_in_node(n, func, out))
+        }
+        Node::Template { pipe, .. } => pipe
+            .as_ref()
+            .is_none_or(|p| literal_calls_in_pipeline(p, func, out)),
+    }
+}
+
+fn literal_calls_in_pipeline(p: &parse::Pipeline, func: &str, out: &mut Vec<String>) -> bool {
+    use parse::Term;
+    for (i, cmd) in p.cmds.iter().enumerate() {
+        for op in cmd {
+            if let Term::Sub(sub) = &op.term {
+                if !literal_calls_in_pipeline(sub, func, out) {
+                    return false;
+                }
+            }
+        }
+        let Some(first) = cmd.first() else { continue };
+        if first.term != Term::Func(func.to_string()) {
+            continue;
+        }
+        let literal = |o: &parse::Operand| match &o.term {
+            Term::Str(s) if o.fields.is_empty() => Some(s.clone()),
+            _ => None,
+        };
+        // `query "x"`, or `"x" | query`: the previous command's result is the argument.
+        let arg = match (&cmd[1..], i) {
+            ([a], _) => literal(a),
+            ([], i) if i > 0 => match p.cmds[i - 1].as_slice() {
+                [a] => literal(a),
+                _ => None,
+            },
+            _ => None,
+        };
+        match arg {
+            Some(s) => out.push(s),
+            None => return false,
+        }
+    }
+    true
+}

@@ -197,3 +197,22 @@ fn deep_nesting_is_refused_not_a_stack_overflow() {
     let ok = format!("{}x{}", "{{ if 1 }}".repeat(50), "{{ end }}".repeat(50));
     assert_eq!(run(&ok, &Value::Nil).unwrap(), "x");
 }
+
+#[test]
+fn literal_calls_are_found_or_declared_unknown() {
+    let q = |t: &str| crate::literal_calls(t, "query").unwrap();
+    assert_eq!(q("no calls {{ .Value }}"), Some(vec![]));
+    assert_eq!(
+        q(
+            r#"{{ with query "up" }}{{ . }}{{ end }} {{ "a" | query | first }} {{ if (query "b") }}x{{ end }}"#
+        ),
+        Some(vec!["up".to_string(), "a".to_string(), "b".to_string()])
+    );
+    assert_eq!(
+        q(r#"{{ define "t" }}{{ query "c" }}{{ end }}"#),
+        Some(vec!["c".to_string()])
+    );
+    assert_eq!(q(r#"{{ query (printf "x{a=%q}" .Labels.a) }}"#), None);
+    assert_eq!(q(r#"{{ $q := "up" }}{{ query $q }}"#), None);
+    assert_eq!(q(r#"{{ .Labels.x | query }}"#), None);
+}

@@ -187,6 +187,19 @@ fn retention_ms(groups: &[Group], cfg: &AlerterConfig) -> i64 {
     )
 }
 
+/// The series filter of a rule set, logged: what scrapes keep from now on.
+fn series_filter(groups: &[Group]) -> Arc<etcd_monitor_promql::SeriesFilter> {
+    let (filter, why_not) = crate::rules::series_filter(groups);
+    match why_not {
+        Some(why) => tracing::info!(reason = %why, "keeping every scraped series"),
+        None => tracing::info!(
+            selectors = filter.selectors(),
+            "keeping only the scraped series the rules can select"
+        ),
+    }
+    Arc::new(filter)
+}
+
 /// Loads config and rules; nothing is changed on error.
 fn load(opts: &DaemonOptions) -> Result<(AlerterConfig, Vec<Group>), String> {
     let cfg = load_config(opts.config.as_deref())?;
@@ -372,6 +385,7 @@ pub async fn run(opts: DaemonOptions) -> anyhow::Result<()> {
     };
     let retention = retention_ms(&groups, &cfg);
     tracing::info!(groups = groups.len(), rules = groups.iter().map(|g| g.rules.len()).sum::<usize>(), targets = targets.len(), listen = %local, "alerter starting");
+    let filter = series_filter(&groups);
     let group_slots = runtime::group_slots(groups, &cfg, &[]);
     let ts = now_ms();
     let published = Published::new(
@@ -380,6 +394,7 @@ pub async fn run(opts: DaemonOptions) -> anyhow::Result<()> {
             groups: group_slots,
             targets,
             retention_ms: retention,
+            filter,
         },
         ReloadStatus {
             success: true,
