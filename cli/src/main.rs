@@ -118,7 +118,22 @@ fn fail(error: anyhow::Error, code: u8) -> ExitCode {
     ExitCode::from(code)
 }
 
+/// glibc gives each thread that allocates its own arena, up to eight per core; memory freed in one
+/// arena is not reused by the others. The daemons allocate from a few runtime threads and short-lived
+/// blocking threads (rule evaluations), and with the default the same work held a few MiB more
+/// resident (measured with the alerter on the etcd mixin: 14.7 MiB anonymous memory with the default,
+/// 12.3 MiB with one arena). Two arenas keep the runtime's two workers from contending on one lock.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a tunable of the allocator; it is called first thing in main, before
+    // any other thread exists, and M_ARENA_MAX takes any positive value.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     let logging = match &cli.command {
         Some(Command::Exporter { logging, .. })
