@@ -22,6 +22,8 @@ pub struct CertValidity {
 #[derive(Debug, Clone)]
 pub struct TestCerts {
     pub ca_cert: PathBuf,
+    /// The CA's key, for [`TestCerts::reissue_server`].
+    pub ca_key: PathBuf,
     pub server_cert: PathBuf,
     pub server_key: PathBuf,
     /// The peer URLs' certificate (server and client use, as etcd's peers need).
@@ -50,21 +52,10 @@ impl TestCerts {
         };
 
         let (ca_pem, ca_issuer) = make_ca("etcd-testkit CA")?;
+        let ca_key_pem = ca_issuer.key().serialize_pem();
         let (rogue_ca_pem, rogue_issuer) = make_ca("rogue CA")?;
         drop(rogue_ca_pem);
 
-        let member_params = |cn: &str, days: Option<u32>| -> Result<CertificateParams> {
-            let mut p = CertificateParams::new(vec!["localhost".to_string()])?;
-            p.subject_alt_names
-                .push(SanType::IpAddress("127.0.0.1".parse()?));
-            p.distinguished_name.push(DnType::CommonName, cn);
-            p.extended_key_usages = vec![
-                ExtendedKeyUsagePurpose::ServerAuth,
-                ExtendedKeyUsagePurpose::ClientAuth,
-            ];
-            valid_for(&mut p, days);
-            Ok(p)
-        };
         let server_key = KeyPair::generate()?;
         let server_cert = member_params("etcd-server", validity.server_days)?
             .signed_by(&server_key, &ca_issuer)?;
@@ -87,6 +78,7 @@ impl TestCerts {
 
         Ok(TestCerts {
             ca_cert: write("ca.pem", &ca_pem)?,
+            ca_key: write("ca-key.pem", &ca_key_pem)?,
             server_cert: write("server.pem", &server_cert.pem())?,
             server_key: write("server-key.pem", &server_key.serialize_pem())?,
             peer_cert: write("peer.pem", &peer_cert.pem())?,
@@ -111,11 +103,53 @@ fn valid_for(params: &mut CertificateParams, days: Option<u32>) {
     }
 }
 
-fn make_ca(name: &str) -> Result<(String, Issuer<'static, KeyPair>)> {
+/// A member's certificate: localhost and 127.0.0.1, for serving and for peers' client side.
+fn member_params(cn: &str, days: Option<u32>) -> Result<CertificateParams> {
+    let mut p = CertificateParams::new(vec!["localhost".to_string()])?;
+    p.subject_alt_names
+        .push(SanType::IpAddress("127.0.0.1".parse()?));
+    p.distinguished_name.push(DnType::CommonName, cn);
+    p.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    valid_for(&mut p, days);
+    Ok(p)
+}
+
+fn ca_params(name: &str) -> Result<CertificateParams> {
     let mut params = CertificateParams::new(Vec::<String>::new())?;
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.distinguished_name.push(DnType::CommonName, name);
+    Ok(params)
+}
+
+fn make_ca(name: &str) -> Result<(String, Issuer<'static, KeyPair>)> {
+    let params = ca_params(name)?;
     let key = KeyPair::generate()?;
     let cert = params.self_signed(&key)?;
     Ok((cert.pem(), Issuer::new(params, key)))
+}
+
+impl TestCerts {
+    /// Replaces the members' client-URL certificate files with a new certificate from the same CA,
+    /// valid for `days`: a rotation. etcd reads the files again on each new TLS handshake.
+    pub fn reissue_server(&self, days: u32) -> Result<()> {
+        let key = KeyPair::from_pem(&std::fs::read_to_string(&self.ca_key)?)?;
+        let issuer = Issuer::new(ca_params("etcd-testkit CA")?, key);
+        let server_key = KeyPair::generate()?;
+        let server_cert =
+            member_params("etcd-server", Some(days))?.signed_by(&server_key, &issuer)?;
+        // Key first, then certificate, each replaced atomically: a handshake in between pairs the new
+        // key with the old certificate at worst, which fails once and is retried.
+        let replace = |path: &Path, text: &str| -> Result<()> {
+            let tmp = path.with_extension("new");
+            std::fs::write(&tmp, text)?;
+            std::fs::rename(&tmp, path)?;
+            Ok(())
+        };
+        replace(&self.server_key, &server_key.serialize_pem())?;
+        replace(&self.server_cert, &server_cert.pem())?;
+        Ok(())
+    }
 }
