@@ -393,12 +393,31 @@ fn render_cluster(f: &mut Families, st: &ClusterState) {
     render_consistency(f, st);
     render_certificates(f, st);
     render_thresholds(f, st);
-    for ((member, collector), n) in &st.member_errors {
+    // Every member has a series per collector that calls it, 0 until a call fails: a dashboard or a
+    // rule that counts failures shows 0 on a healthy cluster rather than nothing.
+    let mut collectors = vec!["status", "probe", "member_metrics"];
+    if st.hashkv.is_some() {
+        collectors.push("hashkv");
+    }
+    if st.certificates_round.is_some() {
+        collectors.push("certificates");
+    }
+    let mut errors: std::collections::BTreeMap<(&str, &str), u64> = st
+        .member_errors
+        .iter()
+        .map(|((m, col), n)| ((m.as_str(), *col), *n))
+        .collect();
+    for m in &snap.members {
+        for col in &collectors {
+            errors.entry((m.name.as_str(), col)).or_insert(0);
+        }
+    }
+    for ((member, collector), n) in errors {
         f.counter(
             "etcd_exporter_member_errors_total",
             "Calls to a member that failed, by collector.",
             l(&[("cluster", c), ("member", member), ("collector", collector)]),
-            *n as f64,
+            n as f64,
         );
     }
     for (member, mm) in &st.member_metrics {

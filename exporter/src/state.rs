@@ -319,6 +319,12 @@ impl ClusterState {
         };
         let previous = h.last.as_ref().map(|c| c.verdict);
         h.checks += 1;
+        for m in check.members.iter().filter(|m| m.error.is_some()) {
+            *self
+                .member_errors
+                .entry((m.member.clone(), "hashkv"))
+                .or_default() += 1;
+        }
         match check.verdict {
             HashKvVerdict::Inconsistent => {
                 tracing::error!(cluster = %self.name, revision = check.revision, odd = ?check.odd_members, reason = check.reason.as_deref().unwrap_or(""), "members' data differ (HashKV)");
@@ -362,7 +368,13 @@ impl ClusterState {
                 Ok(t) => {
                     self.certificates.insert((member, CertUrl::Peer), t);
                 }
-                Err(e) => errors.push(format!("{member} peer URL: {e}")),
+                Err(e) => {
+                    *self
+                        .member_errors
+                        .entry((member.clone(), "certificates"))
+                        .or_default() += 1;
+                    errors.push(format!("{member} peer URL: {e}"));
+                }
             }
         }
         match round.own {
