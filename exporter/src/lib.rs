@@ -62,7 +62,7 @@ impl Shared {
         Shared {
             clusters: names
                 .into_iter()
-                .map(|n| Mutex::new(ClusterState::new(n, history_size, settings)))
+                .map(|n| Mutex::new(ClusterState::with_settings(n, history_size, settings)))
                 .collect(),
             rendered: RwLock::new(Arc::new(Rendered::default())),
             passthrough,

@@ -144,7 +144,15 @@ pub struct ClusterState {
 }
 
 impl ClusterState {
-    pub fn new(name: String, history_size: usize, settings: StateSettings) -> ClusterState {
+    pub fn new(name: String, history_size: usize) -> ClusterState {
+        Self::with_settings(name, history_size, StateSettings::default())
+    }
+
+    pub fn with_settings(
+        name: String,
+        history_size: usize,
+        settings: StateSettings,
+    ) -> ClusterState {
         ClusterState {
             name,
             settings,
