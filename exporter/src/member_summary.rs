@@ -144,7 +144,8 @@ pub fn summarize(previous: Option<&Counters>, latest: &Counters) -> MemberSummar
 /// implementation in reach is the alerter's PromQL evaluator, which the exporter has no reason to link.
 pub fn bucket_quantile(q: f64, cumulative: &[(f64, f64)]) -> Option<f64> {
     let (last_bound, total) = *cumulative.last()?;
-    if last_bound != f64::INFINITY || cumulative.len() < 2 || !(total > 0.0) {
+    // `total` may be NaN (a member exporting garbage): only a positive count has observations.
+    if last_bound != f64::INFINITY || cumulative.len() < 2 || total.is_nan() || total <= 0.0 {
         return None;
     }
     let rank = q * total;
