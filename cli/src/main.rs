@@ -171,6 +171,24 @@ fn main() -> ExitCode {
                 )
                 .await
             }
+            None if cli.legacy_bench.beside_exporter() => {
+                // The original design's BENCHMARK_ENABLED: scheduled benchmarks beside the exporter,
+                // in one process. A bench daemon that cannot start ends the process (loudly, rather
+                // than an exporter without the benchmarks asked for); on a signal both stop, and the
+                // bench's clean-up is waited for.
+                let mut bench = tokio::spawn(bench::run_beside_exporter(
+                    cli.legacy_bench,
+                    cli.legacy.connection.clone(),
+                    cli.legacy.web.clone(),
+                ));
+                tokio::select! {
+                    code = &mut bench => code.unwrap_or(ExitCode::FAILURE),
+                    code = exporter::run(cli.legacy) => {
+                        let _ = bench.await;
+                        code
+                    }
+                }
+            }
             None => exporter::run(cli.legacy).await,
         }
     })

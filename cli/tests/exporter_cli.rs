@@ -468,7 +468,8 @@ async fn original_environment_variables_and_bare_invocation() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    // The original design's alert-threshold flags are accepted (they moved to rules/).
+    // The original design's alert-threshold flags start the exporter (what they do:
+    // cli/tests/original_design.rs).
     let mut legacy = Exporter::spawn(
         &[
             "--max-latency-ms=100".into(),

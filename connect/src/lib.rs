@@ -6,6 +6,7 @@
 //!
 //! This crate knows nothing about what the connections are used for: no metrics, no alerts, no workloads.
 
+pub mod certificates;
 mod insecure;
 
 use std::path::{Path, PathBuf};
@@ -409,6 +410,9 @@ impl EtcdTarget {
             .timeout(timeout)
             .connect_timeout(self.dial_timeout)
             .pool_max_idle_per_host(2)
+            // Each response carries the certificate its connection's server presented, so the
+            // exporter reads members' certificates from the scrape it makes anyway.
+            .tls_info(true)
             .no_proxy();
         if let Some(pem) = self.read_tls()? {
             if let Some(ca) = &pem.ca {

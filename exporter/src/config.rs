@@ -26,7 +26,20 @@ pub struct ExporterConfig {
     pub history_size: usize,
     /// TLS, authentication and limits of the HTTP server (`--web.*`).
     pub web: prom_web::WebOptions,
+    /// How often the members' data are compared (HashKV); zero turns the check off.
+    pub hashkv_interval: Duration,
+    /// How often the served certificates are read again; zero turns the certificate metrics off.
+    /// Never more often than once per snapshot interval.
+    pub certificate_interval: Duration,
+    /// The original design's alert thresholds, exported for the rules and judged in `problems`.
+    pub thresholds: crate::thresholds::Thresholds,
 }
+
+/// `--hashkv-interval`'s default: etcd's own periodic corruption check is usually run every few
+/// minutes; each check reads every member's whole key space once.
+pub const DEFAULT_HASHKV_INTERVAL: Duration = Duration::from_secs(5 * 60);
+/// `--certificate-interval`'s default.
+pub const DEFAULT_CERTIFICATE_INTERVAL: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone)]
 pub struct ClusterConfig {
