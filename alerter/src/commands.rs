@@ -60,10 +60,10 @@ pub fn check_config(files: &[PathBuf]) -> u8 {
     for f in files {
         let _ = writeln!(std::io::stdout(), "Checking {}", f.display());
         let checked = crate::daemon::config::load_config(Some(f)).and_then(|cfg| {
-            etcd_monitor_notify::AlertmanagerForwarder::new(
+            crate::daemon::forward::AlertmanagerForwarder::new(
                 &cfg.alerting,
                 &cfg.base_dir,
-                etcd_monitor_notify::ForwarderOptions::default(),
+                crate::daemon::forward::ForwarderOptions::default(),
             )
             .map_err(|e| format!("{}: {e:#}", f.display()))?;
             Ok(cfg)

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::secret::Secret;
+use prom_http_config::{HttpClientConfig, HttpConfigError, Secret, TlsConfig};
 use serde::{Deserialize, Deserializer};
 
 use crate::duration::{de_duration, de_opt_duration};
@@ -261,67 +261,6 @@ impl Integration {
     }
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsConfig {
-    #[serde(default)]
-    pub ca_file: Option<PathBuf>,
-    #[serde(default)]
-    pub cert_file: Option<PathBuf>,
-    #[serde(default)]
-    pub key_file: Option<PathBuf>,
-    #[serde(default)]
-    pub server_name: Option<String>,
-    #[serde(default)]
-    pub insecure_skip_verify: bool,
-    #[serde(default)]
-    pub min_version: Option<String>,
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BasicAuth {
-    pub username: String,
-    #[serde(default)]
-    pub password: Option<Secret>,
-    #[serde(default)]
-    pub password_file: Option<PathBuf>,
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Authorization {
-    #[serde(default, rename = "type")]
-    pub kind: Option<String>,
-    #[serde(default)]
-    pub credentials: Option<Secret>,
-    #[serde(default)]
-    pub credentials_file: Option<PathBuf>,
-}
-
-/// Prometheus' common `http_config`.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HttpConfig {
-    #[serde(default)]
-    pub basic_auth: Option<BasicAuth>,
-    #[serde(default)]
-    pub authorization: Option<Authorization>,
-    #[serde(default)]
-    pub bearer_token: Option<Secret>,
-    #[serde(default)]
-    pub bearer_token_file: Option<PathBuf>,
-    #[serde(default)]
-    pub tls_config: TlsConfig,
-    /// A secret: a proxy URL may carry `user:password@`.
-    #[serde(default)]
-    pub proxy_url: Option<Secret>,
-    #[serde(default)]
-    pub follow_redirects: Option<bool>,
-    #[serde(default)]
-    pub enable_http2: Option<bool>,
-}
-
 #[derive(Clone, Debug)]
 pub struct EmailConfig {
     pub send_resolved: bool,
@@ -365,7 +304,7 @@ pub struct SlackConfig {
     pub short_fields: bool,
     pub mrkdwn_in: Option<Vec<String>>,
     pub fields: Vec<SlackField>,
-    pub http_config: HttpConfig,
+    pub http_config: HttpClientConfig,
 }
 
 /// A Slack attachment field; `short` falls back to the config's `short_fields`.
@@ -392,7 +331,7 @@ pub struct PagerDutyConfig {
     pub component: Option<String>,
     pub group: Option<String>,
     pub details: Option<BTreeMap<String, String>>,
-    pub http_config: HttpConfig,
+    pub http_config: HttpClientConfig,
 }
 
 #[derive(Clone, Debug)]
@@ -402,7 +341,7 @@ pub struct WebhookConfig {
     pub url: Secret,
     /// 0 = all alerts.
     pub max_alerts: usize,
-    pub http_config: HttpConfig,
+    pub http_config: HttpClientConfig,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
@@ -481,7 +420,7 @@ struct RawGlobal {
     #[serde(default)]
     pagerduty_url: Option<String>,
     #[serde(default)]
-    http_config: Option<HttpConfig>,
+    http_config: Option<HttpClientConfig>,
 }
 
 impl Default for RawGlobal {
@@ -591,7 +530,7 @@ struct RawSlack {
     #[serde(default)]
     fields: Vec<SlackField>,
     #[serde(default)]
-    http_config: Option<HttpConfig>,
+    http_config: Option<HttpClientConfig>,
 }
 
 #[derive(Deserialize)]
@@ -626,7 +565,7 @@ struct RawPagerDuty {
     #[serde(default)]
     details: Option<BTreeMap<String, String>>,
     #[serde(default)]
-    http_config: Option<HttpConfig>,
+    http_config: Option<HttpClientConfig>,
 }
 
 #[derive(Deserialize)]
@@ -641,7 +580,7 @@ struct RawWebhook {
     #[serde(default)]
     max_alerts: usize,
     #[serde(default)]
-    http_config: Option<HttpConfig>,
+    http_config: Option<HttpClientConfig>,
 }
 
 #[derive(Deserialize)]
@@ -720,51 +659,23 @@ impl Ctx<'_> {
     }
 
     fn secret_file(&self, key: &str, path: &Path) -> Result<String, ConfigError> {
-        let full = if path.is_absolute() {
-            path.to_path_buf()
-        } else {
-            self.dir.join(path)
-        };
-        std::fs::read_to_string(&full)
-            .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
-            .map_err(|e| self.err(key, format!("{key}: cannot read {}: {e}", full.display())))
+        prom_http_config::read_secret_file(path, &self.dir)
+            .map_err(|e| self.err(key, format!("{key}: cannot read {e}")))
     }
 
-    fn resolve_http(&self, mut h: HttpConfig) -> Result<HttpConfig, ConfigError> {
-        h.tls_config.check().map_err(|e| {
-            let key = if e.contains("min_version") {
-                "min_version"
-            } else {
-                "server_name"
+    /// An `http_config` with its secrets read; checked as Alertmanager checks it when loading.
+    fn resolve_http(&self, h: HttpClientConfig) -> Result<HttpClientConfig, ConfigError> {
+        let located = |e: HttpConfigError| {
+            let message = match &e {
+                HttpConfigError::SecretFile { source, .. } => {
+                    format!("{}: cannot read {source}", e.key())
+                }
+                _ => e.to_string(),
             };
-            self.err(key, e)
-        })?;
-        if let Some(ba) = h.basic_auth.as_mut() {
-            if let Some(f) = ba.password_file.take() {
-                ba.password = Some(self.secret_file("password_file", &f)?.into());
-            }
-        }
-        if let Some(f) = h.bearer_token_file.take() {
-            h.bearer_token = Some(self.secret_file("bearer_token_file", &f)?.into());
-        }
-        if let Some(a) = h.authorization.as_mut() {
-            if let Some(f) = a.credentials_file.take() {
-                a.credentials = Some(self.secret_file("credentials_file", &f)?.into());
-            }
-        }
-        for p in [
-            &mut h.tls_config.ca_file,
-            &mut h.tls_config.cert_file,
-            &mut h.tls_config.key_file,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            if p.is_relative() {
-                *p = self.dir.join(&*p);
-            }
-        }
-        Ok(h)
+            self.err(e.key(), message)
+        };
+        h.tls_config.check().map_err(located)?;
+        h.resolve_files(&self.dir).map_err(located)
     }
 }
 
@@ -885,16 +796,7 @@ impl NotifyConfig {
                     (None, None) => e.auth_secret.clone().or_else(|| smtp_password.clone()),
                 };
                 let mut tls = e.tls_config.clone();
-                tls.check().map_err(|m| {
-                    rerr(
-                        if m.contains("min_version") {
-                            "min_version"
-                        } else {
-                            "server_name"
-                        },
-                        m,
-                    )
-                })?;
+                tls.check().map_err(|e| rerr(e.key(), e.to_string()))?;
                 if let Some(ca) = tls.ca_file.as_mut() {
                     if ca.is_relative() {
                         *ca = ctx.dir.join(&*ca);
@@ -1228,7 +1130,7 @@ fn yaml_error(ctx: &Ctx<'_>, text: &str, e: serde_yaml::Error) -> ConfigError {
 }
 
 /// Alertmanager's rule: a receiver's own `http_config`, when it has one, replaces the global one whole.
-fn merge_http(global: &HttpConfig, local: Option<HttpConfig>) -> HttpConfig {
+fn merge_http(global: &HttpClientConfig, local: Option<HttpClientConfig>) -> HttpClientConfig {
     local.unwrap_or_else(|| global.clone())
 }
 

@@ -2,8 +2,8 @@
 //!
 //! The alerter hands over the alerts of each rule evaluation; this crate routes them (Alertmanager's
 //! routing tree from an `alertmanager.yml`), groups, inhibits, silences, deduplicates against a
-//! notification log, and delivers through email, Slack, PagerDuty, webhooks and the console. It can
-//! also forward the alerts to real Alertmanagers.
+//! notification log, and delivers through email, Slack, PagerDuty, webhooks and the console. (Handing
+//! alerts to real Alertmanagers, Prometheus' notifier, is the alerter's.)
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -31,25 +31,20 @@ pub mod core;
 pub mod deliver;
 pub mod dispatcher;
 pub mod duration;
-pub mod forward;
 pub mod inhibit;
 pub mod matcher;
 pub mod message;
 pub mod metrics;
 pub mod nflog;
 pub mod route;
-pub mod secret;
 pub mod silence;
 pub mod state;
 pub mod template;
 pub mod timeinterval;
-pub mod tls;
 
 pub use alert::{Alert, Fingerprint, LabelSet};
 pub use config::{ConfigError, NotifyConfig};
 pub use dispatcher::{Dispatcher, DispatcherOptions};
-pub use forward::{AlertingConfig, AlertmanagerConfig, AlertmanagerForwarder, ForwarderOptions};
 pub use matcher::{parse_matcher, parse_matchers, Matcher, Matchers};
 pub use metrics::Metrics;
-pub use secret::Secret;
 pub use silence::{PostableSilence, Silence, SilenceMatcher};

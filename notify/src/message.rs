@@ -4,11 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::alert::LabelSet;
+use crate::alert::{go_time, LabelSet};
 use crate::config::{EmailConfig, PagerDutyConfig, SlackConfig};
 use crate::core::OutAlert;
 use crate::template::{self, Templates};
@@ -81,29 +81,6 @@ impl MessageData {
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// Go's `time.Time` JSON form (RFC 3339 with trailing fractional zeros trimmed); the zero time for
-/// an alert with no end, as Alertmanager prints it.
-pub fn go_time(t: Option<DateTime<Utc>>) -> String {
-    match t {
-        None => "0001-01-01T00:00:00Z".to_string(),
-        Some(t) => {
-            let s = t.to_rfc3339_opts(SecondsFormat::Nanos, true);
-            // "2026-01-01T00:00:00.500000000Z" -> "2026-01-01T00:00:00.5Z"
-            match s.find('.') {
-                Some(dot) => {
-                    let frac = s[dot + 1..s.len() - 1].trim_end_matches('0');
-                    if frac.is_empty() {
-                        format!("{}Z", &s[..dot])
-                    } else {
-                        format!("{}.{frac}Z", &s[..dot])
-                    }
-                }
-                None => s,
-            }
-        }
-    }
 }
 
 /// The webhook body, Alertmanager's version "4", keeping the first `max_alerts` alerts (0 = all).

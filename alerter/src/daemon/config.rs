@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use etcd_monitor_notify::config::{Authorization, BasicAuth, HttpConfig, TlsConfig};
-use etcd_monitor_notify::{AlertingConfig, Secret};
+use prom_http_config::{Authorization, BasicAuth, HttpClientConfig, Secret, TlsConfig};
 use prom_relabel::RelabelConfig;
 use serde::Deserialize;
 
+use super::forward::AlertingConfig;
 use super::targets::{DroppedTarget, ScrapeLimits, ScrapePool, ScrapeTarget};
 use crate::duration;
 
@@ -139,75 +139,21 @@ fn dur(what: &str, s: &Option<String>, default: Duration) -> Result<Duration, St
     }
 }
 
-/// Reads a secret from its `*_file` (relative to the configuration), trailing newline dropped.
-fn read_secret_file(file: &Path, base: &Path, what: &str) -> Result<String, String> {
-    let p = if file.is_absolute() {
-        file.to_path_buf()
-    } else {
-        base.join(file)
-    };
-    std::fs::read_to_string(&p)
-        .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
-        .map_err(|e| format!("{what} {}: {e}", p.display()))
-}
-
 /// The scrape config's HTTP client settings, with secrets read and files made relative to the
 /// configuration, as Prometheus does; checked as Prometheus checks them.
-fn scrape_http(sc: &ScrapeNode, base: &Path) -> Result<HttpConfig, String> {
-    let auths = [
-        sc.basic_auth.is_some(),
-        sc.authorization.is_some(),
-        sc.bearer_token.is_some() || sc.bearer_token_file.is_some(),
-    ];
-    if auths.iter().filter(|&&a| a).count() > 1 {
-        return Err(
-            "at most one of basic_auth, authorization and bearer_token(_file) must be configured"
-                .into(),
-        );
-    }
-    sc.tls_config.check()?;
-    let mut h = HttpConfig {
+fn scrape_http(sc: &ScrapeNode, base: &Path) -> Result<HttpClientConfig, String> {
+    let h = HttpClientConfig {
         basic_auth: sc.basic_auth.clone(),
         authorization: sc.authorization.clone(),
         bearer_token: sc.bearer_token.clone(),
-        bearer_token_file: None,
+        bearer_token_file: sc.bearer_token_file.clone(),
         tls_config: sc.tls_config.clone(),
         proxy_url: sc.proxy_url.clone(),
         follow_redirects: sc.follow_redirects,
         enable_http2: sc.enable_http2,
     };
-    if let Some(f) = &sc.bearer_token_file {
-        h.bearer_token = Some(read_secret_file(f, base, "bearer_token_file")?.into());
-    }
-    if let Some(ba) = h.basic_auth.as_mut() {
-        if let Some(f) = ba.password_file.take() {
-            ba.password = Some(read_secret_file(&f, base, "basic_auth.password_file")?.into());
-        }
-    }
-    if let Some(a) = h.authorization.as_mut() {
-        if a.kind
-            .as_deref()
-            .is_some_and(|k| k.eq_ignore_ascii_case("basic"))
-        {
-            return Err(
-                "authorization type cannot be set to \"basic\", use \"basic_auth\" instead".into(),
-            );
-        }
-        if let Some(f) = a.credentials_file.take() {
-            a.credentials =
-                Some(read_secret_file(&f, base, "authorization.credentials_file")?.into());
-        }
-    }
-    let t = &mut h.tls_config;
-    for p in [&mut t.ca_file, &mut t.cert_file, &mut t.key_file]
-        .into_iter()
-        .flatten()
-    {
-        if p.is_relative() {
-            *p = base.join(&*p);
-        }
-    }
-    Ok(h)
+    h.validate().map_err(|e| e.to_string())?;
+    h.resolve_files(base).map_err(|e| e.to_string())
 }
 
 pub fn parse_config(
