@@ -18,8 +18,9 @@ use prom_http_config::{
 
 use crate::config::{ConsoleFormat, EmailConfig, Integration};
 use crate::message::{
-    console_lines, email_message, pagerduty_payload, slack_payload, webhook_payload, MessageData,
+    console_lines, email_message, pagerduty_payload, slack_payload, webhook_payload,
 };
+use crate::notification::MessageData;
 use crate::template::Templates;
 
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +73,7 @@ pub async fn deliver_with_retry(
             Err(DeliveryError::Permanent(e)) => return Err(DeliveryError::Permanent(e)),
             Err(DeliveryError::Retryable(e)) => {
                 let now = Utc::now();
-                if crate::core::later(now, crate::core::chrono_dur(backoff)) >= deadline {
+                if crate::time::later(now, crate::time::chrono_dur(backoff)) >= deadline {
                     return Err(DeliveryError::Retryable(format!(
                         "{e} (gave up after {attempts} attempts)"
                     )));

@@ -23,6 +23,12 @@
 //! muting and the dedup decision. `dispatcher` drives it on a timer and calls `deliver` for I/O.
 //! `message` builds each integration's body from the configured Go templates, rendered by `template`
 //! with Alertmanager's data, functions and default template names.
+//!
+//! The modules form layers, and none imports one above it (a test below keeps it so): the data
+//! (`alert`, `notification`, `matcher`, `timeinterval`), the configuration (`config`, which reads the
+//! `templates:` files through `template` once the file is parsed), the pure core (`route`,
+//! `inhibit`, `silence`, `nflog`, `core`), then the I/O edge (`message`, `deliver`, `dispatcher`,
+//! `api`, `state`).
 
 pub mod alert;
 mod api;
@@ -30,16 +36,17 @@ pub mod config;
 pub mod core;
 pub mod deliver;
 pub mod dispatcher;
-pub mod duration;
 pub mod inhibit;
 pub mod matcher;
 pub mod message;
 pub mod metrics;
 pub mod nflog;
+pub mod notification;
 pub mod route;
 pub mod silence;
 pub mod state;
 pub mod template;
+mod time;
 pub mod timeinterval;
 
 pub use alert::{Alert, Fingerprint, LabelSet};
@@ -48,3 +55,6 @@ pub use dispatcher::{Dispatcher, DispatcherOptions};
 pub use matcher::{parse_matcher, parse_matchers, Matcher, Matchers};
 pub use metrics::Metrics;
 pub use silence::{PostableSilence, Silence, SilenceMatcher};
+
+#[cfg(test)]
+mod layering;
