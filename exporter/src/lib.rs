@@ -24,7 +24,9 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 pub use collect::{CollectSettings, Collector, DEFAULT_PROBE_PREFIX};
-pub use config::{ClusterConfig, ExporterConfig, MultiClusterFile};
+pub use config::{
+    ClusterConfig, ClusterFileError, ClusterProblem, ExporterConfig, MultiClusterFile,
+};
 pub use snapshot::ClusterSnapshot;
 
 use state::ClusterState;

@@ -5,9 +5,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use prom_http_config::{Authorization, BasicAuth, HttpClientConfig, Secret, TlsConfig};
+use prom_http_config::{
+    Authorization, BasicAuth, HttpClientConfig, HttpConfigError, Secret, TlsConfig,
+};
 use prom_relabel::RelabelConfig;
 use serde::Deserialize;
+use yaml_location::YamlError;
 
 use super::forward::AlertingConfig;
 use super::targets::{DroppedTarget, ScrapeLimits, ScrapePool, ScrapeTarget};
@@ -97,6 +100,29 @@ struct StaticNode {
     labels: BTreeMap<String, String>,
 }
 
+/// What is wrong with `--config`: one line naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{}: cannot read: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Not YAML, or a key or value the configuration does not have (`file:line:column: ...`).
+    #[error(transparent)]
+    Yaml(#[from] YamlError),
+    /// A scrape config's HTTP client settings; `at` names it (`scrape_configs[0] (etcd)`).
+    #[error("{file}: {at}.{source}")]
+    ScrapeHttp {
+        file: String,
+        at: String,
+        source: HttpConfigError,
+    },
+    /// A setting that reads well but cannot be used (a duration, a limit, a relabelling, a target).
+    #[error("{file}: {message}")]
+    Invalid { file: String, message: String },
+}
+
 #[derive(Debug, Clone)]
 pub struct AlerterConfig {
     pub source: Option<PathBuf>,
@@ -141,7 +167,7 @@ fn dur(what: &str, s: &Option<String>, default: Duration) -> Result<Duration, St
 
 /// The scrape config's HTTP client settings, with secrets read and files made relative to the
 /// configuration, as Prometheus does; checked as Prometheus checks them.
-fn scrape_http(sc: &ScrapeNode, base: &Path) -> Result<HttpClientConfig, String> {
+fn scrape_http(sc: &ScrapeNode, base: &Path) -> Result<HttpClientConfig, HttpConfigError> {
     let h = HttpClientConfig {
         basic_auth: sc.basic_auth.clone(),
         authorization: sc.authorization.clone(),
@@ -152,31 +178,24 @@ fn scrape_http(sc: &ScrapeNode, base: &Path) -> Result<HttpClientConfig, String>
         follow_redirects: sc.follow_redirects,
         enable_http2: sc.enable_http2,
     };
-    h.validate().map_err(|e| e.to_string())?;
-    h.resolve_files(base).map_err(|e| e.to_string())
+    h.validate()?;
+    h.resolve_files(base)
 }
 
 pub fn parse_config(
     text: &str,
     source: Option<&Path>,
     base_dir: &Path,
-) -> Result<AlerterConfig, String> {
+) -> Result<AlerterConfig, ConfigError> {
     let name = source
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "<default config>".into());
-    let node: ConfigNode = serde_yaml::from_str(text).map_err(|e| {
-        let line = e
-            .location()
-            .map(|l| format!(":{}", l.line()))
-            .unwrap_or_default();
-        let msg = e.to_string();
-        let msg = msg
-            .find(" at line ")
-            .map(|i| msg[..i].to_string())
-            .unwrap_or(msg);
-        format!("{name}{line}: {msg}")
-    })?;
-    let err = |m: String| format!("{name}: {m}");
+    let node: ConfigNode =
+        serde_yaml::from_str(text).map_err(|e| YamlError::from_serde(name.clone(), &e))?;
+    let err = |message: String| ConfigError::Invalid {
+        file: name.clone(),
+        message,
+    };
     let g = &node.global;
     let scrape_interval = dur(
         "global.scrape_interval",
@@ -234,7 +253,11 @@ pub fn parse_config(
                 "{at}: scrape timeout greater than scrape interval"
             )));
         }
-        let http = scrape_http(sc, base_dir).map_err(|e| err(format!("{at}.{e}")))?;
+        let http = scrape_http(sc, base_dir).map_err(|source| ConfigError::ScrapeHttp {
+            file: name.clone(),
+            at: at.clone(),
+            source,
+        })?;
         let scheme = sc.scheme.clone().unwrap_or_else(|| "http".into());
         if scheme != "http" && scheme != "https" {
             return Err(err(format!("{at}.scheme: {scheme:?} is not http or https")));
@@ -308,12 +331,14 @@ pub fn parse_config(
 }
 
 /// Loads `--config`, or the embedded default (relative paths then from the working directory).
-pub fn load_config(path: Option<&Path>) -> Result<AlerterConfig, String> {
+pub fn load_config(path: Option<&Path>) -> Result<AlerterConfig, ConfigError> {
     match path {
         None => parse_config(DEFAULT_CONFIG, None, Path::new(".")),
         Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| format!("{}: cannot read: {e}", p.display()))?;
+            let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                path: p.to_path_buf(),
+                source,
+            })?;
             let base = p
                 .parent()
                 .filter(|b| !b.as_os_str().is_empty())
@@ -342,17 +367,20 @@ mod tests {
             Some(Path::new("c.yml")),
             Path::new("."),
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(
-            e.starts_with("c.yml:2: global: unknown field `scrape_intervl`"),
+            e.starts_with("c.yml:2:3: global: unknown field `scrape_intervl`"),
             "{e}"
         );
+        assert!(!e.contains(" at line "), "the location once: {e}");
         let e = parse_config(
             "scrape_configs:\n  - job_name: a\n    scrape_interval: 1s\n    scrape_timeout: 2s\n",
             Some(Path::new("c.yml")),
             Path::new("."),
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(
             e.contains("scrape timeout greater than scrape interval"),
             "{e}"
@@ -369,6 +397,7 @@ mod tests {
                 Some(Path::new("c.yml")),
                 Path::new("."),
             )
+            .map_err(|e| e.to_string())
         };
         let c =
             parse("      - {source_labels: [__address__], regex: 'g:.*', action: drop}\n").unwrap();
@@ -384,7 +413,7 @@ mod tests {
             "{e}"
         );
         let e = parse("      - {target_label: x, action: upper}\n").unwrap_err();
-        assert!(e.starts_with("c.yml:7: "), "{e}");
+        assert!(e.starts_with("c.yml:7:7: "), "{e}");
         assert!(e.contains("unknown relabel action \"upper\""), "{e}");
     }
 }

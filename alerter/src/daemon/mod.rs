@@ -189,7 +189,7 @@ fn retention_ms(groups: &[Group], cfg: &AlerterConfig) -> i64 {
 
 /// Loads config and rules; nothing is changed on error.
 fn load(opts: &DaemonOptions) -> Result<(AlerterConfig, Vec<Group>), String> {
-    let cfg = load_config(opts.config.as_deref())?;
+    let cfg = load_config(opts.config.as_deref()).map_err(|e| e.to_string())?;
     let groups = load_all(&cfg.rule_files).map_err(|es| {
         es.iter()
             .map(|e| e.to_string())
