@@ -218,8 +218,8 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(err.starts_with("x.yml:4:"), "{err}");
-        assert!(err.contains("endpionts"), "{err}");
+        assert!(err.starts_with("x.yml:4:5: clusters[0]: unknown field `endpionts`"), "{err}");
+        assert!(!err.contains(" at line "), "the location once: {err}");
     }
 
     #[test]
@@ -231,5 +231,31 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("appears twice"), "{err}");
+    }
+
+    #[test]
+    fn a_cluster_problem_names_file_and_cluster() {
+        let parse = |text: &str| {
+            MultiClusterFile::parse(text, Path::new("x.yml"))
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            parse("clusters:\n  - {name: a, endpoints: [h:1], password: p, password_file: f}\n"),
+            "x.yml: cluster \"a\": give password or password_file, not both"
+        );
+        let err = parse(
+            "clusters:\n  - {name: a, endpoints: [h:1], username: u, password_file: /nonexistent/pw}\n",
+        );
+        assert!(
+            err.starts_with("x.yml: cluster \"a\": password_file /nonexistent/pw: "),
+            "{err}"
+        );
+        let err = parse("clusters:\n  - {name: a, endpoints: [h:1], dial_timeout: soon}\n");
+        assert!(
+            err.starts_with("x.yml: cluster \"a\": dial_timeout \"soon\": "),
+            "{err}"
+        );
+        assert_eq!(parse("clusters: []\n"), "x.yml: `clusters` is empty");
     }
 }
