@@ -218,7 +218,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(err.starts_with("x.yml:4:5: clusters[0]: unknown field `endpionts`"), "{err}");
+        assert!(
+            err.starts_with("x.yml:4:5: clusters[0]: unknown field `endpionts`"),
+            "{err}"
+        );
         assert!(!err.contains(" at line "), "the location once: {err}");
     }
 
