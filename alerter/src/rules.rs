@@ -208,14 +208,9 @@ pub fn parse_rules(file: &Path, text: &str) -> Result<(Vec<Group>, Lint), Vec<Ru
     let node: RuleGroupsNode = match serde_yaml::from_str(text) {
         Ok(n) => n,
         Err(e) => {
-            let line = e.location().map(|l| l.line());
-            let msg = e.to_string();
-            // serde_yaml appends " at line L column C"; the line is already in front.
-            let msg = match msg.find(" at line ") {
-                Some(i) => msg[..i].to_string(),
-                None => msg,
-            };
-            return Err(vec![err(line, msg)]);
+            // promtool reports rule files by line only.
+            let line = yaml_location::position(&e).map(|(line, _)| line);
+            return Err(vec![err(line, yaml_location::message(&e))]);
         }
     };
     let locs = locate(text);

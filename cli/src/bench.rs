@@ -511,7 +511,11 @@ fn plan(args: BenchArgs) -> Result<Plan, String> {
         max_stddev: common.check_max_stddev,
     });
     let daemon = match &common.schedule {
-        Some(expr) => Some((Trigger::cron(expr)?, common.listen, common.trigger.limits())),
+        Some(expr) => Some((
+            Trigger::cron(expr).map_err(|e| e.to_string())?,
+            common.listen,
+            common.trigger.limits(),
+        )),
         None => None,
     };
     let web = common.web.validated().map_err(|e| format!("{e:#}"))?;

@@ -139,7 +139,7 @@ const MAX_BODY_LIMIT: usize = 1 << 30;
 const MAX_SAMPLE_LIMIT: i64 = 10_000_000;
 
 fn parse_body_limit(s: &str) -> Result<usize, String> {
-    let n = prom_exposition::bytes::parse_base2(s)?;
+    let n = prom_exposition::bytes::parse_base2(s).map_err(|e| e.to_string())?;
     if n == 0 || n > MAX_BODY_LIMIT {
         return Err(format!("{s:?} must be more than 0 and at most 1GiB"));
     }

@@ -30,8 +30,8 @@ use tokio::net::TcpListener;
 
 pub use collect::{CollectSettings, Collector, DEFAULT_PROBE_PREFIX};
 pub use config::{
-    ClusterConfig, ExporterConfig, MultiClusterFile, DEFAULT_CERTIFICATE_INTERVAL,
-    DEFAULT_HASHKV_INTERVAL,
+    ClusterConfig, ClusterFileError, ClusterProblem, ExporterConfig, MultiClusterFile,
+    DEFAULT_CERTIFICATE_INTERVAL, DEFAULT_HASHKV_INTERVAL,
 };
 pub use snapshot::ClusterSnapshot;
 

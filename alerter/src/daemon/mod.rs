@@ -11,6 +11,7 @@
 pub mod config;
 mod evaluation;
 pub mod file_sd;
+pub mod forward;
 mod http;
 mod published;
 pub mod remote;
@@ -30,9 +31,7 @@ use std::time::Duration;
 use anyhow::Context;
 use arc_swap::ArcSwapOption;
 use chrono::Utc;
-use etcd_monitor_notify::{
-    AlertmanagerForwarder, Dispatcher, DispatcherOptions, ForwarderOptions, NotifyConfig,
-};
+use etcd_monitor_notify::{Dispatcher, DispatcherOptions, NotifyConfig};
 use etcd_monitor_promql::{lookback_reach_ms, EvalOptions};
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
@@ -40,6 +39,7 @@ use tokio_util::sync::CancellationToken;
 use crate::group::GroupState;
 use crate::rules::{load_all, Group};
 use config::{load_config, AlerterConfig};
+use forward::{AlertmanagerForwarder, ForwarderOptions};
 use published::{Published, ReloadStatus, TargetSlot, View};
 use remote::RemoteQuerier;
 use runtime::Command;
@@ -202,7 +202,7 @@ fn series_filter(groups: &[Group]) -> Arc<etcd_monitor_promql::SeriesFilter> {
 
 /// Loads config and rules; nothing is changed on error.
 fn load(opts: &DaemonOptions) -> Result<(AlerterConfig, Vec<Group>), String> {
-    let cfg = load_config(opts.config.as_deref())?;
+    let cfg = load_config(opts.config.as_deref()).map_err(|e| e.to_string())?;
     let groups = load_all(&cfg.rule_files).map_err(|es| {
         es.iter()
             .map(|e| e.to_string())

@@ -9,7 +9,7 @@ use etcd_monitor_promql::{stale_nan, Labels, MemStorage, SeriesFilter};
 use prom_relabel::{is_valid_label_name, process, LabelSet};
 
 use super::targets::{ScrapeLimits, ScrapeTarget};
-use etcd_monitor_notify::deliver::http_error;
+use prom_http_config::http_error;
 
 const ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 /// A body larger than this is refused (a target sending garbage must not exhaust memory).
@@ -24,8 +24,10 @@ pub struct ScrapeOutcome {
     pub result: Result<Scraped, String>,
 }
 
-pub fn build_client(t: &ScrapeTarget) -> Result<reqwest::Client, String> {
-    etcd_monitor_notify::deliver::http_client(&t.http, t.timeout).map_err(|e| e.to_string())
+pub fn build_client(
+    t: &ScrapeTarget,
+) -> Result<reqwest::Client, prom_http_config::HttpConfigError> {
+    t.http.client(t.timeout)
 }
 
 /// What one scrape parsed.
@@ -223,40 +225,41 @@ pub async fn fetch(
     ts_ms: i64,
 ) -> ScrapeOutcome {
     let started = Instant::now();
-    let result = async {
-        let req = client
-            .get(target.request_url())
-            .header("Accept", ACCEPT)
-            .header(
-                "X-Prometheus-Scrape-Timeout-Seconds",
-                format!("{}", target.timeout.as_secs_f64()),
-            );
-        let mut resp = etcd_monitor_notify::deliver::authorize(req, &target.http)
-            .send()
-            .await
-            .map_err(|e| format!("scrape {}: {}", target.url_for_errors(), http_error(e)))?;
-        if !resp.status().is_success() {
-            return Err(format!("server returned HTTP status {}", resp.status()));
-        }
-        let cap = match target.limits.body_bytes {
-            0 => MAX_BODY,
-            n => n.min(MAX_BODY),
-        };
-        let mut bytes = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| format!("reading the body: {}", http_error(e)))?
-        {
-            if bytes.len() + chunk.len() > cap {
-                return Err("body size limit exceeded".to_string());
+    let result =
+        async {
+            let req = client
+                .get(target.request_url())
+                .header("Accept", ACCEPT)
+                .header(
+                    "X-Prometheus-Scrape-Timeout-Seconds",
+                    format!("{}", target.timeout.as_secs_f64()),
+                );
+            let mut resp =
+                target.http.authorize(req).send().await.map_err(|e| {
+                    format!("scrape {}: {}", target.url_for_errors(), http_error(e))
+                })?;
+            if !resp.status().is_success() {
+                return Err(format!("server returned HTTP status {}", resp.status()));
             }
-            bytes.extend_from_slice(&chunk);
+            let cap = match target.limits.body_bytes {
+                0 => MAX_BODY,
+                n => n.min(MAX_BODY),
+            };
+            let mut bytes = Vec::new();
+            while let Some(chunk) = resp
+                .chunk()
+                .await
+                .map_err(|e| format!("reading the body: {}", http_error(e)))?
+            {
+                if bytes.len() + chunk.len() > cap {
+                    return Err("body size limit exceeded".to_string());
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            let text = String::from_utf8(bytes).map_err(|_| "body is not UTF-8".to_string())?;
+            to_samples_filtered(&text, target, filter)
         }
-        let text = String::from_utf8(bytes).map_err(|_| "body is not UTF-8".to_string())?;
-        to_samples_filtered(&text, target, filter)
-    }
-    .await;
+        .await;
     ScrapeOutcome {
         ts_ms,
         duration: started.elapsed(),
