@@ -123,6 +123,7 @@ fn fail(error: anyhow::Error, code: u8) -> ExitCode {
 /// blocking threads (rule evaluations), and with the default the same work held a few MiB more
 /// resident (measured with the alerter on the etcd mixin: 14.7 MiB anonymous memory with the default,
 /// 12.3 MiB with one arena). Two arenas keep the runtime's two workers from contending on one lock.
+#[allow(unsafe_code)]
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets a tunable of the allocator; it is called first thing in main, before
