@@ -505,6 +505,26 @@ async fn etcd_3_4_backups_read_and_restore_with_etcdctl_3_4() {
     .await
     .unwrap();
     assert_eq!(value, "from-3.4");
+    // A Pushgateway that is not there: the backup is kept, the run fails in one line, and the password in
+    // the URL appears nowhere.
+    next_second().await;
+    let dead = format!(
+        "--pushgateway=http://u:S3CRET-pw@127.0.0.1:{}",
+        free_port().unwrap()
+    );
+    let o = backup(
+        &cluster,
+        &[&dir_flag, "--keep=1", "--cluster-name=main", &dead],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("pushing to the Pushgateway at http://127.0.0.1:"),
+        "{}",
+        show(&o)
+    );
+    assert!(!show(&o).contains("S3CRET"), "{}", show(&o));
+    assert_eq!(our_files(&dir, "main").len(), 1);
     // The directory was made private: snapshots hold every key.
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(

@@ -97,7 +97,7 @@ impl BackupName {
 /// older names look newer. `keep` below 1 counts as 1.
 pub fn to_delete(existing: &[BackupName], written: &BackupName, keep: usize) -> Vec<BackupName> {
     let mut others: Vec<&BackupName> = existing.iter().filter(|n| *n != written).collect();
-    others.sort_by(|a, b| (b.taken_at, b.revision).cmp(&(a.taken_at, a.revision)));
+    others.sort_by_key(|n| std::cmp::Reverse((n.taken_at, n.revision)));
     let keep_others = keep.max(1) - 1;
     others.into_iter().skip(keep_others).cloned().collect()
 }

@@ -116,7 +116,7 @@ pub fn list(dir: &Path, cluster: &str) -> Vec<(BackupName, u64)> {
         .filter_map(|e| {
             let name = BackupName::parse(cluster, e.file_name().to_str()?)?;
             let meta = e.metadata().ok()?;
-            meta.is_file().then(|| (name, meta.len()))
+            meta.is_file().then_some((name, meta.len()))
         })
         .collect()
 }
