@@ -141,10 +141,17 @@ async fn schedule_loop(
             return;
         };
         tracing::info!(next = %next.to_rfc3339(), "next scheduled backup");
-        let wait = (next - now).to_std().unwrap_or_default();
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = shutdown.cancelled() => return,
+        // The timer runs on the monotonic clock and the schedule on the wall clock: never start before
+        // the wall clock reaches `next`, or a backup could carry the previous second in its name.
+        loop {
+            let wait = (next - Utc::now()).to_std().unwrap_or_default();
+            if wait.is_zero() {
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.cancelled() => return,
+            }
         }
         let outcome = backups.run(&target, &settings, &shutdown).await;
         match &outcome.result {
