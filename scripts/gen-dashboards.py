@@ -325,9 +325,25 @@ def overview():
     g.add(state_timeline("Member /metrics read", "Whether the exporter could read each member's own /metrics for "
                          "the pass-through.", f"etcd_exporter_member_metrics_up{{{CM}}}", "{{member}}",
                          boolean("ok", "failed")), 12, 7)
+    backups(g)
     return dashboard("etcd-monitor-overview", "etcd cluster overview",
                      "etcd-monitor's cluster-wide view: health, leader, quorum, split brain, alarms, database "
                      "against quota, probes.", g, variables(), ["etcd", "etcd-monitor"])
+
+
+def backups(g):
+    """etcd-monitor backup's metrics (Pushgateway or the backup daemon), for the cluster."""
+    g.row("Backups (etcd-monitor backup)")
+    g.add(stat("Since the last good backup", "Time since the last successful backup finished; "
+               "etcdBackupTooOld fires past the backup job's --max-age (etcd_backup_max_age_seconds).",
+               f"time() - max(etcd_backup_last_success_timestamp_seconds{{{C}}})", unit="s"), 6, 6)
+    g.add(stat("Failed backup runs, last day", "Runs that made no backup; the job's log says why.",
+               f"round(sum(increase(etcd_backup_failures_total{{{C}}}[1d]))) or vector(0)",
+               thresholds=steps(("green", None), ("red", 1))), 6, 6)
+    g.add(timeseries("Backup size", "Size of the last successful backup file.",
+                     [(f"max(etcd_backup_size_bytes{{{C}}})", "size")], unit="bytes"), 6, 6)
+    g.add(timeseries("Backup duration", "How long the last successful backup took.",
+                     [(f"max(etcd_backup_duration_seconds{{{C}}})", "duration")], unit="s"), 6, 6)
 
 
 def internals():

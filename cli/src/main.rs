@@ -2,6 +2,7 @@
 //! per-job modules beside this file; the jobs themselves live in their library crates.
 
 mod alerter;
+mod backup;
 mod bench;
 mod connection;
 mod exporter;

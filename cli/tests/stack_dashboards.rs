@@ -336,6 +336,20 @@ async fn every_dashboard_query_returns_data_from_a_live_stack() -> Result<()> {
     );
 
     let bench_ran = run_bench_if_built(&connection, &pushgateway_url).await?;
+    // A backup, pushed as the backup CronJob pushes it: the overview's backup row reads it.
+    let backups = dir.path().join("backups");
+    let out = Command::new(env!("CARGO_BIN_EXE_etcd-monitor"))
+        .arg("backup")
+        .arg(format!("--dir={}", backups.display()))
+        .args(["--keep=1", "--cluster-name=live"])
+        .args(&connection)
+        .arg(format!("--pushgateway={pushgateway_url}"))
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "etcd-monitor backup: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // A healthy stretch: every panel that does not need a fault must have data by its end. Its length is
     // set by etcd: members observe peer round trips every 30 s, so the round-trip panel's rate() has two
