@@ -159,6 +159,10 @@ async fn series_filtering_never_changes_a_result() {
         expr: vector(1)
         annotations:
           x: '{{ with query "sum(etcd_debugging_mvcc_keys_total)" }}{{ . | first | value }}{{ end }}'
+      - alert: WithPrintfQuery
+        expr: up == 1
+        annotations:
+          x: '{{ with printf "etcd_mvcc_put_total{instance=%q}" $labels.instance | query }}{{ . | first | value }}{{ end }}'
 "#;
     groups.extend(parse_rules(Path::new("edge.yml"), edge).unwrap().0);
     let (filter, why_not) = series_filter(&groups);
@@ -170,6 +174,14 @@ async fn series_filtering_never_changes_a_result() {
         .collect();
     let q = "sum(etcd_debugging_mvcc_keys_total)";
     queries.push((q.to_string(), eval::parse(q).unwrap()));
+    // What the printf template asks at run time, for each member.
+    for u in cluster.client_urls() {
+        let q = format!(
+            "etcd_mvcc_put_total{{instance={:?}}}",
+            u.trim_start_matches("http://")
+        );
+        queries.push((q.clone(), eval::parse(&q).unwrap()));
+    }
     // Every part of every expression too: alert expressions are mostly empty on a healthy cluster,
     // their selectors, rates and sums are not.
     let mut parts = Vec::new();

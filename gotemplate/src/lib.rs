@@ -262,10 +262,20 @@ impl Check<'_> {
 #[cfg(test)]
 mod tests;
 
-/// The arguments of every call to the function `func` in `text`, when each is a string literal
-/// (`{{ query "up" }}`, `{{ "up" | query }}`); `None` when a call takes anything else, which only
-/// running the template can tell. A host uses it to know, before running, what a template will ask.
-pub fn literal_calls(text: &str, func: &str) -> Result<Option<Vec<String>>, TemplateError> {
+/// What a call to a function takes, as far as it can be known without running the template.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallArg {
+    /// A string literal: `{{ query "up" }}`, `{{ "up" | query }}`.
+    Literal(String),
+    /// The result of `printf` with a literal format: `{{ query (printf "x{a=%q}" .Labels.a) }}`,
+    /// `{{ printf "x{a=%q}" .Labels.a | query }}`. The format tells the shape of the argument.
+    Printf(String),
+}
+
+/// The arguments of every call to the function `func` in `text` (see [`CallArg`]); `None` when a call
+/// takes anything else, which only running the template can tell. A host uses it to know, before
+/// running, what a template will ask.
+pub fn literal_calls(text: &str, func: &str) -> Result<Option<Vec<CallArg>>, TemplateError> {
     let parsed = parse::parse(text)?;
     let mut out = Vec::new();
     let nodes = parsed
@@ -280,7 +290,7 @@ pub fn literal_calls(text: &str, func: &str) -> Result<Option<Vec<String>>, Temp
     Ok(Some(out))
 }
 
-fn literal_calls_in_node(n: &parse::Node, func: &str, out: &mut Vec<String>) -> bool {
+fn literal_calls_in_node(n: &parse::Node, func: &str, out: &mut Vec<CallArg>) -> bool {
     use parse::Node;
     match n {
         Node::Text(_) | Node::Break | Node::Continue => true,
@@ -297,7 +307,26 @@ fn literal_calls_in_node(n: &parse::Node, func: &str, out: &mut Vec<String>) -> 
     }
 }
 
-fn literal_calls_in_pipeline(p: &parse::Pipeline, func: &str, out: &mut Vec<String>) -> bool {
+/// A command's value as a call argument: a string literal, or `printf` with a literal format.
+fn known_arg(cmd: &[parse::Operand]) -> Option<CallArg> {
+    use parse::Term;
+    match cmd {
+        [a] if a.fields.is_empty() => match &a.term {
+            Term::Str(s) => Some(CallArg::Literal(s.clone())),
+            Term::Sub(p) if p.cmds.len() == 1 && p.decl.is_empty() => known_arg(&p.cmds[0]),
+            _ => None,
+        },
+        [f, format, ..] if f.term == Term::Func("printf".into()) && format.fields.is_empty() => {
+            match &format.term {
+                Term::Str(s) => Some(CallArg::Printf(s.clone())),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+fn literal_calls_in_pipeline(p: &parse::Pipeline, func: &str, out: &mut Vec<CallArg>) -> bool {
     use parse::Term;
     for (i, cmd) in p.cmds.iter().enumerate() {
         for op in cmd {
@@ -311,21 +340,14 @@ fn literal_calls_in_pipeline(p: &parse::Pipeline, func: &str, out: &mut Vec<Stri
         if first.term != Term::Func(func.to_string()) {
             continue;
         }
-        let literal = |o: &parse::Operand| match &o.term {
-            Term::Str(s) if o.fields.is_empty() => Some(s.clone()),
-            _ => None,
-        };
-        // `query "x"`, or `"x" | query`: the previous command's result is the argument.
+        // `query ARG`, or `... | query`: the previous command's result is the argument.
         let arg = match (&cmd[1..], i) {
-            ([a], _) => literal(a),
-            ([], i) if i > 0 => match p.cmds[i - 1].as_slice() {
-                [a] => literal(a),
-                _ => None,
-            },
+            ([a], _) => known_arg(std::slice::from_ref(a)),
+            ([], i) if i > 0 => known_arg(&p.cmds[i - 1]),
             _ => None,
         };
         match arg {
-            Some(s) => out.push(s),
+            Some(a) => out.push(a),
             None => return false,
         }
     }

@@ -200,19 +200,25 @@ fn deep_nesting_is_refused_not_a_stack_overflow() {
 
 #[test]
 fn literal_calls_are_found_or_declared_unknown() {
+    use crate::CallArg::{Literal, Printf};
     let q = |t: &str| crate::literal_calls(t, "query").unwrap();
+    let lit = |s: &str| Literal(s.to_string());
     assert_eq!(q("no calls {{ .Value }}"), Some(vec![]));
     assert_eq!(
         q(
             r#"{{ with query "up" }}{{ . }}{{ end }} {{ "a" | query | first }} {{ if (query "b") }}x{{ end }}"#
         ),
-        Some(vec!["up".to_string(), "a".to_string(), "b".to_string()])
+        Some(vec![lit("up"), lit("a"), lit("b")])
     );
     assert_eq!(
         q(r#"{{ define "t" }}{{ query "c" }}{{ end }}"#),
-        Some(vec!["c".to_string()])
+        Some(vec![lit("c")])
     );
-    assert_eq!(q(r#"{{ query (printf "x{a=%q}" .Labels.a) }}"#), None);
+    assert_eq!(
+        q(r#"{{ query (printf "x{a=%q}" .Labels.a) }} {{ printf "y{b=%q}" $labels.b | query }}"#),
+        Some(vec![Printf("x{a=%q}".into()), Printf("y{b=%q}".into())])
+    );
     assert_eq!(q(r#"{{ $q := "up" }}{{ query $q }}"#), None);
     assert_eq!(q(r#"{{ .Labels.x | query }}"#), None);
+    assert_eq!(q(r#"{{ query (printf .Labels.f) }}"#), None);
 }

@@ -38,20 +38,43 @@ impl SeriesFilter {
 
     /// The union of every selector in `exprs`.
     pub fn from_exprs<'a>(exprs: impl IntoIterator<Item = &'a Expr>) -> SeriesFilter {
+        Self::from_exprs_with_wildcard(exprs, None)
+    }
+
+    /// Like [`Self::from_exprs`], for expressions where `wildcard` stands for a value known only at
+    /// run time (a template's `printf "x{a=%q}" ...`): a matcher whose name or value holds it could
+    /// match anything and is left out, and so is a metric name that holds it.
+    pub fn from_exprs_with_wildcard<'a>(
+        exprs: impl IntoIterator<Item = &'a Expr>,
+        wildcard: Option<&str>,
+    ) -> SeriesFilter {
         let mut f = SeriesFilter::default();
-        let mut seen = HashSet::new();
+        f.extend(exprs, wildcard);
+        f
+    }
+
+    /// Adds the selectors of `exprs` (see [`Self::from_exprs_with_wildcard`]).
+    pub fn extend<'a>(
+        &mut self,
+        exprs: impl IntoIterator<Item = &'a Expr>,
+        wildcard: Option<&str>,
+    ) {
+        let mut seen: HashSet<String> =
+            self.alternatives.iter().map(|a| format!("{a:?}")).collect();
         for e in exprs {
             collect(e, &mut |vs| {
-                for alt in alternatives(vs) {
+                for mut alt in alternatives(vs) {
+                    if let Some(w) = wildcard {
+                        alt.retain(|m| !m.name.contains(w) && !m.value.contains(w));
+                    }
                     // Identical selectors (several rules often share one) count once.
                     let key = format!("{alt:?}");
                     if seen.insert(key) {
-                        f.add(alt);
+                        self.add(alt);
                     }
                 }
             });
         }
-        f
     }
 
     fn add(&mut self, alt: Vec<Matcher>) {
@@ -198,6 +221,25 @@ mod tests {
         assert!(f.keeps(&l(&[("__name__", "x"), ("job", "etcd")])));
         assert!(!f.keeps(&l(&[("__name__", "x"), ("job", "y")])));
         let f = filter(&[r#"{__name__=~".+"}"#]);
+        assert!(f.keeps(&l(&[("__name__", "anything")])));
+    }
+
+    #[test]
+    fn a_wildcard_widens_what_it_stands_for() {
+        let wild = |q: &str| {
+            let e = crate::eval::parse(q).unwrap();
+            SeriesFilter::from_exprs_with_wildcard([&e], Some("__ANY__"))
+        };
+        let f = wild(r#"time() - x{cluster="__ANY__", job="etcd"} > 3600"#);
+        assert!(f.keeps(&l(&[("__name__", "x"), ("cluster", "c1"), ("job", "etcd")])));
+        assert!(!f.keeps(&l(&[
+            ("__name__", "x"),
+            ("cluster", "c1"),
+            ("job", "other")
+        ])));
+        assert!(!f.may_keep_name("y"));
+        // A name matcher that is the wildcard leaves the selector without a name: everything.
+        let f = wild(r#"{__name__=~"__ANY__"}"#);
         assert!(f.keeps(&l(&[("__name__", "anything")])));
     }
 
