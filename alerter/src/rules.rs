@@ -208,14 +208,9 @@ pub fn parse_rules(file: &Path, text: &str) -> Result<(Vec<Group>, Lint), Vec<Ru
     let node: RuleGroupsNode = match serde_yaml::from_str(text) {
         Ok(n) => n,
         Err(e) => {
-            let line = e.location().map(|l| l.line());
-            let msg = e.to_string();
-            // serde_yaml appends " at line L column C"; the line is already in front.
-            let msg = match msg.find(" at line ") {
-                Some(i) => msg[..i].to_string(),
-                None => msg,
-            };
-            return Err(vec![err(line, msg)]);
+            // promtool reports rule files by line only.
+            let line = yaml_location::position(&e).map(|(line, _)| line);
+            return Err(vec![err(line, yaml_location::message(&e))]);
         }
     };
     let locs = locate(text);
@@ -443,3 +438,83 @@ pub fn load_all(files: &[PathBuf]) -> Result<Vec<Group>, Vec<RuleFileError>> {
 
 #[cfg(test)]
 mod tests;
+
+/// The series these rules can ever read: the selectors of their expressions and of the `query` calls
+/// in alerting rules' templates, literal or built by `printf` from a literal format (the values it
+/// fills in may be anything). A template that queries an expression computed any other way could read
+/// anything, so then every series is kept (and the reason returned).
+pub fn series_filter(groups: &[Group]) -> (etcd_monitor_promql::SeriesFilter, Option<String>) {
+    use etcd_monitor_promql::SeriesFilter;
+    use gotemplate::CallArg;
+    let rules = groups.iter().flat_map(|g| g.rules.iter().map(|r| &*r.expr));
+    let mut filter = SeriesFilter::from_exprs(rules);
+    for g in groups {
+        for r in &g.rules {
+            let RuleKind::Alerting { annotations, .. } = &r.kind else {
+                continue;
+            };
+            for text in annotations.values().chain(r.labels.values()) {
+                if !text.contains("query") {
+                    continue;
+                }
+                let keep_all = |how: &str| {
+                    let why = format!("rule {:?} in {} queries {how}", r.name, g.file.display());
+                    (SeriesFilter::keep_all(), Some(why))
+                };
+                let calls = match gotemplate::literal_calls(text, "query") {
+                    Ok(Some(calls)) => calls,
+                    // A template that does not parse was refused when the rules were loaded.
+                    Err(_) => continue,
+                    Ok(None) => return keep_all("an expression computed at run time"),
+                };
+                for call in calls {
+                    match call {
+                        // A query that does not parse fails when the template runs: it reads nothing.
+                        CallArg::Literal(q) => {
+                            if let Ok(e) = etcd_monitor_promql::parse(&q) {
+                                filter.extend([&e], None);
+                            }
+                        }
+                        CallArg::Printf(format) => {
+                            match etcd_monitor_promql::parse(&printf_shape(&format)) {
+                                Ok(e) => filter.extend([&e], Some(PRINTF_WILDCARD)),
+                                Err(_) => return keep_all(&format!("{format:?} through printf")),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    (filter, None)
+}
+
+/// What a `printf` verb fills in, in [`printf_shape`].
+const PRINTF_WILDCARD: &str = "__etcd_monitor_any__";
+
+/// A `printf` format with every verb replaced by a wildcard (`%q` by a quoted one), `%%` by `%`: the
+/// shape of every query the format can make.
+fn printf_shape(format: &str) -> String {
+    let mut out = String::with_capacity(format.len());
+    let mut chars = format.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        // Flags, width and precision, then the verb (Go's fmt syntax).
+        let mut verb = None;
+        for v in chars.by_ref() {
+            if v.is_ascii_alphabetic() || v == '%' {
+                verb = Some(v);
+                break;
+            }
+        }
+        match verb {
+            Some('%') => out.push('%'),
+            Some('q') => out.push_str(&format!("\"{PRINTF_WILDCARD}\"")),
+            _ => out.push_str(PRINTF_WILDCARD),
+        }
+    }
+    out
+}

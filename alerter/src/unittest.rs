@@ -232,12 +232,11 @@ pub fn run_file(path: &Path) -> FileOutcome {
     let file: UnitTestFile = match serde_yaml::from_str(&text) {
         Ok(f) => f,
         Err(e) => {
-            let line = e
-                .location()
-                .map(|l| format!(":{}", l.line()))
-                .unwrap_or_default();
             return FileOutcome {
-                errors: vec![format!("{}{line}: {e}", path.display())],
+                errors: vec![
+                    yaml_location::YamlError::from_serde(path.display().to_string(), &e)
+                        .to_string(),
+                ],
             };
         }
     };
@@ -490,5 +489,21 @@ mod tests {
         assert_eq!(go_duration(0), "0s");
         assert!(float_eq(0.1 + 0.2, 0.3));
         assert!(!float_eq(1.0, 1.0 + 1e-6));
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_test_file_is_named_with_its_location_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.yml");
+        std::fs::write(
+            &path,
+            "rule_files: [r.yml]\ntests:\n  - interval: 1m\n    inputs: []\n",
+        )
+        .unwrap();
+        let out = run_file(&path);
+        let want = format!("{}:4:5: tests[0]: unknown field `inputs`", path.display());
+        assert_eq!(out.errors.len(), 1, "{:?}", out.errors);
+        assert!(out.errors[0].starts_with(&want), "{:?}", out.errors);
+        assert!(!out.errors[0].contains(" at line "), "{:?}", out.errors);
     }
 }

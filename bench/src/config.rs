@@ -87,6 +87,11 @@ pub struct RwRatio {
     pub writes: u32,
 }
 
+/// A `--rw-ratio` that is not one.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a read/write ratio like 7:3 or 2.5 (reads per write)")]
+pub struct RwRatioError(pub String);
+
 impl RwRatio {
     /// The original design's default: 70% reads.
     pub const DEFAULT: RwRatio = RwRatio {
@@ -95,8 +100,8 @@ impl RwRatio {
     };
 
     /// `R:W`, or a single number as etcd's `--rw-ratio` (reads per write, e.g. `1` or `2.5`).
-    pub fn parse(s: &str) -> Result<RwRatio, String> {
-        let bad = || format!("{s:?} is not a read/write ratio like 7:3 or 2.5 (reads per write)");
+    pub fn parse(s: &str) -> Result<RwRatio, RwRatioError> {
+        let bad = || RwRatioError(s.to_string());
         let ratio = if let Some((r, w)) = s.split_once(':') {
             let reads = r.trim().parse::<u32>().map_err(|_| bad())?;
             let writes = w.trim().parse::<u32>().map_err(|_| bad())?;
@@ -430,7 +435,10 @@ mod tests {
                 writes: 2
             }
         );
-        assert!(RwRatio::parse("x").is_err());
+        assert_eq!(
+            RwRatio::parse("x").unwrap_err().to_string(),
+            "\"x\" is not a read/write ratio like 7:3 or 2.5 (reads per write)"
+        );
         assert!(RwRatio::parse("0:0").is_err());
         assert!(RwRatio::parse("-1").is_err());
     }

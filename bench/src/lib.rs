@@ -22,7 +22,9 @@ pub mod stats;
 mod workloads;
 
 pub use check::{evaluate, CheckOutcome, Thresholds};
-pub use config::{BenchConfig, Consistency, RangeShape, RwRatio, StopAfter, Workload};
+pub use config::{
+    BenchConfig, Consistency, RangeShape, RwRatio, RwRatioError, StopAfter, Workload,
+};
 pub use job::{cancel_on_signals, execute, JobOptions, JobOutcome};
 pub use progress::Progress;
 pub use report::{Stopped, Summary};

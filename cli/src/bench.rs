@@ -312,9 +312,21 @@ pub struct LegacyBenchArgs {
     /// With --run-benchmark: run again every interval (1s to 30 days), as a daemon on --benchmark-listen
     #[arg(long, env = "BENCHMARK_INTERVAL", value_parser = parse_interval_long, value_name = "DURATION")]
     benchmark_interval: Option<Duration>,
-    /// With --benchmark-interval: serve /metrics and POST /api/v1/performance/benchmark here
+    /// With --benchmark-interval or --benchmark-enabled: serve /metrics and POST
+    /// /api/v1/performance/benchmark here
     #[arg(long, default_value = "0.0.0.0:9106", value_name = "ADDR")]
     benchmark_listen: SocketAddr,
+    /// Run scheduled benchmarks beside the exporter, every --benchmark-interval (default 1h), with the
+    /// daemon on --benchmark-listen (the original design's BENCHMARK_ENABLED)
+    #[arg(long, env = "BENCHMARK_ENABLED", default_value_t = false, action = clap::ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    benchmark_enabled: bool,
+    /// Concurrent clients of the benchmark (etcd's --clients)
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    clients: usize,
+    /// gRPC connections the clients are spread over (etcd's --conns)
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    conns: usize,
     #[command(flatten, next_help_heading = "Benchmark (original invocation)")]
     trigger: TriggerArgs,
 }
@@ -324,7 +336,15 @@ impl LegacyBenchArgs {
     pub fn requested(&self) -> bool {
         self.run_benchmark
     }
+
+    /// True when the bare invocation runs scheduled benchmarks beside the exporter.
+    pub fn beside_exporter(&self) -> bool {
+        !self.run_benchmark && self.benchmark_enabled
+    }
 }
+
+/// The original design's `BENCHMARK_INTERVAL` default.
+const DEFAULT_BENCHMARK_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// A fully parsed command: what to run and how to report it.
 struct Plan {
@@ -491,7 +511,11 @@ fn plan(args: BenchArgs) -> Result<Plan, String> {
         max_stddev: common.check_max_stddev,
     });
     let daemon = match &common.schedule {
-        Some(expr) => Some((Trigger::cron(expr)?, common.listen, common.trigger.limits())),
+        Some(expr) => Some((
+            Trigger::cron(expr).map_err(|e| e.to_string())?,
+            common.listen,
+            common.trigger.limits(),
+        )),
         None => None,
     };
     let web = common.web.validated().map_err(|e| format!("{e:#}"))?;
@@ -523,25 +547,56 @@ pub async fn run_legacy(
     web: &crate::web::WebArgs,
     _logging: &LoggingArgs,
 ) -> ExitCode {
-    let web = match web.validated() {
-        Ok(w) => w,
-        Err(e) => return crate::fail(e, 2),
-    };
+    match legacy_plan(legacy, connection, web, false) {
+        Ok(plan) => execute(plan).await,
+        Err(code) => code,
+    }
+}
+
+/// `BENCHMARK_ENABLED=true` with the bare invocation: the bench daemon, on its schedule, until a
+/// signal (the exporter runs beside it).
+pub async fn run_beside_exporter(
+    legacy: LegacyBenchArgs,
+    connection: ConnectionArgs,
+    web: crate::web::WebArgs,
+) -> ExitCode {
+    match legacy_plan(legacy, connection, &web, true) {
+        Ok(plan) => execute(plan).await,
+        Err(code) => code,
+    }
+}
+
+/// The original invocation's benchmark; with `daemon`, scheduled every --benchmark-interval (default
+/// an hour) even when the interval is not given.
+fn legacy_plan(
+    legacy: LegacyBenchArgs,
+    connection: ConnectionArgs,
+    web: &crate::web::WebArgs,
+    daemon: bool,
+) -> Result<Plan, ExitCode> {
+    let web = web.validated().map_err(|e| crate::fail(e, 2))?;
     let Some(workload) = legacy_type(&legacy.benchmark_type) else {
-        return crate::fail(
+        return Err(crate::fail(
             anyhow::anyhow!(
                 "--benchmark-type {:?}: expected write, read or mixed",
                 legacy.benchmark_type
             ),
             2,
-        );
+        ));
     };
     let mut c = BenchConfig::new(workload);
     c.stop = StopAfter::Total(legacy.benchmark_ops);
+    c.clients = legacy.clients;
+    c.conns = legacy.conns;
     if let Err(e) = c.validate() {
-        return crate::fail(anyhow::anyhow!("--benchmark-ops: {e}"), 2);
+        return Err(crate::fail(anyhow::anyhow!("--run-benchmark: {e}"), 2));
     }
-    execute(Plan {
+    let interval = match (legacy.benchmark_interval, daemon) {
+        (Some(d), _) => Some(d),
+        (None, true) => Some(DEFAULT_BENCHMARK_INTERVAL),
+        (None, false) => None,
+    };
+    Ok(Plan {
         job: JobOptions {
             config: c,
             check: None,
@@ -550,8 +605,8 @@ pub async fn run_legacy(
         },
         connection,
         output: Output::Text,
-        progress: true,
-        daemon: legacy.benchmark_interval.map(|d| {
+        progress: !daemon,
+        daemon: interval.map(|d| {
             (
                 Trigger::Every(d),
                 legacy.benchmark_listen,
@@ -560,7 +615,6 @@ pub async fn run_legacy(
         }),
         web,
     })
-    .await
 }
 
 async fn execute(plan: Plan) -> ExitCode {

@@ -168,6 +168,11 @@ pub fn parse_interval(s: &str) -> Result<Duration, String> {
     parse_bounded(s, NONZERO, MAX_INTERVAL)
 }
 
+/// Periods of optional loops: 0 turns the loop off, otherwise at most [`MAX_INTERVAL`].
+pub fn parse_interval_or_off(s: &str) -> Result<Duration, String> {
+    parse_bounded(s, Duration::ZERO, MAX_INTERVAL)
+}
+
 /// Long operations and schedules: more than 0, at most [`MAX_LONG`].
 pub fn parse_long(s: &str) -> Result<Duration, String> {
     parse_bounded(s, NONZERO, MAX_LONG)

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use etcd_monitor_exporter::{ClusterConfig, ExporterConfig, MultiClusterFile};
 
-use crate::connection::{parse_interval, parse_timeout, ConnectionArgs};
+use crate::connection::{parse_interval, parse_interval_or_off, parse_timeout, ConnectionArgs};
 use crate::web::WebArgs;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -82,15 +82,55 @@ pub struct ExporterFlags {
     #[arg(long, default_value_t = 360, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub history_size: u32,
 
-    /// Replaced by alert rules (rules/); accepted so old invocations still start
-    #[arg(long, env = "MAX_LATENCY_MS", hide = true)]
-    pub max_latency_ms: Option<String>,
-    #[arg(long, env = "MAX_DB_SIZE_MB", hide = true)]
-    pub max_db_size_mb: Option<String>,
-    #[arg(long, env = "MIN_AVAILABLE_NODES", hide = true)]
-    pub min_available_nodes: Option<String>,
-    #[arg(long, env = "MAX_LEADER_CHANGES", hide = true)]
-    pub max_leader_changes: Option<String>,
+    /// How often to compare the voting members' data (one HashKV request per member at a common
+    /// revision); 0 turns the check off
+    #[arg(long, env = "HASHKV_INTERVAL", default_value = "5m", value_parser = parse_interval_or_off,
+          value_name = "DURATION")]
+    pub hashkv_interval: Duration,
+
+    /// How often to read the certificates members serve (client URLs from the /metrics connection,
+    /// renewed this often; peer URLs by one TLS handshake each) and the --cert file; never more often
+    /// than --health-check-interval; 0 turns it off
+    #[arg(long, env = "CERTIFICATE_INTERVAL", default_value = "1m", value_parser = parse_interval_or_off,
+          value_name = "DURATION")]
+    pub certificate_interval: Duration,
+
+    /// Alert threshold: 99th percentile of a probe, milliseconds (etcdProbeLatencyHigh, `problems`)
+    #[arg(long, env = "MAX_LATENCY_MS", default_value = "100", value_parser = parse_latency_ms,
+          value_name = "MS", help_heading = "Alert thresholds")]
+    pub max_latency_ms: Duration,
+    /// Alert threshold: a member's database file, MiB (etcdMemberDatabaseSizeHigh, `problems`)
+    #[arg(long, env = "MAX_DB_SIZE_MB", default_value_t = 8192, value_name = "MIB",
+          value_parser = clap::value_parser!(u64).range(1..=MAX_DB_SIZE_MIB),
+          help_heading = "Alert thresholds")]
+    pub max_db_size_mb: u64,
+    /// Alert threshold: fewest healthy voting members (etcdClusterAvailableMembersLow, `problems`);
+    /// unset, the quorum rules judge availability
+    #[arg(long, env = "MIN_AVAILABLE_NODES", value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..=1000), help_heading = "Alert thresholds")]
+    pub min_available_nodes: Option<u64>,
+    /// Alert threshold: most leader changes in 15 minutes (etcdHighNumberOfLeaderChanges, `problems`)
+    #[arg(long, env = "MAX_LEADER_CHANGES", default_value_t = 3, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(0..=1_000_000), help_heading = "Alert thresholds")]
+    pub max_leader_changes: u64,
+}
+
+/// 16 TiB in MiB: far above any etcd quota (etcd suggests at most 8 GiB), low enough that the byte
+/// count cannot overflow.
+const MAX_DB_SIZE_MIB: u64 = 16 << 20;
+
+/// `--max-latency-ms`: a number of milliseconds, fractions allowed, more than 0 and at most an hour.
+fn parse_latency_ms(s: &str) -> Result<Duration, String> {
+    let ms: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of milliseconds"))?;
+    if !(ms.is_finite() && ms > 0.0 && ms <= 3_600_000.0) {
+        return Err(format!(
+            "{s:?} must be more than 0 and at most 3600000 (an hour)"
+        ));
+    }
+    Ok(Duration::from_secs_f64(ms / 1000.0))
 }
 
 /// The largest `--member-metrics-body-limit`: past it the pass-through would hold more than any etcd
@@ -99,7 +139,7 @@ const MAX_BODY_LIMIT: usize = 1 << 30;
 const MAX_SAMPLE_LIMIT: i64 = 10_000_000;
 
 fn parse_body_limit(s: &str) -> Result<usize, String> {
-    let n = prom_exposition::bytes::parse_base2(s)?;
+    let n = prom_exposition::bytes::parse_base2(s).map_err(|e| e.to_string())?;
     if n == 0 || n > MAX_BODY_LIMIT {
         return Err(format!("{s:?} must be more than 0 and at most 1GiB"));
     }
@@ -129,19 +169,6 @@ impl ExporterArgs {
                 .http_client(f.member_timeout)
                 .with_context(|| format!("cluster {:?}", c.name))?;
         }
-        for (flag, value) in [
-            ("--max-latency-ms", &f.max_latency_ms),
-            ("--max-db-size-mb", &f.max_db_size_mb),
-            ("--min-available-nodes", &f.min_available_nodes),
-            ("--max-leader-changes", &f.max_leader_changes),
-        ] {
-            if value.is_some() {
-                tracing::warn!(
-                    flag,
-                    "ignored: thresholds are alert rules now (rules/etcd-cluster.rules.yml, see docs/upgrading.md)"
-                );
-            }
-        }
         let web = self.web.validated()?;
         Ok(ExporterConfig {
             listen,
@@ -157,6 +184,15 @@ impl ExporterArgs {
             },
             history_size: f.history_size as usize,
             web,
+            hashkv_interval: f.hashkv_interval,
+            certificate_interval: f.certificate_interval,
+            thresholds: etcd_monitor_exporter::thresholds::Thresholds {
+                max_latency: f.max_latency_ms,
+                // In range by the parser: at most 16 TiB.
+                max_db_size_bytes: f.max_db_size_mb << 20,
+                min_available_members: f.min_available_nodes,
+                max_leader_changes: f.max_leader_changes,
+            },
         })
     }
 }
@@ -200,4 +236,18 @@ pub async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     ctrl_c.await.ok();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_threshold_is_bounded_and_named() {
+        assert_eq!(parse_latency_ms("100"), Ok(Duration::from_millis(100)));
+        assert_eq!(parse_latency_ms("0.5"), Ok(Duration::from_micros(500)));
+        for bad in ["0", "-1", "NaN", "inf", "3600001", "fast"] {
+            assert!(parse_latency_ms(bad).is_err(), "{bad}");
+        }
+    }
 }

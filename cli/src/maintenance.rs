@@ -78,6 +78,10 @@ pub enum MaintenanceCommand {
         #[command(subcommand)]
         command: SnapshotCommand,
     },
+    /// Save a verified snapshot into a directory, named with its time and revision, keep the newest N,
+    /// and report etcd_backup_* metrics (to a Pushgateway; on /metrics with --schedule). Exit code: 0
+    /// saved, 1 no backup made, 2 bad command line
+    Backup(crate::backup::BackupArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -125,19 +129,19 @@ pub enum SnapshotCommand {
 pub struct CommonArgs {
     /// Output format
     #[arg(long, short = 'o', value_enum, default_value_t = Output::Table)]
-    output: Output,
+    pub(crate) output: Output,
 
     /// Time each member has to answer Status, a probe or /metrics (at most 1h)
     #[arg(long, env = "MEMBER_TIMEOUT", default_value = "2s", value_parser = parse_timeout)]
-    member_timeout: Duration,
+    pub(crate) member_timeout: Duration,
 
     /// Name of the cluster, as shown in the report
     #[arg(long, env = "CLUSTER_NAME", default_value = "default")]
-    cluster_name: String,
+    pub(crate) cluster_name: String,
 
     // Last: its help heading applies to every flag after it.
     #[command(flatten)]
-    connection: ConnectionArgs,
+    pub(crate) connection: ConnectionArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -191,7 +195,7 @@ async fn inspector(common: &CommonArgs, probe_write: bool) -> Result<Inspector, 
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error worth a panic.
-fn out(text: &str) {
+pub(crate) fn out(text: &str) {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
     let _ = stdout
@@ -205,7 +209,7 @@ macro_rules! outln {
     };
 }
 
-fn print_json<T: etcd_monitor_maintenance::Serialize>(value: &T) -> Result<(), Error> {
+pub(crate) fn print_json<T: etcd_monitor_maintenance::Serialize>(value: &T) -> Result<(), Error> {
     out(&format!("{}\n", etcd_monitor_maintenance::to_json(value)?));
     Ok(())
 }
@@ -359,6 +363,7 @@ async fn execute(command: MaintenanceCommand) -> Result<u8, Error> {
                 Ok(if report.remaining.is_empty() { 0 } else { 1 })
             }
         },
+        MaintenanceCommand::Backup(args) => crate::backup::execute(args).await,
         MaintenanceCommand::Snapshot { command } => match command {
             SnapshotCommand::Save {
                 common,

@@ -6,6 +6,7 @@
 //!
 //! This crate knows nothing about what the connections are used for: no metrics, no alerts, no workloads.
 
+pub mod certificates;
 mod insecure;
 
 use std::path::{Path, PathBuf};
@@ -56,6 +57,11 @@ pub enum ConnectError {
     Http {
         endpoints: String,
         source: reqwest::Error,
+    },
+    #[error("cannot build the HTTP client for {endpoints}: {source}")]
+    HttpTls {
+        endpoints: String,
+        source: prom_http_config::HttpConfigError,
     },
 }
 
@@ -403,41 +409,36 @@ impl EtcdTarget {
         }
     }
 
-    /// An HTTP client for the members' `/metrics` and `/health`, with the same TLS material.
+    /// An HTTP client for the members' `/metrics` and `/health`, with the same TLS material, built as
+    /// every HTTP client of etcd-monitor is ([`prom_http_config::TlsConfig::client_builder`]). The
+    /// files were checked when the target was built ([`EtcdTarget::new`]).
     pub fn http_client(&self, timeout: Duration) -> Result<reqwest::Client, ConnectError> {
-        let mut builder = reqwest::Client::builder()
+        let tls = prom_http_config::TlsConfig {
+            ca_file: self.tls.cacert.clone(),
+            cert_file: self.tls.cert.clone(),
+            key_file: self.tls.key.clone(),
+            insecure_skip_verify: self.tls.insecure_skip_tls_verify,
+            ..Default::default()
+        };
+        let builder = tls
+            .client_builder()
+            .map_err(|source| ConnectError::HttpTls {
+                endpoints: self.endpoints_display(),
+                source,
+            })?;
+        builder
             .timeout(timeout)
             .connect_timeout(self.dial_timeout)
             .pool_max_idle_per_host(2)
-            .no_proxy();
-        if let Some(pem) = self.read_tls()? {
-            if let Some(ca) = &pem.ca {
-                let cert =
-                    reqwest::Certificate::from_pem(ca).map_err(|source| ConnectError::Http {
-                        endpoints: self.endpoints_display(),
-                        source,
-                    })?;
-                builder = builder.add_root_certificate(cert);
-            }
-            if let Some((cert, key)) = &pem.identity {
-                let mut both = cert.clone();
-                both.push(b'\n');
-                both.extend_from_slice(key);
-                let id =
-                    reqwest::Identity::from_pem(&both).map_err(|source| ConnectError::Http {
-                        endpoints: self.endpoints_display(),
-                        source,
-                    })?;
-                builder = builder.identity(id);
-            }
-            if pem.insecure {
-                builder = builder.danger_accept_invalid_certs(true);
-            }
-        }
-        builder.build().map_err(|source| ConnectError::Http {
-            endpoints: self.endpoints_display(),
-            source,
-        })
+            // Each response carries the certificate its connection's server presented, so the
+            // exporter reads members' certificates from the scrape it makes anyway.
+            .tls_info(true)
+            .no_proxy()
+            .build()
+            .map_err(|source| ConnectError::Http {
+                endpoints: self.endpoints_display(),
+                source,
+            })
     }
 }
 

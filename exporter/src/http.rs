@@ -166,10 +166,52 @@ async fn clusters(State(shared): State<Arc<Shared>>) -> Json<Value> {
     Json(json!({ "clusters": list }))
 }
 
-async fn cluster_status(p: Picked) -> Response {
+async fn cluster_status(State(shared): State<Arc<Shared>>, p: Picked) -> Response {
     let s = p.snapshot;
     let leader_changes = p.leader_changes;
     let v = &s.verdict;
+    let (thresholds, inconsistency, consistency, certificates, loop_collectors) = shared.with_state(p.index, |st| {
+        let inconsistency = st
+            .hashkv
+            .as_ref()
+            .and_then(|h| h.last_complete.as_ref())
+            .filter(|c| c.verdict == crate::hashkv::HashKvVerdict::Inconsistent)
+            .map(|c| format!("members' data differ: {}", c.reason.as_deref().unwrap_or("")));
+        let consistency = st.hashkv.as_ref().map(|h| {
+            json!({
+                "checks_total": h.checks,
+                "check_failures_total": h.failures,
+                "consistent": h.last_complete.as_ref().map(|c| c.verdict == crate::hashkv::HashKvVerdict::Consistent),
+                "last_complete": h.last_complete,
+                "last": h.last,
+            })
+        });
+        let certificates: Vec<Value> = st
+            .certificates
+            .iter()
+            .map(|((member, url), t)| json!({"member": member, "url": url, "not_after": t}))
+            .collect();
+        let collectors: Vec<crate::snapshot::CollectorResult> =
+            [&st.member_metrics_round, &st.hashkv_round, &st.certificates_round]
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect();
+        (
+            st.threshold_problems.clone(),
+            inconsistency,
+            consistency,
+            json!({"members": certificates, "client_certificate_not_after": st.client_certificate_expiry}),
+            collectors,
+        )
+    });
+    // The verdict's reasons (which make `healthy` false), then what exceeds the thresholds (which do
+    // not), then an inconsistency the HashKV check found.
+    let mut problems = v.problems.clone();
+    problems.extend(thresholds);
+    problems.extend(inconsistency);
+    let mut collectors: Vec<crate::snapshot::CollectorResult> = s.collectors.clone();
+    collectors.extend(loop_collectors);
     Json(json!({
         "cluster": s.cluster,
         "timestamp": s.timestamp,
@@ -190,9 +232,11 @@ async fn cluster_status(p: Picked) -> Response {
         "alarms": s.alarms,
         "defrag_recommended": v.defrag_recommended,
         "leader_changes_total": leader_changes,
-        "problems": v.problems,
+        "problems": problems,
+        "consistency": consistency,
+        "certificates": certificates,
         // Each collector's last run and its error: during an outage, why the cluster is unreachable.
-        "collectors": s.collectors,
+        "collectors": collectors,
         // The original design's field names, which scripts use (`jq '.MemberCount'`).
         "MemberCount": v.member_count,
         "Healthy": v.healthy,
@@ -233,14 +277,16 @@ async fn cluster_leader(p: Picked) -> Response {
     }
 }
 
-async fn metrics_current(p: Picked) -> Response {
+async fn metrics_current(State(shared): State<Arc<Shared>>, p: Picked) -> Response {
     let s = p.snapshot;
     let leader_changes = p.leader_changes;
+    let summaries = shared.with_state(p.index, |st| st.member_summaries.clone());
     let members: Vec<Value> = s
         .members
         .iter()
         .map(|m| {
             let st = m.status.as_ref();
+            let summary = summaries.get(&m.name).cloned().unwrap_or_default();
             json!({
                 "name": m.name,
                 "up": m.up(),
@@ -256,6 +302,15 @@ async fn metrics_current(p: Picked) -> Response {
                 "status_latency_seconds": st.map(|s| s.latency_seconds),
                 "probes": m.probes,
                 "defrag_recommended": m.defrag_recommended,
+                // From the member's own /metrics, between its last two scrapes (null until then).
+                "request_rate_per_second": summary.request_rate_per_second,
+                "proposals_committed_total": summary.proposals_committed_total,
+                "proposals_applied_total": summary.proposals_applied_total,
+                "proposals_pending": summary.proposals_pending,
+                "proposals_failed_total": summary.proposals_failed_total,
+                "wal_fsync_p99_seconds": summary.wal_fsync_p99_seconds,
+                "backend_commit_p99_seconds": summary.backend_commit_p99_seconds,
+                "metrics_window_seconds": summary.window_seconds,
             })
         })
         .collect();

@@ -9,13 +9,18 @@
 //! The snapshot code is public: `etcd-monitor status` takes the same snapshot, once.
 
 pub mod analysis;
+pub mod certificates;
 pub mod collect;
 mod config;
+pub mod hashkv;
+pub mod hashkv_check;
 pub mod http;
 pub mod member_metrics;
+pub mod member_summary;
 pub mod render;
 pub mod snapshot;
 pub mod state;
+pub mod thresholds;
 
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -24,10 +29,13 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 pub use collect::{CollectSettings, Collector, DEFAULT_PROBE_PREFIX};
-pub use config::{ClusterConfig, ExporterConfig, MultiClusterFile};
+pub use config::{
+    ClusterConfig, ClusterFileError, ClusterProblem, ExporterConfig, MultiClusterFile,
+    DEFAULT_CERTIFICATE_INTERVAL, DEFAULT_HASHKV_INTERVAL,
+};
 pub use snapshot::ClusterSnapshot;
 
-use state::ClusterState;
+use state::{ClusterState, StateSettings};
 
 /// The exposition, rendered once per update in both formats.
 #[derive(Debug, Default)]
@@ -45,11 +53,16 @@ pub struct Shared {
 }
 
 impl Shared {
-    fn new(names: Vec<String>, passthrough: bool, history_size: usize) -> Shared {
+    fn new(
+        names: Vec<String>,
+        passthrough: bool,
+        history_size: usize,
+        settings: StateSettings,
+    ) -> Shared {
         Shared {
             clusters: names
                 .into_iter()
-                .map(|n| Mutex::new(ClusterState::new(n, history_size)))
+                .map(|n| Mutex::new(ClusterState::with_settings(n, history_size, settings)))
                 .collect(),
             rendered: RwLock::new(Arc::new(Rendered::default())),
             passthrough,
@@ -129,11 +142,20 @@ pub async fn serve(
         );
     }
     let names = config.clusters.iter().map(|c| c.name.clone()).collect();
+    let settings = StateSettings {
+        thresholds: config.thresholds,
+        snapshot_interval: config.snapshot_interval,
+        hashkv: !config.hashkv_interval.is_zero(),
+    };
     let shared = Arc::new(Shared::new(
         names,
         config.member_metrics,
         config.history_size,
+        settings,
     ));
+    // Certificates are read at most once per snapshot interval (see `certificates`).
+    let certificate_interval = (!config.certificate_interval.is_zero())
+        .then(|| config.certificate_interval.max(config.snapshot_interval));
     let mut tasks = tokio::task::JoinSet::new();
     for ((i, c), http) in config.clusters.iter().enumerate().zip(http_clients) {
         let settings = CollectSettings {
@@ -152,11 +174,37 @@ pub async fn serve(
         tasks.spawn(member_metrics_loop(
             shared.clone(),
             i,
-            http,
-            config.member_metrics_interval,
-            config.member_timeout,
-            config.member_metrics_limits,
+            MetricsLoop {
+                http,
+                target: c.target.clone(),
+                every: config.member_metrics_interval,
+                timeout: config.member_timeout,
+                limits: config.member_metrics_limits,
+                renew_every: certificate_interval,
+            },
         ));
+        if !config.hashkv_interval.is_zero() {
+            let checker = hashkv_check::HashKvChecker::new(
+                c.name.clone(),
+                c.target.clone(),
+                config.member_timeout,
+            );
+            tasks.spawn(hashkv_loop(
+                shared.clone(),
+                i,
+                checker,
+                config.hashkv_interval,
+            ));
+        }
+        if let Some(every) = certificate_interval {
+            tasks.spawn(certificates_loop(
+                shared.clone(),
+                i,
+                c.target.tls.cert.clone(),
+                every,
+                config.member_timeout,
+            ));
+        }
     }
     tracing::info!(
         listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
@@ -222,16 +270,22 @@ struct Outage {
     first_error: String,
 }
 
-async fn member_metrics_loop(
-    shared: Arc<Shared>,
-    i: usize,
+/// The pass-through's settings, and how often its HTTP client is renewed.
+struct MetricsLoop {
     http: reqwest::Client,
+    target: etcd_connect::EtcdTarget,
     every: Duration,
     timeout: Duration,
     limits: member_metrics::Limits,
-) {
-    let mut ticker = tokio::time::interval(every);
+    /// `Some` when certificates are read: the client (and with it every kept-alive TLS session) is
+    /// renewed this often, so that a certificate a member rotated is seen.
+    renew_every: Option<Duration>,
+}
+
+async fn member_metrics_loop(shared: Arc<Shared>, i: usize, mut settings: MetricsLoop) {
+    let mut ticker = tokio::time::interval(settings.every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut renewed = std::time::Instant::now();
     loop {
         ticker.tick().await;
         // Before the first snapshot there is nothing to say yet, neither success nor failure.
@@ -245,12 +299,29 @@ async fn member_metrics_loop(
         }) else {
             continue;
         };
+        if let Some(every) = settings.renew_every {
+            if renewed.elapsed() >= every {
+                renewed = std::time::Instant::now();
+                // Re-reads the TLS files too, so a rotated client certificate is presented from now on.
+                match settings.target.http_client(settings.timeout) {
+                    Ok(c) => settings.http = c,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot renew the HTTP client for members' /metrics; keeping the current one")
+                    }
+                }
+            }
+        }
         let started = std::time::Instant::now();
-        let results = futures::future::join_all(
-            members
-                .iter()
-                .map(|(_, url)| member_metrics::scrape(&http, url, timeout, limits)),
-        )
+        let read_certificate = settings.renew_every.is_some();
+        let results = futures::future::join_all(members.iter().map(|(_, url)| {
+            member_metrics::scrape_member(
+                &settings.http,
+                url,
+                settings.timeout,
+                settings.limits,
+                read_certificate,
+            )
+        }))
         .await;
         {
             let mut st = shared.lock(i);
@@ -260,6 +331,87 @@ async fn member_metrics_loop(
             }
             st.finish_member_metrics_round(&names, started.elapsed().as_secs_f64());
         }
+        shared.rerender();
+    }
+}
+
+/// Compares the members' data every `every`, the first time as soon as a snapshot says which members
+/// vote and at which revisions.
+async fn hashkv_loop(
+    shared: Arc<Shared>,
+    i: usize,
+    mut checker: hashkv_check::HashKvChecker,
+    every: Duration,
+) {
+    // Wait for the first snapshot without spending a check on "nothing known yet".
+    let snapshot = loop {
+        if let Some(s) = shared.with_state(i, |st| st.snapshot.clone()) {
+            break s;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let mut snapshot = Some(snapshot);
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let snap = match snapshot.take() {
+            Some(s) => s,
+            None => match shared.with_state(i, |st| st.snapshot.clone()) {
+                Some(s) => s,
+                None => continue,
+            },
+        };
+        let check = checker.check(&snap).await;
+        shared.lock(i).apply_hashkv(check);
+        shared.rerender();
+    }
+}
+
+/// Reads the peers' and the exporter's own certificates every `every` (see [`certificates`]).
+async fn certificates_loop(
+    shared: Arc<Shared>,
+    i: usize,
+    own_cert: Option<std::path::PathBuf>,
+    every: Duration,
+    timeout: Duration,
+) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        // The first round waits for the first snapshot (which members, which URLs) and the first
+        // round of /metrics scrapes (the client URLs' certificates).
+        let Some((peers, https_clients)) = shared.with_state(i, |st| {
+            let scraped = st.member_metrics_round.is_some();
+            st.snapshot.as_ref().filter(|_| scraped).map(|s| {
+                let peers: Vec<(String, String)> = s
+                    .members
+                    .iter()
+                    .filter_map(|m| {
+                        certificates::first_https(&m.peer_urls).map(|u| (m.name.clone(), u.clone()))
+                    })
+                    .collect();
+                let clients: Vec<String> = s
+                    .members
+                    .iter()
+                    .filter(|m| {
+                        m.endpoint
+                            .as_deref()
+                            .is_some_and(|e| e.starts_with("https://"))
+                    })
+                    .map(|m| m.name.clone())
+                    .collect();
+                (peers, clients)
+            })
+        }) else {
+            // Nothing known yet; ask again soon rather than a whole interval later.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            ticker.reset_immediately();
+            continue;
+        };
+        let round = certificates::read_round(peers, own_cert.as_deref(), timeout).await;
+        shared.lock(i).apply_certificates(round, &https_clients);
         shared.rerender();
     }
 }

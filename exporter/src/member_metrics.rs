@@ -14,6 +14,11 @@ pub struct MemberMetrics {
     pub duration_seconds: f64,
     /// `etcd_server_quota_backend_bytes`, when the member exports it.
     pub quota_bytes: Option<u64>,
+    /// notAfter of the certificate the member served on this scrape's TLS connection (seconds since
+    /// the Unix epoch), when the URL is https and certificates are read.
+    pub served_certificate_not_after: Option<i64>,
+    /// When the scrape started, seconds since the Unix epoch.
+    pub started_at: f64,
 }
 
 /// What one member's `/metrics` may cost, as Prometheus' `body_size_limit` and `sample_limit`: a
@@ -47,8 +52,25 @@ pub async fn scrape(
     timeout: Duration,
     limits: Limits,
 ) -> MemberMetrics {
+    scrape_member(http, client_url, timeout, limits, false).await
+}
+
+/// [`scrape`], and with `read_certificate` the expiry of the certificate the member served on the
+/// connection too (even when the body is refused: the handshake is over by then).
+pub async fn scrape_member(
+    http: &reqwest::Client,
+    client_url: &str,
+    timeout: Duration,
+    limits: Limits,
+    read_certificate: bool,
+) -> MemberMetrics {
     let start = Instant::now();
+    let started_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
     let url = format!("{}/metrics", client_url.trim_end_matches('/'));
+    let mut served_certificate_not_after = None;
     let result = async {
         let mut resp = http
             .get(&url)
@@ -57,6 +79,19 @@ pub async fn scrape(
             .send()
             .await
             .map_err(|e| format!("GET {url}: {}", error_chain(&e.without_url())))?;
+        if read_certificate {
+            served_certificate_not_after = resp
+                .extensions()
+                .get::<reqwest::tls::TlsInfo>()
+                .and_then(|info| info.peer_certificate())
+                .and_then(|der| match etcd_connect::certificates::not_after(der) {
+                    Ok(t) => Some(t),
+                    Err(e) => {
+                        tracing::warn!(url = %url, error = %e, "cannot read the member's certificate");
+                        None
+                    }
+                });
+        }
         if !resp.status().is_success() {
             return Err(format!("GET {url}: HTTP {}", resp.status()));
         }
@@ -115,6 +150,8 @@ pub async fn scrape(
                 error: None,
                 duration_seconds,
                 quota_bytes,
+                served_certificate_not_after,
+                started_at,
             }
         }
         Err(e) => MemberMetrics {
@@ -123,6 +160,8 @@ pub async fn scrape(
             error: Some(e),
             duration_seconds,
             quota_bytes: None,
+            served_certificate_not_after,
+            started_at,
         },
     }
 }

@@ -368,7 +368,15 @@ fn render_cluster(f: &mut Families, st: &ClusterState) {
             r.duration_seconds,
         );
     }
-    if let Some(r) = &st.member_metrics_round {
+    // The collectors that run in loops of their own, each reported once it has run.
+    for r in [
+        &st.member_metrics_round,
+        &st.hashkv_round,
+        &st.certificates_round,
+    ]
+    .into_iter()
+    .flatten()
+    {
         f.gauge(
             "etcd_exporter_collector_success",
             "1 when the collector's last run succeeded.",
@@ -382,12 +390,34 @@ fn render_cluster(f: &mut Families, st: &ClusterState) {
             r.duration_seconds,
         );
     }
-    for ((member, collector), n) in &st.member_errors {
+    render_consistency(f, st);
+    render_certificates(f, st);
+    render_thresholds(f, st);
+    // Every member has a series per collector that calls it, 0 until a call fails: a dashboard or a
+    // rule that counts failures shows 0 on a healthy cluster rather than nothing.
+    let mut collectors = vec!["status", "probe", "member_metrics"];
+    if st.hashkv.is_some() {
+        collectors.push("hashkv");
+    }
+    if st.certificates_round.is_some() {
+        collectors.push("certificates");
+    }
+    let mut errors: std::collections::BTreeMap<(&str, &str), u64> = st
+        .member_errors
+        .iter()
+        .map(|((m, col), n)| ((m.as_str(), *col), *n))
+        .collect();
+    for m in &snap.members {
+        for col in &collectors {
+            errors.entry((m.name.as_str(), col)).or_insert(0);
+        }
+    }
+    for ((member, collector), n) in errors {
         f.counter(
             "etcd_exporter_member_errors_total",
             "Calls to a member that failed, by collector.",
             l(&[("cluster", c), ("member", member), ("collector", collector)]),
-            *n as f64,
+            n as f64,
         );
     }
     for (member, mm) in &st.member_metrics {
@@ -410,4 +440,93 @@ fn render_cluster(f: &mut Families, st: &ClusterState) {
         cl(),
         snap.timestamp,
     );
+}
+
+/// The consistency check (HashKV), once enabled: counters from the start, the verdict once a check
+/// has been completed.
+fn render_consistency(f: &mut Families, st: &ClusterState) {
+    let Some(h) = &st.hashkv else {
+        return;
+    };
+    let c = st.name.as_str();
+    if let Some(last) = &h.last_complete {
+        f.gauge(
+            "etcd_cluster_hashkv_consistent",
+            "1 when the last completed HashKV check found every comparable pair of voting members holding the same data; 0 when two differed.",
+            l(&[("cluster", c)]),
+            b(last.verdict == crate::hashkv::HashKvVerdict::Consistent),
+        );
+        for m in last.members.iter().filter(|m| m.compared) {
+            f.gauge(
+                "etcd_member_hashkv_revision",
+                "The revision at which the member's HashKV was compared in the last completed check.",
+                l(&[("cluster", c), ("member", &m.member)]),
+                last.revision as f64,
+            );
+        }
+    }
+    f.counter(
+        "etcd_cluster_hashkv_checks_total",
+        "HashKV consistency checks started, completed or not.",
+        l(&[("cluster", c)]),
+        h.checks as f64,
+    );
+    f.counter(
+        "etcd_cluster_hashkv_check_failures_total",
+        "HashKV consistency checks that could not be completed (a member did not answer, the revision was compacted away); never a verdict on the data.",
+        l(&[("cluster", c)]),
+        h.failures as f64,
+    );
+}
+
+fn render_certificates(f: &mut Families, st: &ClusterState) {
+    let c = st.name.as_str();
+    for ((member, url), not_after) in &st.certificates {
+        f.gauge(
+            "etcd_member_certificate_expiry_timestamp_seconds",
+            "When the certificate the member serves on its client or peer URL expires (notAfter), seconds since the Unix epoch.",
+            l(&[("cluster", c), ("member", member), ("url", url.as_str())]),
+            *not_after as f64,
+        );
+    }
+    if let Some(t) = st.client_certificate_expiry {
+        f.gauge(
+            "etcd_exporter_client_certificate_expiry_timestamp_seconds",
+            "When the client certificate the exporter presents to this cluster (--cert) expires (notAfter), seconds since the Unix epoch.",
+            l(&[("cluster", c)]),
+            t as f64,
+        );
+    }
+}
+
+/// The thresholds in force, for the shipped rules to compare with.
+fn render_thresholds(f: &mut Families, st: &ClusterState) {
+    let c = st.name.as_str();
+    let t = &st.settings.thresholds;
+    f.gauge(
+        "etcd_exporter_threshold_max_latency_seconds",
+        "--max-latency-ms in seconds: the 99th percentile of a probe above it fires etcdProbeLatencyHigh.",
+        l(&[("cluster", c)]),
+        t.max_latency.as_secs_f64(),
+    );
+    f.gauge(
+        "etcd_exporter_threshold_max_db_size_bytes",
+        "--max-db-size-mb in bytes: a member's database file above it fires etcdMemberDatabaseSizeHigh.",
+        l(&[("cluster", c)]),
+        t.max_db_size_bytes as f64,
+    );
+    f.gauge(
+        "etcd_exporter_threshold_max_leader_changes",
+        "--max-leader-changes: more leader changes in 15 minutes fire etcdHighNumberOfLeaderChanges.",
+        l(&[("cluster", c)]),
+        t.max_leader_changes as f64,
+    );
+    if let Some(min) = t.min_available_members {
+        f.gauge(
+            "etcd_exporter_threshold_min_available_members",
+            "--min-available-nodes: fewer healthy voting members fire etcdClusterAvailableMembersLow.",
+            l(&[("cluster", c)]),
+            min as f64,
+        );
+    }
 }

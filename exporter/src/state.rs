@@ -6,8 +6,12 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::certificates::{CertUrl, CertificateRound};
+use crate::hashkv::{HashKvCheck, HashKvVerdict};
 use crate::member_metrics::MemberMetrics;
+use crate::member_summary::{Counters, MemberSummary};
 use crate::snapshot::{ClusterSnapshot, CollectorResult, ProbeOp};
+use crate::thresholds::{ProbeP99, Thresholds, LATENCY_WINDOW, LEADER_CHANGE_WINDOW};
 
 /// Probe and snapshot latency buckets, seconds: from a fast loopback read to a slow fsync.
 pub const LATENCY_BUCKETS: &[f64] = &[
@@ -72,9 +76,41 @@ pub struct HistoryEntry {
     pub alarms: Vec<String>,
 }
 
+/// What a cluster's state needs to know of the exporter's settings.
+#[derive(Debug, Clone, Copy)]
+pub struct StateSettings {
+    pub thresholds: Thresholds,
+    pub snapshot_interval: std::time::Duration,
+    /// The consistency check runs (`--hashkv-interval` is not 0).
+    pub hashkv: bool,
+}
+
+impl Default for StateSettings {
+    fn default() -> Self {
+        StateSettings {
+            thresholds: Thresholds::default(),
+            snapshot_interval: std::time::Duration::from_secs(10),
+            hashkv: false,
+        }
+    }
+}
+
+/// The consistency checks so far.
+#[derive(Debug, Clone, Default)]
+pub struct HashKvState {
+    pub checks: u64,
+    pub failures: u64,
+    /// The last check, whatever its outcome.
+    pub last: Option<HashKvCheck>,
+    /// The last check that was completed (consistent or not): what `etcd_cluster_hashkv_consistent`
+    /// says.
+    pub last_complete: Option<HashKvCheck>,
+}
+
 #[derive(Debug)]
 pub struct ClusterState {
     pub name: String,
+    pub settings: StateSettings,
     pub snapshot: Option<Arc<ClusterSnapshot>>,
     pub leader_changes: u64,
     /// The last agreed leader (0 = none seen yet).
@@ -89,12 +125,37 @@ pub struct ClusterState {
     pub member_metrics_round: Option<CollectorResult>,
     pub history: VecDeque<HistoryEntry>,
     pub history_size: usize,
+    /// When the agreed leader changed, seconds since the Unix epoch, within the threshold's window.
+    pub leader_change_times: VecDeque<f64>,
+    /// What exceeds the thresholds as of the last snapshot (`problems`).
+    pub threshold_problems: Vec<String>,
+    /// `None` while the consistency check is off.
+    pub hashkv: Option<HashKvState>,
+    pub hashkv_round: Option<CollectorResult>,
+    /// notAfter of each member's served certificates, seconds since the Unix epoch; the last one read
+    /// is kept while the member is in the member list.
+    pub certificates: BTreeMap<(String, CertUrl), i64>,
+    /// notAfter of the exporter's own client certificate.
+    pub client_certificate_expiry: Option<i64>,
+    pub certificates_round: Option<CollectorResult>,
+    /// The figures of each member's last scrape, and what two consecutive scrapes give.
+    pub member_counters: BTreeMap<String, Counters>,
+    pub member_summaries: BTreeMap<String, MemberSummary>,
 }
 
 impl ClusterState {
     pub fn new(name: String, history_size: usize) -> ClusterState {
+        Self::with_settings(name, history_size, StateSettings::default())
+    }
+
+    pub fn with_settings(
+        name: String,
+        history_size: usize,
+        settings: StateSettings,
+    ) -> ClusterState {
         ClusterState {
             name,
+            settings,
             snapshot: None,
             leader_changes: 0,
             last_leader: 0,
@@ -107,6 +168,15 @@ impl ClusterState {
             member_metrics_round: None,
             history: VecDeque::new(),
             history_size,
+            leader_change_times: VecDeque::new(),
+            threshold_problems: Vec::new(),
+            hashkv: settings.hashkv.then(HashKvState::default),
+            hashkv_round: None,
+            certificates: BTreeMap::new(),
+            client_certificate_expiry: None,
+            certificates_round: None,
+            member_counters: BTreeMap::new(),
+            member_summaries: BTreeMap::new(),
         }
     }
 
@@ -118,6 +188,7 @@ impl ClusterState {
         if leader != 0 {
             if self.last_leader != 0 && leader != self.last_leader {
                 self.leader_changes += 1;
+                self.leader_change_times.push_back(snap.timestamp);
                 tracing::info!(cluster = %self.name, leader = %snap.verdict.leader_name.clone().unwrap_or_default(), "leader changed");
             }
             self.last_leader = leader;
@@ -160,7 +231,26 @@ impl ClusterState {
                 .retain(|(m, _), _| names.contains(m.as_str()));
             self.member_metrics
                 .retain(|m, _| names.contains(m.as_str()));
+            self.certificates
+                .retain(|(m, _), _| names.contains(m.as_str()));
+            self.member_counters
+                .retain(|m, _| names.contains(m.as_str()));
+            self.member_summaries
+                .retain(|m, _| names.contains(m.as_str()));
         }
+        while self
+            .leader_change_times
+            .front()
+            .is_some_and(|t| snap.timestamp - t > LEADER_CHANGE_WINDOW.as_secs_f64())
+        {
+            self.leader_change_times.pop_front();
+        }
+        self.threshold_problems = crate::thresholds::problems(
+            &self.settings.thresholds,
+            &snap,
+            &self.probe_p99(),
+            self.leader_change_times.len(),
+        );
         self.snapshot_durations.observe(snap.duration_seconds);
         self.history.push_back(HistoryEntry {
             timestamp: snap.timestamp,
@@ -210,6 +300,119 @@ impl ClusterState {
         self.snapshot = Some(Arc::new(snap));
     }
 
+    /// The 99th percentile of each member's recent probes of each kind, over the samples that fit in
+    /// the latency threshold's window.
+    fn probe_p99(&self) -> Vec<ProbeP99> {
+        let per_window = (LATENCY_WINDOW.as_secs_f64()
+            / self.settings.snapshot_interval.as_secs_f64().max(0.001))
+        .ceil()
+        .clamp(1.0, RECENT_PROBES as f64) as usize;
+        self.recent_probes
+            .iter()
+            .filter_map(|((member, op), recent)| {
+                let window: VecDeque<f64> = recent.iter().rev().take(per_window).copied().collect();
+                percentile(&window, 0.99).map(|seconds| ProbeP99 {
+                    member: member.clone(),
+                    op: op.as_str(),
+                    seconds,
+                })
+            })
+            .collect()
+    }
+
+    /// Records one consistency check.
+    pub fn apply_hashkv(&mut self, check: HashKvCheck) {
+        let Some(h) = self.hashkv.as_mut() else {
+            return;
+        };
+        let previous = h.last.as_ref().map(|c| c.verdict);
+        h.checks += 1;
+        for m in check.members.iter().filter(|m| m.error.is_some()) {
+            *self
+                .member_errors
+                .entry((m.member.clone(), "hashkv"))
+                .or_default() += 1;
+        }
+        match check.verdict {
+            HashKvVerdict::Inconsistent => {
+                tracing::error!(cluster = %self.name, revision = check.revision, odd = ?check.odd_members, reason = check.reason.as_deref().unwrap_or(""), "members' data differ (HashKV)");
+            }
+            HashKvVerdict::Failed => {
+                h.failures += 1;
+                let reason = check.reason.as_deref().unwrap_or("");
+                if previous == Some(HashKvVerdict::Failed) {
+                    tracing::debug!(cluster = %self.name, reason, "consistency check not completed");
+                } else {
+                    tracing::warn!(cluster = %self.name, reason, "consistency check not completed; counted as failed, retried next interval");
+                }
+            }
+            HashKvVerdict::Consistent => {
+                if previous != Some(HashKvVerdict::Consistent) {
+                    tracing::info!(cluster = %self.name, revision = check.revision, "members' data agree (HashKV)");
+                }
+            }
+        }
+        self.hashkv_round = Some(CollectorResult {
+            collector: "hashkv",
+            success: check.verdict != HashKvVerdict::Failed,
+            duration_seconds: check.duration_seconds,
+            error: (check.verdict == HashKvVerdict::Failed)
+                .then(|| check.reason.clone())
+                .flatten(),
+        });
+        if check.verdict != HashKvVerdict::Failed {
+            h.last_complete = Some(check.clone());
+        }
+        h.last = Some(check);
+    }
+
+    /// Records a round of the certificates collector. `https_clients` are the members whose client URL
+    /// is https: their certificate comes from the /metrics scrape, and a member whose scrape has not
+    /// delivered one is a gap this round reports.
+    pub fn apply_certificates(&mut self, round: CertificateRound, https_clients: &[String]) {
+        let mut errors = Vec::new();
+        for (member, r) in round.peers {
+            match r {
+                Ok(t) => {
+                    self.certificates.insert((member, CertUrl::Peer), t);
+                }
+                Err(e) => {
+                    *self
+                        .member_errors
+                        .entry((member.clone(), "certificates"))
+                        .or_default() += 1;
+                    errors.push(format!("{member} peer URL: {e}"));
+                }
+            }
+        }
+        match round.own {
+            Some(Ok(t)) => self.client_certificate_expiry = Some(t),
+            Some(Err(e)) => errors.push(format!("client certificate (--cert): {e}")),
+            None => self.client_certificate_expiry = None,
+        }
+        for m in https_clients {
+            if !self
+                .certificates
+                .contains_key(&(m.clone(), CertUrl::Client))
+            {
+                let why = self
+                    .member_metrics
+                    .get(m)
+                    .and_then(|mm| mm.error.clone())
+                    .unwrap_or_else(|| "not scraped yet".into());
+                errors.push(format!(
+                    "{m} client URL: no certificate from its /metrics connection ({why})"
+                ));
+            }
+        }
+        self.certificates_round = Some(CollectorResult {
+            collector: "certificates",
+            success: errors.is_empty(),
+            duration_seconds: round.duration_seconds,
+            error: (!errors.is_empty()).then(|| errors.join("; ")),
+        });
+    }
+
     pub fn apply_member_metrics(&mut self, member: String, metrics: MemberMetrics) {
         let before = self
             .member_metrics
@@ -231,6 +434,17 @@ impl ClusterState {
                 .member_errors
                 .entry((member.clone(), "member_metrics"))
                 .or_default() += 1;
+        }
+        if let Some(t) = metrics.served_certificate_not_after {
+            self.certificates
+                .insert((member.clone(), CertUrl::Client), t);
+        }
+        if metrics.up {
+            let latest = crate::member_summary::counters(&metrics.families, metrics.started_at);
+            let summary =
+                crate::member_summary::summarize(self.member_counters.get(&member), &latest);
+            self.member_summaries.insert(member.clone(), summary);
+            self.member_counters.insert(member.clone(), latest);
         }
         self.member_metrics.insert(member, metrics);
     }

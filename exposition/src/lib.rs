@@ -19,7 +19,7 @@ mod parse;
 mod write;
 
 pub use model::{MetricFamily, MetricKind, Sample};
-pub use parse::{parse_text, ParseError};
+pub use parse::{parse_text, parse_text_filtered, Filtered, ParseError};
 pub use write::{
     format_value, write_openmetrics, write_text, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE,
 };

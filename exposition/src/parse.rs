@@ -16,15 +16,37 @@ pub struct ParseError {
 /// Samples are attached to the family whose `# TYPE`/`# HELP` names them (with the suffixes of its type);
 /// a sample with no declared family gets an untyped family of its own.
 pub fn parse_text(input: &str) -> Result<Vec<MetricFamily>, ParseError> {
+    parse_text_filtered(input, &|_| true).map(|p| p.families)
+}
+
+/// What [`parse_text_filtered`] read.
+#[derive(Debug, Default)]
+pub struct Filtered {
+    pub families: Vec<MetricFamily>,
+    /// Samples whose name `keep` refused: checked as strictly as the others, then not kept.
+    pub skipped: usize,
+}
+
+/// [`parse_text`], keeping only the samples whose metric name `keep` accepts. The others are
+/// checked all the same (a malformed line fails the whole input either way), but their labels are
+/// never built: a scraper that knows which names it needs saves most of the parsing.
+pub fn parse_text_filtered(
+    input: &str,
+    keep: &dyn Fn(&str) -> bool,
+) -> Result<Filtered, ParseError> {
     let openmetrics = input
         .trim_end_matches(['\n', '\r', ' '])
         .rsplit('\n')
         .next()
         .is_some_and(|last| last.trim_end_matches('\r') == "# EOF");
     let mut families: Vec<MetricFamily> = Vec::new();
+    // Samples seen per family, kept or not (a TYPE line after them is an error either way).
+    let mut seen: Vec<usize> = Vec::new();
+    let mut skipped = 0;
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut typed: HashMap<String, ()> = HashMap::new();
     let mut current: Option<usize> = None;
+    let mut names_buf: Vec<&str> = Vec::new();
 
     for (n, raw) in input.split('\n').enumerate() {
         let line_no = n + 1;
@@ -60,6 +82,7 @@ pub fn parse_text(input: &str) -> Result<Vec<MetricFamily>, ParseError> {
                         kind: MetricKind::Untyped,
                         samples: Vec::new(),
                     });
+                    seen.push(0);
                     index.insert(name.to_string(), families.len() - 1);
                     families.len() - 1
                 }
@@ -77,7 +100,7 @@ pub fn parse_text(input: &str) -> Result<Vec<MetricFamily>, ParseError> {
                     if typed.insert(name.to_string(), ()).is_some() {
                         return Err(err(format!("second TYPE line for metric {name}")));
                     }
-                    if !families[i].samples.is_empty() {
+                    if seen[i] > 0 {
                         return Err(err(format!("TYPE line for {name} after its samples")));
                     }
                     let kind = MetricKind::parse(rest.trim()).ok_or_else(|| {
@@ -91,39 +114,80 @@ pub fn parse_text(input: &str) -> Result<Vec<MetricFamily>, ParseError> {
             continue;
         }
 
-        let sample = parse_sample(line, openmetrics).map_err(err)?;
-        let owner = current
-            .filter(|&i| families[i].owns(&sample.name))
-            .or_else(|| {
-                // Lenient: a family declared earlier whose samples resume later.
-                index.get(&sample.name).copied().or_else(|| {
-                    [
-                        "_bucket", "_sum", "_count", "_total", "_created", "_info", "_gsum",
-                        "_gcount",
-                    ]
-                    .iter()
-                    .filter_map(|s| sample.name.strip_suffix(s))
-                    .find_map(|base| index.get(base).copied())
-                    .filter(|&i| families[i].owns(&sample.name))
-                })
-            });
+        let name = sample_name(line);
+        let kept = keep(name);
+        let sample = if kept {
+            Some(parse_sample(line, openmetrics).map_err(err)?)
+        } else {
+            // Checked as strictly, never built.
+            check_sample(line, openmetrics, &mut names_buf).map_err(err)?;
+            skipped += 1;
+            None
+        };
+        let owner = current.filter(|&i| families[i].owns(name)).or_else(|| {
+            // Lenient: a family declared earlier whose samples resume later.
+            index.get(name).copied().or_else(|| {
+                [
+                    "_bucket", "_sum", "_count", "_total", "_created", "_info", "_gsum", "_gcount",
+                ]
+                .iter()
+                .filter_map(|s| name.strip_suffix(s))
+                .find_map(|base| index.get(base).copied())
+                .filter(|&i| families[i].owns(name))
+            })
+        });
+        // A skipped sample still makes its family, so that what follows reads as without the filter.
         let i = match owner {
             Some(i) => i,
             None => {
                 families.push(MetricFamily {
-                    name: sample.name.clone(),
+                    name: name.to_string(),
                     help: None,
                     kind: MetricKind::Untyped,
                     samples: Vec::new(),
                 });
-                index.insert(sample.name.clone(), families.len() - 1);
+                seen.push(0);
+                index.insert(name.to_string(), families.len() - 1);
                 families.len() - 1
             }
         };
-        families[i].samples.push(sample);
+        if let Some(sample) = sample {
+            families[i].samples.push(sample);
+        }
+        seen[i] += 1;
         current = Some(i);
     }
-    Ok(families)
+    Ok(Filtered { families, skipped })
+}
+
+/// The metric name at the start of a sample line (possibly empty or invalid: the checks say so).
+fn sample_name(line: &str) -> &str {
+    let end = line
+        .bytes()
+        .position(|b| !(b.is_ascii_alphanumeric() || b == b'_' || b == b':'))
+        .unwrap_or(line.len());
+    &line[..end]
+}
+
+/// The checks of [`parse_sample`] without building anything: the same input fails both alike.
+fn check_sample<'a>(
+    line: &'a str,
+    openmetrics: bool,
+    names: &mut Vec<&'a str>,
+) -> Result<(), String> {
+    let name = sample_name(line);
+    if !is_metric_name(name) {
+        return Err(format!(
+            "invalid metric name at the start of {:?}",
+            truncate(line)
+        ));
+    }
+    let rest = &line[name.len()..];
+    let rest = match rest.strip_prefix('{') {
+        Some(inner) => scan_labels(inner, &mut LabelSink::Check(names))?,
+        None => rest,
+    };
+    check_value(name, rest, openmetrics).map(|_| ())
 }
 
 pub(crate) fn is_metric_name(s: &str) -> bool {
@@ -169,14 +233,7 @@ fn unescape(s: &str, quotes: bool) -> Result<String, String> {
 }
 
 fn parse_sample(line: &str, openmetrics: bool) -> Result<Sample, String> {
-    let bytes = line.as_bytes();
-    let mut pos = 0;
-    while pos < bytes.len()
-        && (bytes[pos].is_ascii_alphanumeric() || bytes[pos] == b'_' || bytes[pos] == b':')
-    {
-        pos += 1;
-    }
-    let name = &line[..pos];
+    let name = sample_name(line);
     if !is_metric_name(name) {
         return Err(format!(
             "invalid metric name at the start of {:?}",
@@ -184,14 +241,22 @@ fn parse_sample(line: &str, openmetrics: bool) -> Result<Sample, String> {
         ));
     }
     let mut labels = Vec::new();
-    let rest = &line[pos..];
-    let rest = if let Some(inner) = rest.strip_prefix('{') {
-        let (parsed, after) = parse_labels(inner)?;
-        labels = parsed;
-        after
-    } else {
-        rest
+    let rest = &line[name.len()..];
+    let rest = match rest.strip_prefix('{') {
+        Some(inner) => scan_labels(inner, &mut LabelSink::Build(&mut labels))?,
+        None => rest,
     };
+    let (value, timestamp_ms) = check_value(name, rest, openmetrics)?;
+    Ok(Sample {
+        name: name.to_string(),
+        labels,
+        value,
+        timestamp_ms,
+    })
+}
+
+/// The value and timestamp after the name and labels.
+fn check_value(name: &str, rest: &str, openmetrics: bool) -> Result<(f64, Option<i64>), String> {
     if !rest.starts_with([' ', '\t']) {
         return Err(format!("expected a space before the value of {name}"));
     }
@@ -222,22 +287,27 @@ fn parse_sample(line: &str, openmetrics: bool) -> Result<Sample, String> {
     if let Some(extra) = fields.next() {
         return Err(format!("unexpected {extra:?} after the sample of {name}"));
     }
-    Ok(Sample {
-        name: name.to_string(),
-        labels,
-        value,
-        timestamp_ms,
-    })
+    Ok((value, timestamp_ms))
 }
 
 type Labels = Vec<(String, String)>;
 
-fn parse_labels(mut s: &str) -> Result<(Labels, &str), String> {
-    let mut labels: Labels = Vec::new();
+/// Where [`scan_labels`] puts what it reads: built labels, or only the names (to find a repeated
+/// one) when the sample is checked and not kept.
+enum LabelSink<'s, 'a> {
+    Build(&'s mut Labels),
+    Check(&'s mut Vec<&'a str>),
+}
+
+/// Reads a label set after its `{`; returns what follows the `}`.
+fn scan_labels<'a>(mut s: &'a str, sink: &mut LabelSink<'_, 'a>) -> Result<&'a str, String> {
+    if let LabelSink::Check(names) = sink {
+        names.clear();
+    }
     loop {
         s = s.trim_start_matches([' ', '\t']);
         if let Some(after) = s.strip_prefix('}') {
-            return Ok((labels, after));
+            return Ok(after);
         }
         let end = s
             .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
@@ -254,33 +324,44 @@ fn parse_labels(mut s: &str) -> Result<(Labels, &str), String> {
         s = s
             .strip_prefix('"')
             .ok_or_else(|| format!("expected a quoted value for label {name}"))?;
+        let building = matches!(sink, LabelSink::Build(_));
         let mut value = String::new();
         let mut chars = s.char_indices();
         let mut closed = None;
         while let Some((i, c)) = chars.next() {
-            match c {
+            let unescaped = match c {
                 '"' => {
                     closed = Some(i);
                     break;
                 }
                 '\\' => match chars.next() {
-                    Some((_, '\\')) => value.push('\\'),
-                    Some((_, '"')) => value.push('"'),
-                    Some((_, 'n')) => value.push('\n'),
+                    Some((_, '\\')) => '\\',
+                    Some((_, '"')) => '"',
+                    Some((_, 'n')) => '\n',
                     Some((_, other)) => {
                         return Err(format!("invalid escape \\{other} in label {name}"))
                     }
                     None => return Err(format!("unterminated value of label {name}")),
                 },
                 '\n' => return Err(format!("newline in the value of label {name}")),
-                c => value.push(c),
+                c => c,
+            };
+            if building {
+                value.push(unescaped);
             }
         }
         let i = closed.ok_or_else(|| format!("unterminated value of label {name}"))?;
-        if labels.iter().any(|(k, _)| k == name) {
+        let repeated = match sink {
+            LabelSink::Build(labels) => labels.iter().any(|(k, _)| k == name),
+            LabelSink::Check(names) => names.contains(&name),
+        };
+        if repeated {
             return Err(format!("label {name} appears twice"));
         }
-        labels.push((name.to_string(), value));
+        match sink {
+            LabelSink::Build(labels) => labels.push((name.to_string(), value)),
+            LabelSink::Check(names) => names.push(name),
+        }
         s = s[i + 1..].trim_start_matches([' ', '\t']);
         if let Some(after) = s.strip_prefix(',') {
             s = after;

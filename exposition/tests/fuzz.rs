@@ -1,7 +1,8 @@
 //! Property tests: the parser never panics on arbitrary input, and what the writers write, it reads back.
 
 use prom_exposition::{
-    parse_text, write_openmetrics, write_text, MetricFamily, MetricKind, Sample,
+    parse_text, parse_text_filtered, write_openmetrics, write_text, MetricFamily, MetricKind,
+    Sample,
 };
 use proptest::prelude::*;
 
@@ -91,6 +92,25 @@ proptest! {
         let back = parse_text(&om).unwrap();
         for (a, b) in back.iter().zip(&families) {
             prop_assert_eq!(&a.samples, &b.samples);
+        }
+    }
+
+    /// Filtering by name never changes what fails, and keeps exactly the samples the full parse has
+    /// under the kept names: the alerter drops unselectable series before building their labels.
+    #[test]
+    fn filtered_parse_agrees_with_the_full_parse(
+        input in "((f_[ab]|g_[ab])(\\{(a|b)=\"[a-z\\\\\"]{0,3}\"(,b=\"x\")?\\})? [0-9]{1,3}( [0-9]{1,3})?\n|# TYPE (f_a|g_b) gauge\n|# HELP f_b x\n|garbage\\{\n){0,12}(# EOF\n)?"
+    ) {
+        let keep = |n: &str| n.starts_with("f_");
+        let full = parse_text(&input);
+        let filtered = parse_text_filtered(&input, &keep);
+        prop_assert_eq!(full.is_ok(), filtered.is_ok(), "{:?} vs {:?}", full, filtered);
+        if let (Ok(full), Ok(filtered)) = (full, filtered) {
+            let all: Vec<&Sample> = full.iter().flat_map(|f| &f.samples).collect();
+            let kept: Vec<&Sample> = all.iter().copied().filter(|s| keep(&s.name)).collect();
+            let got: Vec<&Sample> = filtered.families.iter().flat_map(|f| &f.samples).collect();
+            prop_assert_eq!(got, kept);
+            prop_assert_eq!(filtered.skipped, all.iter().filter(|s| !keep(&s.name)).count());
         }
     }
 }

@@ -261,3 +261,95 @@ impl Check<'_> {
 
 #[cfg(test)]
 mod tests;
+
+/// What a call to a function takes, as far as it can be known without running the template.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallArg {
+    /// A string literal: `{{ query "up" }}`, `{{ "up" | query }}`.
+    Literal(String),
+    /// The result of `printf` with a literal format: `{{ query (printf "x{a=%q}" .Labels.a) }}`,
+    /// `{{ printf "x{a=%q}" .Labels.a | query }}`. The format tells the shape of the argument.
+    Printf(String),
+}
+
+/// The arguments of every call to the function `func` in `text` (see [`CallArg`]); `None` when a call
+/// takes anything else, which only running the template can tell. A host uses it to know, before
+/// running, what a template will ask.
+pub fn literal_calls(text: &str, func: &str) -> Result<Option<Vec<CallArg>>, TemplateError> {
+    let parsed = parse::parse(text)?;
+    let mut out = Vec::new();
+    let nodes = parsed
+        .nodes
+        .iter()
+        .chain(parsed.defines.iter().flat_map(|(_, body)| body.iter()));
+    for n in nodes {
+        if !literal_calls_in_node(n, func, &mut out) {
+            return Ok(None);
+        }
+    }
+    Ok(Some(out))
+}
+
+fn literal_calls_in_node(n: &parse::Node, func: &str, out: &mut Vec<CallArg>) -> bool {
+    use parse::Node;
+    match n {
+        Node::Text(_) | Node::Break | Node::Continue => true,
+        Node::Action(p) => literal_calls_in_pipeline(p, func, out),
+        Node::If(p, a, b) | Node::Range(p, a, b) | Node::With(p, a, b) => {
+            literal_calls_in_pipeline(p, func, out)
+                && a.iter()
+                    .chain(b)
+                    .all(|n| literal_calls_in_node(n, func, out))
+        }
+        Node::Template { pipe, .. } => pipe
+            .as_ref()
+            .is_none_or(|p| literal_calls_in_pipeline(p, func, out)),
+    }
+}
+
+/// A command's value as a call argument: a string literal, or `printf` with a literal format.
+fn known_arg(cmd: &[parse::Operand]) -> Option<CallArg> {
+    use parse::Term;
+    match cmd {
+        [a] if a.fields.is_empty() => match &a.term {
+            Term::Str(s) => Some(CallArg::Literal(s.clone())),
+            Term::Sub(p) if p.cmds.len() == 1 && p.decl.is_empty() => known_arg(&p.cmds[0]),
+            _ => None,
+        },
+        [f, format, ..] if f.term == Term::Func("printf".into()) && format.fields.is_empty() => {
+            match &format.term {
+                Term::Str(s) => Some(CallArg::Printf(s.clone())),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+fn literal_calls_in_pipeline(p: &parse::Pipeline, func: &str, out: &mut Vec<CallArg>) -> bool {
+    use parse::Term;
+    for (i, cmd) in p.cmds.iter().enumerate() {
+        for op in cmd {
+            if let Term::Sub(sub) = &op.term {
+                if !literal_calls_in_pipeline(sub, func, out) {
+                    return false;
+                }
+            }
+        }
+        let Some(first) = cmd.first() else { continue };
+        if first.term != Term::Func(func.to_string()) {
+            continue;
+        }
+        // `query ARG`, or `... | query`: the previous command's result is the argument.
+        let arg = match (&cmd[1..], i) {
+            ([a], _) => known_arg(std::slice::from_ref(a)),
+            ([], i) if i > 0 => known_arg(&p.cmds[i - 1]),
+            _ => None,
+        };
+        match arg {
+            Some(a) => out.push(a),
+            None => return false,
+        }
+    }
+    true
+}

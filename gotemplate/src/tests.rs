@@ -197,3 +197,28 @@ fn deep_nesting_is_refused_not_a_stack_overflow() {
     let ok = format!("{}x{}", "{{ if 1 }}".repeat(50), "{{ end }}".repeat(50));
     assert_eq!(run(&ok, &Value::Nil).unwrap(), "x");
 }
+
+#[test]
+fn literal_calls_are_found_or_declared_unknown() {
+    use crate::CallArg::{Literal, Printf};
+    let q = |t: &str| crate::literal_calls(t, "query").unwrap();
+    let lit = |s: &str| Literal(s.to_string());
+    assert_eq!(q("no calls {{ .Value }}"), Some(vec![]));
+    assert_eq!(
+        q(
+            r#"{{ with query "up" }}{{ . }}{{ end }} {{ "a" | query | first }} {{ if (query "b") }}x{{ end }}"#
+        ),
+        Some(vec![lit("up"), lit("a"), lit("b")])
+    );
+    assert_eq!(
+        q(r#"{{ define "t" }}{{ query "c" }}{{ end }}"#),
+        Some(vec![lit("c")])
+    );
+    assert_eq!(
+        q(r#"{{ query (printf "x{a=%q}" .Labels.a) }} {{ printf "y{b=%q}" $labels.b | query }}"#),
+        Some(vec![Printf("x{a=%q}".into()), Printf("y{b=%q}".into())])
+    );
+    assert_eq!(q(r#"{{ $q := "up" }}{{ query $q }}"#), None);
+    assert_eq!(q(r#"{{ .Labels.x | query }}"#), None);
+    assert_eq!(q(r#"{{ query (printf .Labels.f) }}"#), None);
+}

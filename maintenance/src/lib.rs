@@ -7,11 +7,14 @@
 //!   each caught up again before the next; refused when the cluster has no spare member;
 //! - [`compact`], [`alarm`]: compaction to the current revision minus a margin; alarm list and disarm;
 //! - [`snapshot_file`]: `snapshot save` streamed to `FILE.part`, checked against the sha256 trailer etcd
-//!   appends, then renamed.
+//!   appends, then renamed;
+//! - [`backup`]: `backup --dir --keep`, snapshots named with time and revision, the newest N kept, and
+//!   their metrics (Pushgateway, or a daemon on a cron schedule with its own `/metrics`).
 //!
 //! The pure parts (judging, planning, rendering, checksum) are separate from the calls to etcd.
 
 pub mod alarm;
+pub mod backup;
 pub mod cluster;
 pub mod compact;
 pub mod defrag;

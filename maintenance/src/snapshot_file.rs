@@ -129,19 +129,24 @@ pub struct SaveReport {
     pub seconds: f64,
 }
 
-fn part_path(file: &Path) -> PathBuf {
+/// Where a snapshot is streamed before it is verified: `FILE.part`.
+pub fn part_path(file: &Path) -> PathBuf {
     let mut s = file.as_os_str().to_owned();
     s.push(".part");
     PathBuf::from(s)
 }
 
-/// Streams a snapshot from `member` (by name), or from the leader, into `file`.
-pub async fn save(
-    inspector: &mut Inspector,
-    file: &Path,
-    member: Option<&str>,
-    timeout: Duration,
-) -> Result<SaveReport> {
+/// The member a snapshot is taken from.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub member: String,
+    pub endpoint: String,
+    /// The member's revision when it was chosen (the snapshot holds at least this).
+    pub revision: i64,
+}
+
+/// Chooses `member` (by name or hex ID), or the agreed leader, among the members that answer.
+pub async fn choose_source(inspector: &mut Inspector, member: Option<&str>) -> Result<Source> {
     let snap = inspector.snapshot().await;
     let chosen = match member {
         Some(name) => snap
@@ -183,9 +188,38 @@ pub async fn save(
                 .unwrap_or_default()
         )));
     };
-    let name = chosen.name.clone();
-    let endpoint = endpoint.clone();
-    let revision = status.revision;
+    Ok(Source {
+        member: chosen.name.clone(),
+        endpoint: endpoint.clone(),
+        revision: status.revision,
+    })
+}
+
+/// Streams a snapshot from `member` (by name), or from the leader, into `file`.
+pub async fn save(
+    inspector: &mut Inspector,
+    file: &Path,
+    member: Option<&str>,
+    timeout: Duration,
+) -> Result<SaveReport> {
+    let source = choose_source(inspector, member).await?;
+    save_from(inspector, &source, file, timeout).await
+}
+
+/// Streams a snapshot from `source` into `FILE.part`, verifies it, then renames it to `file`. On an
+/// error the `.part` file is removed; a caller that drops this future midway removes it itself
+/// ([`part_path`]).
+pub async fn save_from(
+    inspector: &Inspector,
+    source: &Source,
+    file: &Path,
+    timeout: Duration,
+) -> Result<SaveReport> {
+    let Source {
+        member: name,
+        endpoint,
+        revision,
+    } = source.clone();
     let started = std::time::Instant::now();
     // No per-request timeout on the connection: it would cut a long stream; the whole save is bounded.
     let client = inspector.member_client(&endpoint, None).await?;

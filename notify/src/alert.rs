@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Label names to values; a `BTreeMap` so iteration is always in sorted name order, which every
@@ -82,6 +82,29 @@ impl Fingerprint {
 impl fmt::Display for Fingerprint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:016x}", self.0)
+    }
+}
+
+/// Go's `time.Time` JSON form (RFC 3339 with trailing fractional zeros trimmed); the zero time for
+/// an alert with no end, as Alertmanager prints it.
+pub fn go_time(t: Option<DateTime<Utc>>) -> String {
+    match t {
+        None => "0001-01-01T00:00:00Z".to_string(),
+        Some(t) => {
+            let s = t.to_rfc3339_opts(SecondsFormat::Nanos, true);
+            // "2026-01-01T00:00:00.500000000Z" -> "2026-01-01T00:00:00.5Z"
+            match s.find('.') {
+                Some(dot) => {
+                    let frac = s[dot + 1..s.len() - 1].trim_end_matches('0');
+                    if frac.is_empty() {
+                        format!("{}Z", &s[..dot])
+                    } else {
+                        format!("{}.{frac}Z", &s[..dot])
+                    }
+                }
+                None => s,
+            }
+        }
     }
 }
 

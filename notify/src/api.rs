@@ -8,9 +8,9 @@ use axum::{Json, Router};
 use chrono::Utc;
 use serde_json::{json, Value};
 
+use crate::alert::go_time;
 use crate::dispatcher::Dispatcher;
 use crate::matcher::parse_matchers;
-use crate::message::go_time;
 use crate::silence::{PostableSilence, Silence, SilenceError};
 
 fn gettable(s: &Silence, now: chrono::DateTime<Utc>) -> Value {

@@ -5,30 +5,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::alert::{Alert, Fingerprint, LabelSet};
 use crate::config::{Integration, NotifyConfig};
 use crate::inhibit::is_inhibited;
 use crate::nflog::{needs_update, Nflog, NflogEntry};
+use crate::notification::OutAlert;
 use crate::route::RouteTree;
 use crate::silence::{Silence, Silences};
-
-pub(crate) fn chrono_dur(d: std::time::Duration) -> ChronoDuration {
-    ChronoDuration::from_std(d).unwrap_or(ChronoDuration::MAX)
-}
-
-/// `t + d`, saturating at the end of time instead of panicking: times and durations come from outside
-/// (configuration files, the API, state files), and `DateTime + Duration` panics on overflow.
-pub(crate) fn later(t: DateTime<Utc>, d: ChronoDuration) -> DateTime<Utc> {
-    t.checked_add_signed(d).unwrap_or(DateTime::<Utc>::MAX_UTC)
-}
-
-/// `t - d`, saturating at the beginning of time.
-pub(crate) fn earlier(t: DateTime<Utc>, d: ChronoDuration) -> DateTime<Utc> {
-    t.checked_sub_signed(d).unwrap_or(DateTime::<Utc>::MIN_UTC)
-}
+use crate::time::{chrono_dur, later};
 
 /// An alert as the store keeps it: `ends_at` always set (Alertmanager fills it from `resolve_timeout`
 /// when the sender gave none and marks it `timeout`).
@@ -54,14 +41,6 @@ struct Group {
     alerts: BTreeMap<Fingerprint, StoredAlert>,
     has_flushed: bool,
     next_flush: DateTime<Utc>,
-}
-
-/// An alert as it goes out in one notification.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OutAlert {
-    pub alert: Alert,
-    pub fingerprint: Fingerprint,
-    pub resolved: bool,
 }
 
 /// One delivery to one integration of a receiver, decided by a flush.

@@ -12,11 +12,15 @@ use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use serde_json::Value;
 
-use crate::config::{ConsoleFormat, EmailConfig, HttpConfig, Integration};
-use crate::message::{
-    console_lines, email_message, pagerduty_payload, slack_payload, webhook_payload, MessageData,
+use prom_http_config::{
+    expect_success, http_error, redact, HttpClientConfig, TlsVersion as HttpTlsVersion,
 };
-use crate::secret::Secret;
+
+use crate::config::{ConsoleFormat, EmailConfig, Integration};
+use crate::message::{
+    console_lines, email_message, pagerduty_payload, slack_payload, webhook_payload,
+};
+use crate::notification::MessageData;
 use crate::template::Templates;
 
 #[derive(Debug, thiserror::Error)]
@@ -69,7 +73,7 @@ pub async fn deliver_with_retry(
             Err(DeliveryError::Permanent(e)) => return Err(DeliveryError::Permanent(e)),
             Err(DeliveryError::Retryable(e)) => {
                 let now = Utc::now();
-                if crate::core::later(now, crate::core::chrono_dur(backoff)) >= deadline {
+                if crate::time::later(now, crate::time::chrono_dur(backoff)) >= deadline {
                     return Err(DeliveryError::Retryable(format!(
                         "{e} (gave up after {attempts} attempts)"
                     )));
@@ -129,105 +133,26 @@ fn template_err(e: String) -> DeliveryError {
     DeliveryError::Permanent(e)
 }
 
-/// A reqwest client honouring Prometheus' `http_config` TLS and proxy settings.
-pub fn http_client(h: &HttpConfig, timeout: Duration) -> Result<reqwest::Client, DeliveryError> {
-    let mut b = crate::tls::client_builder(&h.tls_config)
-        .map_err(DeliveryError::Permanent)?
-        .timeout(timeout)
-        .user_agent(concat!("etcd-monitor/", env!("CARGO_PKG_VERSION")));
-    if let Some(p) = &h.proxy_url {
-        b = b.proxy(
-            reqwest::Proxy::all(p.expose())
-                .map_err(|e| DeliveryError::Permanent(format!("proxy_url: {}", http_error(e))))?,
-        );
-    }
-    if h.follow_redirects == Some(false) {
-        b = b.redirect(reqwest::redirect::Policy::none());
-    }
-    b.build()
-        .map_err(|e| DeliveryError::Permanent(format!("http client: {e}")))
-}
-
-/// Adds the configured credentials to a request.
-pub fn authorize(mut req: reqwest::RequestBuilder, h: &HttpConfig) -> reqwest::RequestBuilder {
-    if let Some(ba) = &h.basic_auth {
-        req = req.basic_auth(&ba.username, ba.password.as_ref().map(Secret::expose));
-    }
-    if let Some(tok) = &h.bearer_token {
-        req = req.bearer_auth(tok.expose());
-    }
-    if let Some(a) = &h.authorization {
-        let kind = a.kind.clone().unwrap_or_else(|| "Bearer".into());
-        req = req.header(
-            "Authorization",
-            format!(
-                "{kind} {}",
-                a.credentials
-                    .as_ref()
-                    .map(Secret::expose)
-                    .unwrap_or_default()
-            ),
-        );
-    }
-    req
-}
-
 /// Classifies an HTTP answer as Alertmanager's integrations do.
 pub async fn check_response(resp: reqwest::Response) -> Result<(), DeliveryError> {
-    let status = resp.status();
-    if status.is_success() {
-        return Ok(());
-    }
-    let body = resp.text().await.unwrap_or_default();
-    let body: String = body.chars().take(1024).collect();
-    let msg = format!(
-        "unexpected status code {}: {}",
-        status.as_u16(),
-        body.trim()
-    );
-    if status.is_server_error() || status.as_u16() == 429 {
-        Err(DeliveryError::Retryable(msg))
-    } else {
-        Err(DeliveryError::Permanent(msg))
-    }
+    expect_success(resp).await.map_err(|e| {
+        if e.is_retryable() {
+            DeliveryError::Retryable(e.to_string())
+        } else {
+            DeliveryError::Permanent(e.to_string())
+        }
+    })
 }
 
-async fn post_json(url: &str, h: &HttpConfig, body: &Value) -> Result<(), DeliveryError> {
-    let client = http_client(h, ATTEMPT_TIMEOUT)?;
-    let req = authorize(client.post(url).json(body), h);
+async fn post_json(url: &str, h: &HttpClientConfig, body: &Value) -> Result<(), DeliveryError> {
+    let client = h
+        .client(ATTEMPT_TIMEOUT)
+        .map_err(|e| DeliveryError::Permanent(e.to_string()))?;
+    let req = h.authorize(client.post(url).json(body));
     let resp = req.send().await.map_err(|e| {
         DeliveryError::Retryable(format!("POST {}: {}", redact(url), http_error(e)))
     })?;
     check_response(resp).await
-}
-
-/// A reqwest error as one line, its causes joined, without the URL: reqwest's own text is `error
-/// sending request for url (<the whole URL>)`, and a Slack or webhook URL is a credential.
-pub fn http_error(e: reqwest::Error) -> String {
-    let e = e.without_url();
-    let mut parts = vec![e.to_string()];
-    let mut cause = std::error::Error::source(&e);
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        cause = c.source();
-    }
-    parts.join(": ")
-}
-
-/// Webhook and Slack URLs carry secrets in their path: log only scheme, host and port.
-pub fn redact(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(u) => format!(
-            "{}://{}{}",
-            u.scheme(),
-            u.host_str().unwrap_or(""),
-            u.port().map(|p| format!(":{p}")).unwrap_or_default()
-        ),
-        Err(_) => "<invalid url>".into(),
-    }
 }
 
 fn smtp_err(e: lettre::transport::smtp::Error) -> DeliveryError {
@@ -271,7 +196,7 @@ async fn send_email(
         );
     }
     // rustls speaks TLS 1.2 and 1.3 only: an older minimum changes nothing.
-    if c.tls_config.min_tls_version().ok().flatten() == Some(crate::tls::TlsVersion::Tls13) {
+    if c.tls_config.min_tls_version().ok().flatten() == Some(HttpTlsVersion::Tls13) {
         tls = tls.set_min_tls_version(TlsVersion::Tlsv13);
     }
     let tls = tls

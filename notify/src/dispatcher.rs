@@ -18,8 +18,8 @@ use crate::alert::Alert;
 use crate::config::NotifyConfig;
 use crate::core::{Core, FlushJob};
 use crate::deliver::{deliver_with_retry, DeliveryContext, DeliveryError};
-use crate::message::MessageData;
 use crate::metrics::Metrics;
+use crate::notification::MessageData;
 
 #[derive(Clone, Debug, Default)]
 pub struct DispatcherOptions {

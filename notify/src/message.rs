@@ -4,107 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
 
-use crate::alert::LabelSet;
+use crate::alert::go_time;
 use crate::config::{EmailConfig, PagerDutyConfig, SlackConfig};
-use crate::core::OutAlert;
+use crate::notification::MessageData;
 use crate::template::{self, Templates};
-
-/// Alertmanager's `template.Data`: what every message is made from.
-#[derive(Clone, Debug)]
-pub struct MessageData {
-    pub receiver: String,
-    pub status: &'static str,
-    pub alerts: Vec<OutAlert>,
-    pub group_labels: LabelSet,
-    pub common_labels: LabelSet,
-    pub common_annotations: BTreeMap<String, String>,
-    pub external_url: String,
-    pub group_key: String,
-}
-
-fn common(maps: &[&BTreeMap<String, String>]) -> BTreeMap<String, String> {
-    let Some(first) = maps.first() else {
-        return BTreeMap::new();
-    };
-    first
-        .iter()
-        .filter(|(k, v)| maps.iter().all(|m| m.get(*k) == Some(*v)))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
-}
-
-impl MessageData {
-    pub fn new(
-        receiver: &str,
-        group_key: &str,
-        group_labels: &LabelSet,
-        alerts: Vec<OutAlert>,
-        external_url: &str,
-    ) -> Self {
-        let labels: Vec<&BTreeMap<String, String>> =
-            alerts.iter().map(|a| &a.alert.labels).collect();
-        let anns: Vec<&BTreeMap<String, String>> =
-            alerts.iter().map(|a| &a.alert.annotations).collect();
-        MessageData {
-            receiver: receiver.to_string(),
-            status: if alerts.iter().any(|a| !a.resolved) {
-                "firing"
-            } else {
-                "resolved"
-            },
-            common_labels: common(&labels),
-            common_annotations: common(&anns),
-            alerts,
-            group_labels: group_labels.clone(),
-            external_url: external_url.trim_end_matches('/').to_string(),
-            group_key: group_key.to_string(),
-        }
-    }
-
-    pub fn firing(&self) -> impl Iterator<Item = &OutAlert> {
-        self.alerts.iter().filter(|a| !a.resolved)
-    }
-
-    pub fn resolved(&self) -> impl Iterator<Item = &OutAlert> {
-        self.alerts.iter().filter(|a| a.resolved)
-    }
-
-    /// Alertmanager's `notify.Key.Hash()`: SHA-256 of the group key, the PagerDuty dedup key.
-    pub fn group_key_hash(&self) -> String {
-        hex(&Sha256::digest(self.group_key.as_bytes()))
-    }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// Go's `time.Time` JSON form (RFC 3339 with trailing fractional zeros trimmed); the zero time for
-/// an alert with no end, as Alertmanager prints it.
-pub fn go_time(t: Option<DateTime<Utc>>) -> String {
-    match t {
-        None => "0001-01-01T00:00:00Z".to_string(),
-        Some(t) => {
-            let s = t.to_rfc3339_opts(SecondsFormat::Nanos, true);
-            // "2026-01-01T00:00:00.500000000Z" -> "2026-01-01T00:00:00.5Z"
-            match s.find('.') {
-                Some(dot) => {
-                    let frac = s[dot + 1..s.len() - 1].trim_end_matches('0');
-                    if frac.is_empty() {
-                        format!("{}Z", &s[..dot])
-                    } else {
-                        format!("{}.{frac}Z", &s[..dot])
-                    }
-                }
-                None => s,
-            }
-        }
-    }
-}
 
 /// The webhook body, Alertmanager's version "4", keeping the first `max_alerts` alerts (0 = all).
 pub fn webhook_payload(d: &MessageData, max_alerts: usize) -> Value {

@@ -52,7 +52,7 @@ impl Nflog {
 
     pub fn gc(&mut self, now: DateTime<Utc>) {
         self.entries
-            .retain(|_, e| crate::core::later(e.timestamp, NFLOG_RETENTION) > now);
+            .retain(|_, e| crate::time::later(e.timestamp, NFLOG_RETENTION) > now);
     }
 }
 
@@ -80,5 +80,5 @@ pub fn needs_update(
     if send_resolved && !resolved.is_subset(&e.resolved) {
         return true;
     }
-    e.timestamp < crate::core::earlier(now, repeat)
+    e.timestamp < crate::time::earlier(now, repeat)
 }

@@ -325,7 +325,7 @@ impl Silences {
         let dead: Vec<String> = self
             .items
             .values()
-            .filter(|s| crate::core::later(s.ends_at, SILENCE_RETENTION) < now)
+            .filter(|s| crate::time::later(s.ends_at, SILENCE_RETENTION) < now)
             .map(|s| s.id.clone())
             .collect();
         for id in dead {

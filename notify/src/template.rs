@@ -13,7 +13,7 @@ use gotemplate::text::{call_shared, cases_title, SHARED_FUNCS};
 use gotemplate::time::GoTime;
 use gotemplate::{as_str, as_strings, want_args, Object, TemplateSet, Value};
 
-use crate::message::MessageData;
+use crate::notification::MessageData;
 
 const DEFAULT_TEMPLATES: &str = include_str!("../templates/default.tmpl");
 

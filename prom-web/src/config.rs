@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
+use yaml_location::YamlError;
 
 /// A value that must never reach a log: `Debug` prints a placeholder.
 #[derive(Clone, Default, PartialEq, Eq, Deserialize)]
@@ -390,12 +391,12 @@ impl<'de> Deserialize<'de> for Unsupported {
 
 impl WebConfigFile {
     /// Parses the text of `path`; relative paths in it become relative to its folder. The error is
-    /// `LINE: KEY.PATH: reason` (the line when it can be found).
-    pub fn parse(text: &str, path: &Path) -> Result<WebConfigFile, String> {
+    /// `FILE:LINE:COLUMN: KEY.PATH: reason` (the location when it can be found).
+    pub fn parse(text: &str, path: &Path) -> Result<WebConfigFile, YamlError> {
         // An empty file (or only comments) is valid and means no TLS and no authentication.
         let parsed: Option<WebConfigFile> =
             serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text))
-                .map_err(|e| locate_error(text, e))?;
+                .map_err(|e| locate_error(text, path, e))?;
         let mut file = parsed.unwrap_or_default();
         if let Some(tls) = &mut file.tls_server_config {
             tls.resolve_paths(path.parent().unwrap_or(Path::new("")));
@@ -415,14 +416,15 @@ impl WebConfigFile {
 /// serde_path_to_error knows the key path. The line of the key is found by following the path down the
 /// text, each key further in and below its parent (block style; a flow-style value stays on its
 /// parent's line).
-fn locate_error(text: &str, e: serde_path_to_error::Error<serde_yaml::Error>) -> String {
+fn locate_error(
+    text: &str,
+    file: &Path,
+    e: serde_path_to_error::Error<serde_yaml::Error>,
+) -> YamlError {
     use serde_path_to_error::Segment;
     let mut keys: Vec<Segment> = e.path().iter().cloned().collect();
     let inner = e.into_inner();
-    let mut message = inner.to_string().replace('\n', " ");
-    if let Some(i) = message.rfind(" at line ") {
-        message.truncate(i);
-    }
+    let mut message = yaml_location::message(&inner).replace('\n', " ");
     // serde_yaml prefixes the path it knows (the enclosing mapping); ours is longer.
     if let Some((_, rest)) = message.split_once(": ").filter(|(p, _)| !p.contains(' ')) {
         message = rest.to_string();
@@ -448,16 +450,17 @@ fn locate_error(text: &str, e: serde_path_to_error::Error<serde_yaml::Error>) ->
         })
         .collect::<String>();
     let path = path.trim_start_matches('.');
-    let line = key_line(text, &keys).or_else(|| inner.location().map(|l| l.line()));
-    match (line, path.is_empty()) {
-        (Some(l), false) => format!("line {l}: {path}: {message}"),
-        (Some(l), true) => format!("line {l}: {message}"),
-        (None, false) => format!("{path}: {message}"),
-        (None, true) => message,
-    }
+    let at = key_location(text, &keys).or_else(|| yaml_location::position(&inner));
+    let message = if path.is_empty() {
+        message
+    } else {
+        format!("{path}: {message}")
+    };
+    YamlError::new(file.display().to_string(), 0, 0, message).at(at.unwrap_or((0, 0)))
 }
 
-fn key_line(text: &str, keys: &[serde_path_to_error::Segment]) -> Option<usize> {
+/// The line and column of the key at the end of `keys`, 1-based.
+fn key_location(text: &str, keys: &[serde_path_to_error::Segment]) -> Option<(usize, usize)> {
     use serde_path_to_error::Segment;
     let lines: Vec<&str> = text.lines().collect();
     let indent = |l: &str| l.len() - l.trim_start().len();
@@ -503,7 +506,14 @@ fn key_line(text: &str, keys: &[serde_path_to_error::Segment]) -> Option<usize> 
             _ => {}
         }
     }
-    at.map(|a| a + 1)
+    let a = at?;
+    let line = lines[a];
+    let column = match keys.last() {
+        Some(Segment::Map { key }) => line.find(key.as_str()),
+        _ => None,
+    }
+    .unwrap_or_else(|| indent(line));
+    Some((a + 1, column + 1))
 }
 
 #[cfg(test)]

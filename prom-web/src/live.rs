@@ -48,7 +48,8 @@ impl WebConfig {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("web config file {}: {e}", path.display()))?;
         let fail = |e: String| format!("web config file {}: {e}", path.display());
-        let file = WebConfigFile::parse(&text, path).map_err(fail)?;
+        // The YAML error names the file itself, with the line and column.
+        let file = WebConfigFile::parse(&text, path).map_err(|e| format!("web config file {e}"))?;
         let http2 = file.http2();
         let mut watched = vec![path.to_path_buf()];
         let tls = match &file.tls_server_config {

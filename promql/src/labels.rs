@@ -24,9 +24,50 @@ pub struct Label {
 /// A sorted set of labels identifying one series (including `__name__`).
 ///
 /// Shared behind an `Arc`: every output sample carries its series' labels, and cloning
-/// must not copy strings.
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Labels(Arc<Vec<Label>>);
+/// must not copy strings. The fingerprint is computed once, when the set is made: hashing a
+/// label set (store lookups, grouping, scrape bookkeeping) costs one integer, and equality
+/// compares fingerprints before strings.
+#[derive(Debug, Clone)]
+pub struct Labels(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    labels: Vec<Label>,
+    fingerprint: u64,
+}
+
+impl Default for Labels {
+    fn default() -> Self {
+        Labels::from_sorted(Vec::new())
+    }
+}
+
+impl PartialEq for Labels {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+            || (self.0.fingerprint == other.0.fingerprint && self.0.labels == other.0.labels)
+    }
+}
+
+impl Eq for Labels {}
+
+impl PartialOrd for Labels {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Labels {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.labels.cmp(&other.0.labels)
+    }
+}
+
+impl std::hash::Hash for Labels {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.0.fingerprint);
+    }
+}
 
 impl Labels {
     /// The empty label set (what scalars converted to vectors carry).
@@ -54,7 +95,7 @@ impl Labels {
         }
         v.retain(|l| !l.value.is_empty());
         v.sort_by(|a, b| a.name.cmp(&b.name));
-        Labels(Arc::new(v))
+        Labels::from_sorted(v)
     }
 
     /// Convenience for literals: `Labels::from_pairs(&[("__name__", "up"), ("job", "etcd")])`.
@@ -65,9 +106,10 @@ impl Labels {
     /// The value of `name`, if present.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
+            .labels
             .binary_search_by(|l| l.name.as_str().cmp(name))
             .ok()
-            .map(|i| self.0[i].value.as_str())
+            .map(|i| self.0.labels[i].value.as_str())
     }
 
     /// The value of `name`, or "" when absent (Prometheus' `Labels.Get`).
@@ -81,26 +123,29 @@ impl Labels {
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.0.labels.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.labels.is_empty()
     }
 
     /// Pairs in name order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|l| (l.name.as_str(), l.value.as_str()))
+        self.0
+            .labels
+            .iter()
+            .map(|l| (l.name.as_str(), l.value.as_str()))
     }
 
     /// The labels as a slice, in name order.
     pub fn as_slice(&self) -> &[Label] {
-        &self.0
+        &self.0.labels
     }
 
     /// A copy with `name` set to `value` (an empty value removes the label).
     pub fn with(&self, name: &str, value: &str) -> Labels {
-        let mut v: Vec<Label> = self.0.as_ref().clone();
+        let mut v: Vec<Label> = self.0.labels.clone();
         match v.binary_search_by(|l| l.name.as_str().cmp(name)) {
             Ok(i) => {
                 if value.is_empty() {
@@ -121,36 +166,39 @@ impl Labels {
                 }
             }
         }
-        Labels(Arc::new(v))
+        Labels::from_sorted(v)
     }
 
     /// A copy without the named labels.
     pub fn without<S: AsRef<str>>(&self, names: &[S]) -> Labels {
         if !self
             .0
+            .labels
             .iter()
             .any(|l| names.iter().any(|n| n.as_ref() == l.name))
         {
             return self.clone();
         }
-        Labels(Arc::new(
+        Labels::from_sorted(
             self.0
+                .labels
                 .iter()
                 .filter(|l| !names.iter().any(|n| n.as_ref() == l.name))
                 .cloned()
                 .collect(),
-        ))
+        )
     }
 
     /// A copy keeping only the named labels.
     pub fn keep<S: AsRef<str>>(&self, names: &[S]) -> Labels {
-        Labels(Arc::new(
+        Labels::from_sorted(
             self.0
+                .labels
                 .iter()
                 .filter(|l| names.iter().any(|n| n.as_ref() == l.name))
                 .cloned()
                 .collect(),
-        ))
+        )
     }
 
     /// A copy without `__name__`, as arithmetic and most functions produce.
@@ -165,21 +213,29 @@ impl Labels {
     /// change between runs or builds, so it may be persisted (e.g. in the alerter's state
     /// file). It is not Prometheus' xxhash-based `Labels.Hash`.
     pub fn fingerprint(&self) -> u64 {
+        self.0.fingerprint
+    }
+
+    /// Wraps labels already sorted by name, without empty values.
+    fn from_sorted(labels: Vec<Label>) -> Labels {
         let mut h = FNV_OFFSET;
-        for l in self.0.iter() {
+        for l in &labels {
             h = fnv_bytes(h, l.name.as_bytes());
             h = fnv_bytes(h, &[0xff]);
             h = fnv_bytes(h, l.value.as_bytes());
             h = fnv_bytes(h, &[0xff]);
         }
-        h
+        Labels(Arc::new(Inner {
+            labels,
+            fingerprint: h,
+        }))
     }
 
     /// Appends an unambiguous encoding of the selected labels to `buf`; used as the key
     /// for grouping and vector matching (exact, no hash collisions).
     pub(crate) fn signature_into(&self, buf: &mut Vec<u8>, include: impl Fn(&str) -> bool) {
         buf.clear();
-        for l in self.0.iter() {
+        for l in self.0.labels.iter() {
             if include(&l.name) {
                 buf.extend_from_slice(l.name.as_bytes());
                 buf.push(0xff);
@@ -205,7 +261,7 @@ fn fnv_bytes(mut h: u64, bytes: &[u8]) -> u64 {
 impl fmt::Display for Labels {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("{")?;
-        for (i, l) in self.0.iter().enumerate() {
+        for (i, l) in self.0.labels.iter().enumerate() {
             if i > 0 {
                 f.write_str(", ")?;
             }

@@ -50,6 +50,7 @@ pub mod error;
 pub mod eval;
 pub mod functions;
 pub mod labels;
+pub mod selectors;
 pub mod storage;
 pub mod testfmt;
 pub mod value;
@@ -63,6 +64,7 @@ pub use eval::{
     QUERY_TIMED_OUT, TOO_MANY_SAMPLES,
 };
 pub use labels::{Label, Labels};
+pub use selectors::SeriesFilter;
 pub use storage::{is_stale, stale_nan, MemStorage, Point, Queryable, SelectedSeries};
 pub use value::{Matrix, Sample, Series, Value, Vector};
 

@@ -11,7 +11,7 @@
 //! pattern [`STALE_NAN_BITS`]; the evaluator treats it as "series ended here".
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rustc_hash::FxHashMap as HashMap;
 use std::borrow::Cow;
@@ -75,7 +75,7 @@ pub struct MemStorage {
     index: Arc<Index>,
 }
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 struct Index {
     /// Position of each series in `series`.
     by_labels: HashMap<Labels, usize>,
@@ -84,6 +84,24 @@ struct Index {
     by_name: HashMap<String, BTreeMap<Labels, usize>>,
     /// Positions of all series, in label order (for selectors without a name).
     sorted: BTreeMap<Labels, usize>,
+    /// The series each selector matched, in label order. Rules run the same selectors every
+    /// evaluation and the series set rarely changes: matching (regexes included) is done once per
+    /// set of series. An index changes only by copy (`Arc::make_mut`), and a copy starts empty.
+    postings: Mutex<HashMap<String, Arc<[usize]>>>,
+}
+
+/// Selectors remembered at most; past it the memory starts over (ad-hoc queries must not grow it).
+const POSTINGS_KEPT: usize = 4096;
+
+impl Clone for Index {
+    fn clone(&self) -> Self {
+        Index {
+            by_labels: self.by_labels.clone(),
+            by_name: self.by_name.clone(),
+            sorted: self.sorted.clone(),
+            postings: Mutex::new(HashMap::default()),
+        }
+    }
 }
 
 impl Index {
@@ -143,7 +161,14 @@ impl MemStorage {
             labels: labels.clone(),
             points: vec![Point { t, v }],
         }));
-        Arc::make_mut(&mut self.index).insert(labels, i);
+        let index = Arc::make_mut(&mut self.index);
+        index.insert(labels, i);
+        // Not shared (make_mut made sure): what it matched no longer holds.
+        index
+            .postings
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         Ok(())
     }
 
@@ -213,13 +238,23 @@ fn window(points: &[Point], mint: i64, maxt: i64) -> &[Point] {
     }
 }
 
-impl Queryable for MemStorage {
-    fn select(
-        &self,
-        matchers: &[Matcher],
-        mint: i64,
-        maxt: i64,
-    ) -> Result<Vec<SelectedSeries<'_>>, EvalError> {
+impl MemStorage {
+    /// Positions of the series matching every matcher, in label order; remembered per index.
+    fn matching(&self, matchers: &[Matcher]) -> Arc<[usize]> {
+        let key = matchers
+            .iter()
+            .map(|m| m.to_string())
+            .collect::<Vec<_>>()
+            .join("\u{0}");
+        let lock = || {
+            self.index
+                .postings
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+        };
+        if let Some(hit) = lock().get(&key) {
+            return hit.clone();
+        }
         let name_eq = matchers
             .iter()
             .find(|m| m.name == METRIC_NAME && matches!(m.op, MatchOp::Equal));
@@ -228,17 +263,36 @@ impl Queryable for MemStorage {
             Some(m) => self.index.by_name.get(&m.value).unwrap_or(&empty),
             None => &self.index.sorted,
         };
+        let found: Arc<[usize]> = candidates
+            .values()
+            .copied()
+            .filter(|&i| matches_all(&self.series[i].labels, matchers))
+            .collect();
+        let mut postings = lock();
+        if postings.len() >= POSTINGS_KEPT {
+            postings.clear();
+        }
+        postings.insert(key, found.clone());
+        found
+    }
+}
+
+impl Queryable for MemStorage {
+    fn select(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<SelectedSeries<'_>>, EvalError> {
         let mut out = Vec::new();
-        for &i in candidates.values() {
+        for &i in self.matching(matchers).iter() {
             let s = &self.series[i];
-            if matches_all(&s.labels, matchers) {
-                let w = window(&s.points, mint, maxt);
-                if !w.is_empty() {
-                    out.push(SelectedSeries {
-                        labels: Cow::Borrowed(&s.labels),
-                        points: Cow::Borrowed(w),
-                    });
-                }
+            let w = window(&s.points, mint, maxt);
+            if !w.is_empty() {
+                out.push(SelectedSeries {
+                    labels: Cow::Borrowed(&s.labels),
+                    points: Cow::Borrowed(w),
+                });
             }
         }
         Ok(out)

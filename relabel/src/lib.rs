@@ -163,7 +163,7 @@ fn is_valid_target_template(s: &str) -> bool {
     true
 }
 
-fn anchored(regex: &str) -> Result<Regex, String> {
+fn anchored(regex: &str) -> Result<Regex, RelabelError> {
     Regex::new(&format!("^(?:{regex})$")).map_err(|e| {
         // The regex crate's message spans several lines with a caret diagram; its last line says why.
         let msg = e.to_string();
@@ -172,24 +172,54 @@ fn anchored(regex: &str) -> Result<Regex, String> {
             .rev()
             .find(|l| !l.trim().is_empty())
             .unwrap_or("");
-        format!(
-            "invalid regex {regex:?}: {}",
-            why.trim().trim_start_matches("error: ")
-        )
+        RelabelError::InvalidRegex {
+            regex: regex.to_string(),
+            reason: why.trim().trim_start_matches("error: ").to_string(),
+        }
     })
+}
+
+/// A relabel step Prometheus would refuse to read, with its message.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RelabelError {
+    #[error("relabel action cannot be empty")]
+    EmptyAction,
+    #[error("unknown relabel action {0:?}")]
+    UnknownAction(String),
+    #[error("{0:?} is not a valid label name")]
+    InvalidSourceLabel(String),
+    #[error("invalid regex {regex:?}: {reason}")]
+    InvalidRegex { regex: String, reason: String },
+    #[error("relabel configuration for hashmod requires non-zero modulus")]
+    ZeroModulus,
+    #[error("relabel configuration for {0} action requires 'target_label' value")]
+    MissingTargetLabel(Action),
+    #[error("{target_label:?} is invalid 'target_label' for {action} action")]
+    InvalidTargetLabel {
+        target_label: String,
+        action: Action,
+    },
+    #[error("'replacement' can not be set for {0} action")]
+    ReplacementNotAllowed(Action),
+    #[error("{replacement:?} is invalid 'replacement' for {action} action")]
+    InvalidReplacement { replacement: String, action: Action },
+    #[error("{0} action requires only 'source_labels' and `target_label`, and no other fields")]
+    OnlySourceAndTarget(Action),
+    #[error("{0} action requires only 'regex', and no other fields")]
+    OnlyRegex(Action),
 }
 
 impl RelabelConfig {
     /// Checks a step as Prometheus does when it reads its configuration, with its messages.
-    pub fn new(raw: RawRelabelConfig) -> Result<RelabelConfig, String> {
+    pub fn new(raw: RawRelabelConfig) -> Result<RelabelConfig, RelabelError> {
         let action = match &raw.action {
             None => Action::Replace,
-            Some(a) if a.is_empty() => return Err("relabel action cannot be empty".into()),
-            Some(a) => Action::parse(a).ok_or_else(|| format!("unknown relabel action {a:?}"))?,
+            Some(a) if a.is_empty() => return Err(RelabelError::EmptyAction),
+            Some(a) => Action::parse(a).ok_or_else(|| RelabelError::UnknownAction(a.clone()))?,
         };
         if let Some(names) = &raw.source_labels {
             if let Some(bad) = names.iter().find(|n| !is_valid_label_name(n)) {
-                return Err(format!("{bad:?} is not a valid label name"));
+                return Err(RelabelError::InvalidSourceLabel(bad.clone()));
             }
         }
         let regex_src = match &raw.regex {
@@ -207,40 +237,41 @@ impl RelabelConfig {
             .unwrap_or(DEFAULT_REPLACEMENT.into());
         use Action::*;
         if modulus == 0 && action == HashMod {
-            return Err("relabel configuration for hashmod requires non-zero modulus".into());
+            return Err(RelabelError::ZeroModulus);
         }
         if matches!(
             action,
             Replace | HashMod | Lowercase | Uppercase | KeepEqual | DropEqual
         ) && target_label.is_empty()
         {
-            return Err(format!(
-                "relabel configuration for {action} action requires 'target_label' value"
-            ));
+            return Err(RelabelError::MissingTargetLabel(action));
         }
         if matches!(
             action,
             Replace | Lowercase | Uppercase | KeepEqual | DropEqual
         ) && !is_valid_target_template(&target_label)
         {
-            return Err(format!(
-                "{target_label:?} is invalid 'target_label' for {action} action"
-            ));
+            return Err(RelabelError::InvalidTargetLabel {
+                target_label,
+                action,
+            });
         }
         if matches!(action, Lowercase | Uppercase | KeepEqual | DropEqual)
             && replacement != DEFAULT_REPLACEMENT
         {
-            return Err(format!("'replacement' can not be set for {action} action"));
+            return Err(RelabelError::ReplacementNotAllowed(action));
         }
         if action == LabelMap && !is_valid_target_template(&replacement) {
-            return Err(format!(
-                "{replacement:?} is invalid 'replacement' for {action} action"
-            ));
+            return Err(RelabelError::InvalidReplacement {
+                replacement,
+                action,
+            });
         }
         if action == HashMod && !is_valid_label_name(&target_label) {
-            return Err(format!(
-                "{target_label:?} is invalid 'target_label' for {action} action"
-            ));
+            return Err(RelabelError::InvalidTargetLabel {
+                target_label,
+                action,
+            });
         }
         // Prometheus compares the regex by pointer here, so any regex written counts as "set".
         if matches!(action, KeepEqual | DropEqual)
@@ -249,9 +280,7 @@ impl RelabelConfig {
                 || separator != DEFAULT_SEPARATOR
                 || replacement != DEFAULT_REPLACEMENT)
         {
-            return Err(format!(
-                "{action} action requires only 'source_labels' and `target_label`, and no other fields"
-            ));
+            return Err(RelabelError::OnlySourceAndTarget(action));
         }
         if matches!(action, LabelDrop | LabelKeep)
             && (raw.source_labels.is_some()
@@ -260,9 +289,7 @@ impl RelabelConfig {
                 || separator != DEFAULT_SEPARATOR
                 || replacement != DEFAULT_REPLACEMENT)
         {
-            return Err(format!(
-                "{action} action requires only 'regex', and no other fields"
-            ));
+            return Err(RelabelError::OnlyRegex(action));
         }
         Ok(RelabelConfig {
             source_labels: raw.source_labels.unwrap_or_default(),

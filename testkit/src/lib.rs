@@ -25,7 +25,7 @@ use etcd_connect::{EtcdTarget, TlsFiles};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-pub use certs::TestCerts;
+pub use certs::{CertValidity, TestCerts};
 pub use poll::{wait_for, wait_for_blocking};
 pub use ports::free_port;
 
@@ -140,6 +140,10 @@ pub struct ClusterOptions {
     pub version: EtcdVersion,
     /// Serve clients over TLS and require client certificates.
     pub tls: bool,
+    /// Peers talk TLS too, with client certificates (needs `tls`).
+    pub peer_tls: bool,
+    /// How long the certificates made for `tls` are valid.
+    pub cert_validity: CertValidity,
     /// Enable auth with a `root` user (password [`ROOT_PASSWORD`]).
     pub auth: bool,
     pub quota_backend_bytes: Option<u64>,
@@ -154,6 +158,8 @@ impl ClusterOptions {
             members,
             version,
             tls: false,
+            peer_tls: false,
+            cert_validity: CertValidity::default(),
             auth: false,
             quota_backend_bytes: None,
             metrics_port: false,
@@ -173,6 +179,7 @@ pub struct Member {
     pub metrics_port: Option<u16>,
     pub data_dir: PathBuf,
     pub learner: bool,
+    peer_scheme: &'static str,
     initial_cluster: String,
     initial_state: &'static str,
     child: Option<Child>,
@@ -185,7 +192,7 @@ impl Member {
     }
 
     pub fn peer_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.peer_port)
+        format!("{}://127.0.0.1:{}", self.peer_scheme, self.peer_port)
     }
 
     pub fn is_running(&self) -> bool {
@@ -216,11 +223,15 @@ impl Cluster {
             .prefix("etcd-testkit-")
             .tempdir_in(data_root())
             .context("creating a temporary directory")?;
+        if options.peer_tls && !options.tls {
+            bail!("peer_tls needs tls");
+        }
         let certs = if options.tls {
-            Some(TestCerts::generate(dir.path())?)
+            Some(TestCerts::generate_with(dir.path(), options.cert_validity)?)
         } else {
             None
         };
+        let peer_scheme = if options.peer_tls { "https" } else { "http" };
         let token = format!("testkit-{}-{}", std::process::id(), ports::free_port()?);
         let mut members = Vec::new();
         for i in 0..options.members {
@@ -235,6 +246,7 @@ impl Cluster {
                 },
                 data_dir: dir.path().join(format!("m{i}")),
                 learner: false,
+                peer_scheme,
                 initial_cluster: String::new(),
                 initial_state: "new",
                 child: None,
@@ -388,6 +400,12 @@ impl Cluster {
             args.push(format!("--trusted-ca-file={}", c.ca_cert.display()));
             args.push(format!("--cert-file={}", c.server_cert.display()));
             args.push(format!("--key-file={}", c.server_key.display()));
+            if self.options.peer_tls {
+                args.push("--peer-client-cert-auth".into());
+                args.push(format!("--peer-trusted-ca-file={}", c.ca_cert.display()));
+                args.push(format!("--peer-cert-file={}", c.peer_cert.display()));
+                args.push(format!("--peer-key-file={}", c.peer_key.display()));
+            }
         }
         args.extend(self.options.extra_args.iter().cloned());
         let log = std::fs::OpenOptions::new()
@@ -526,7 +544,12 @@ impl Cluster {
         let i = self.members.len();
         let name = format!("m{i}");
         let peer_port = free_port()?;
-        let peer_url = format!("http://127.0.0.1:{peer_port}");
+        let peer_scheme = if self.options.peer_tls {
+            "https"
+        } else {
+            "http"
+        };
+        let peer_url = format!("{peer_scheme}://127.0.0.1:{peer_port}");
         let mut c = self.client().await?;
         // etcd refuses reconfiguration until every member has been connected for 5 s ("unhealthy
         // cluster"); a cluster started a moment ago has to wait for that.
@@ -560,6 +583,7 @@ impl Cluster {
             },
             data_dir: self.dir.path().join(&name),
             learner: true,
+            peer_scheme,
             initial_cluster: initial.join(","),
             initial_state: "existing",
             child: None,

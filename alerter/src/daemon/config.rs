@@ -5,11 +5,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use etcd_monitor_notify::config::{Authorization, BasicAuth, HttpConfig, TlsConfig};
-use etcd_monitor_notify::{AlertingConfig, Secret};
+use prom_http_config::{
+    Authorization, BasicAuth, HttpClientConfig, HttpConfigError, Secret, TlsConfig,
+};
 use prom_relabel::RelabelConfig;
 use serde::Deserialize;
+use yaml_location::YamlError;
 
+use super::forward::AlertingConfig;
 use super::targets::{DroppedTarget, ScrapeLimits, ScrapePool, ScrapeTarget};
 use crate::duration;
 
@@ -97,6 +100,29 @@ struct StaticNode {
     labels: BTreeMap<String, String>,
 }
 
+/// What is wrong with `--config`: one line naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{}: cannot read: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Not YAML, or a key or value the configuration does not have (`file:line:column: ...`).
+    #[error(transparent)]
+    Yaml(#[from] YamlError),
+    /// A scrape config's HTTP client settings; `at` names it (`scrape_configs[0] (etcd)`).
+    #[error("{file}: {at}.{source}")]
+    ScrapeHttp {
+        file: String,
+        at: String,
+        source: HttpConfigError,
+    },
+    /// A setting that reads well but cannot be used (a duration, a limit, a relabelling, a target).
+    #[error("{file}: {message}")]
+    Invalid { file: String, message: String },
+}
+
 #[derive(Debug, Clone)]
 pub struct AlerterConfig {
     pub source: Option<PathBuf>,
@@ -139,98 +165,37 @@ fn dur(what: &str, s: &Option<String>, default: Duration) -> Result<Duration, St
     }
 }
 
-/// Reads a secret from its `*_file` (relative to the configuration), trailing newline dropped.
-fn read_secret_file(file: &Path, base: &Path, what: &str) -> Result<String, String> {
-    let p = if file.is_absolute() {
-        file.to_path_buf()
-    } else {
-        base.join(file)
-    };
-    std::fs::read_to_string(&p)
-        .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
-        .map_err(|e| format!("{what} {}: {e}", p.display()))
-}
-
 /// The scrape config's HTTP client settings, with secrets read and files made relative to the
 /// configuration, as Prometheus does; checked as Prometheus checks them.
-fn scrape_http(sc: &ScrapeNode, base: &Path) -> Result<HttpConfig, String> {
-    let auths = [
-        sc.basic_auth.is_some(),
-        sc.authorization.is_some(),
-        sc.bearer_token.is_some() || sc.bearer_token_file.is_some(),
-    ];
-    if auths.iter().filter(|&&a| a).count() > 1 {
-        return Err(
-            "at most one of basic_auth, authorization and bearer_token(_file) must be configured"
-                .into(),
-        );
-    }
-    sc.tls_config.check()?;
-    let mut h = HttpConfig {
+fn scrape_http(sc: &ScrapeNode, base: &Path) -> Result<HttpClientConfig, HttpConfigError> {
+    let h = HttpClientConfig {
         basic_auth: sc.basic_auth.clone(),
         authorization: sc.authorization.clone(),
         bearer_token: sc.bearer_token.clone(),
-        bearer_token_file: None,
+        bearer_token_file: sc.bearer_token_file.clone(),
         tls_config: sc.tls_config.clone(),
         proxy_url: sc.proxy_url.clone(),
         follow_redirects: sc.follow_redirects,
         enable_http2: sc.enable_http2,
     };
-    if let Some(f) = &sc.bearer_token_file {
-        h.bearer_token = Some(read_secret_file(f, base, "bearer_token_file")?.into());
-    }
-    if let Some(ba) = h.basic_auth.as_mut() {
-        if let Some(f) = ba.password_file.take() {
-            ba.password = Some(read_secret_file(&f, base, "basic_auth.password_file")?.into());
-        }
-    }
-    if let Some(a) = h.authorization.as_mut() {
-        if a.kind
-            .as_deref()
-            .is_some_and(|k| k.eq_ignore_ascii_case("basic"))
-        {
-            return Err(
-                "authorization type cannot be set to \"basic\", use \"basic_auth\" instead".into(),
-            );
-        }
-        if let Some(f) = a.credentials_file.take() {
-            a.credentials =
-                Some(read_secret_file(&f, base, "authorization.credentials_file")?.into());
-        }
-    }
-    let t = &mut h.tls_config;
-    for p in [&mut t.ca_file, &mut t.cert_file, &mut t.key_file]
-        .into_iter()
-        .flatten()
-    {
-        if p.is_relative() {
-            *p = base.join(&*p);
-        }
-    }
-    Ok(h)
+    h.validate()?;
+    h.resolve_files(base)
 }
 
 pub fn parse_config(
     text: &str,
     source: Option<&Path>,
     base_dir: &Path,
-) -> Result<AlerterConfig, String> {
+) -> Result<AlerterConfig, ConfigError> {
     let name = source
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "<default config>".into());
-    let node: ConfigNode = serde_yaml::from_str(text).map_err(|e| {
-        let line = e
-            .location()
-            .map(|l| format!(":{}", l.line()))
-            .unwrap_or_default();
-        let msg = e.to_string();
-        let msg = msg
-            .find(" at line ")
-            .map(|i| msg[..i].to_string())
-            .unwrap_or(msg);
-        format!("{name}{line}: {msg}")
-    })?;
-    let err = |m: String| format!("{name}: {m}");
+    let node: ConfigNode =
+        serde_yaml::from_str(text).map_err(|e| YamlError::from_serde(name.clone(), &e))?;
+    let err = |message: String| ConfigError::Invalid {
+        file: name.clone(),
+        message,
+    };
     let g = &node.global;
     let scrape_interval = dur(
         "global.scrape_interval",
@@ -288,7 +253,11 @@ pub fn parse_config(
                 "{at}: scrape timeout greater than scrape interval"
             )));
         }
-        let http = scrape_http(sc, base_dir).map_err(|e| err(format!("{at}.{e}")))?;
+        let http = scrape_http(sc, base_dir).map_err(|source| ConfigError::ScrapeHttp {
+            file: name.clone(),
+            at: at.clone(),
+            source,
+        })?;
         let scheme = sc.scheme.clone().unwrap_or_else(|| "http".into());
         if scheme != "http" && scheme != "https" {
             return Err(err(format!("{at}.scheme: {scheme:?} is not http or https")));
@@ -362,12 +331,14 @@ pub fn parse_config(
 }
 
 /// Loads `--config`, or the embedded default (relative paths then from the working directory).
-pub fn load_config(path: Option<&Path>) -> Result<AlerterConfig, String> {
+pub fn load_config(path: Option<&Path>) -> Result<AlerterConfig, ConfigError> {
     match path {
         None => parse_config(DEFAULT_CONFIG, None, Path::new(".")),
         Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| format!("{}: cannot read: {e}", p.display()))?;
+            let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                path: p.to_path_buf(),
+                source,
+            })?;
             let base = p
                 .parent()
                 .filter(|b| !b.as_os_str().is_empty())
@@ -396,17 +367,20 @@ mod tests {
             Some(Path::new("c.yml")),
             Path::new("."),
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(
-            e.starts_with("c.yml:2: global: unknown field `scrape_intervl`"),
+            e.starts_with("c.yml:2:3: global: unknown field `scrape_intervl`"),
             "{e}"
         );
+        assert!(!e.contains(" at line "), "the location once: {e}");
         let e = parse_config(
             "scrape_configs:\n  - job_name: a\n    scrape_interval: 1s\n    scrape_timeout: 2s\n",
             Some(Path::new("c.yml")),
             Path::new("."),
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(
             e.contains("scrape timeout greater than scrape interval"),
             "{e}"
@@ -423,6 +397,7 @@ mod tests {
                 Some(Path::new("c.yml")),
                 Path::new("."),
             )
+            .map_err(|e| e.to_string())
         };
         let c =
             parse("      - {source_labels: [__address__], regex: 'g:.*', action: drop}\n").unwrap();
@@ -438,7 +413,7 @@ mod tests {
             "{e}"
         );
         let e = parse("      - {target_label: x, action: upper}\n").unwrap_err();
-        assert!(e.starts_with("c.yml:7: "), "{e}");
+        assert!(e.starts_with("c.yml:7:7: "), "{e}");
         assert!(e.contains("unknown relabel action \"upper\""), "{e}");
     }
 }

@@ -11,6 +11,7 @@
 pub mod config;
 mod evaluation;
 pub mod file_sd;
+pub mod forward;
 mod http;
 mod published;
 pub mod remote;
@@ -30,9 +31,7 @@ use std::time::Duration;
 use anyhow::Context;
 use arc_swap::ArcSwapOption;
 use chrono::Utc;
-use etcd_monitor_notify::{
-    AlertmanagerForwarder, Dispatcher, DispatcherOptions, ForwarderOptions, NotifyConfig,
-};
+use etcd_monitor_notify::{Dispatcher, DispatcherOptions, NotifyConfig};
 use etcd_monitor_promql::{lookback_reach_ms, EvalOptions};
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
@@ -40,6 +39,7 @@ use tokio_util::sync::CancellationToken;
 use crate::group::GroupState;
 use crate::rules::{load_all, Group};
 use config::{load_config, AlerterConfig};
+use forward::{AlertmanagerForwarder, ForwarderOptions};
 use published::{Published, ReloadStatus, TargetSlot, View};
 use remote::RemoteQuerier;
 use runtime::Command;
@@ -187,9 +187,22 @@ fn retention_ms(groups: &[Group], cfg: &AlerterConfig) -> i64 {
     )
 }
 
+/// The series filter of a rule set, logged: what scrapes keep from now on.
+fn series_filter(groups: &[Group]) -> Arc<etcd_monitor_promql::SeriesFilter> {
+    let (filter, why_not) = crate::rules::series_filter(groups);
+    match why_not {
+        Some(why) => tracing::info!(reason = %why, "keeping every scraped series"),
+        None => tracing::info!(
+            selectors = filter.selectors(),
+            "keeping only the scraped series the rules can select"
+        ),
+    }
+    Arc::new(filter)
+}
+
 /// Loads config and rules; nothing is changed on error.
 fn load(opts: &DaemonOptions) -> Result<(AlerterConfig, Vec<Group>), String> {
-    let cfg = load_config(opts.config.as_deref())?;
+    let cfg = load_config(opts.config.as_deref()).map_err(|e| e.to_string())?;
     let groups = load_all(&cfg.rule_files).map_err(|es| {
         es.iter()
             .map(|e| e.to_string())
@@ -372,6 +385,7 @@ pub async fn run(opts: DaemonOptions) -> anyhow::Result<()> {
     };
     let retention = retention_ms(&groups, &cfg);
     tracing::info!(groups = groups.len(), rules = groups.iter().map(|g| g.rules.len()).sum::<usize>(), targets = targets.len(), listen = %local, "alerter starting");
+    let filter = series_filter(&groups);
     let group_slots = runtime::group_slots(groups, &cfg, &[]);
     let ts = now_ms();
     let published = Published::new(
@@ -380,6 +394,7 @@ pub async fn run(opts: DaemonOptions) -> anyhow::Result<()> {
             groups: group_slots,
             targets,
             retention_ms: retention,
+            filter,
         },
         ReloadStatus {
             success: true,

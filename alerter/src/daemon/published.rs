@@ -63,6 +63,8 @@ pub struct View {
     pub targets: Vec<Arc<TargetSlot>>,
     /// How far back any rule reads: the store is trimmed to it.
     pub retention_ms: i64,
+    /// The series the rules can read; scrapes keep only those.
+    pub filter: Arc<etcd_monitor_promql::SeriesFilter>,
 }
 
 /// A change of an alert's state, for `/api/v1/alerts/history`.

@@ -106,13 +106,22 @@ fn start_targets(
                 continue;
             }
         };
-        let (ctx2, slot2, stop2) = (ctx.clone(), slot.clone(), stop.clone());
+        let (ctx2, slot2, stop2, filter) =
+            (ctx.clone(), slot.clone(), stop.clone(), view.filter.clone());
         let name = format!("scrape {}", slot.target.url());
         tasks.push(spawn_supervised(
             ctx.published.clone(),
             name,
             stop.clone(),
-            move || run_scrape(ctx2.clone(), slot2.clone(), client.clone(), stop2.clone()),
+            move || {
+                run_scrape(
+                    ctx2.clone(),
+                    slot2.clone(),
+                    client.clone(),
+                    filter.clone(),
+                    stop2.clone(),
+                )
+            },
         ));
     }
     (stop, tasks)
@@ -123,6 +132,7 @@ async fn run_scrape(
     ctx: Arc<Ctx>,
     slot: Arc<TargetSlot>,
     client: reqwest::Client,
+    filter: Arc<etcd_monitor_promql::SeriesFilter>,
     stop: CancellationToken,
 ) {
     let target = &slot.target;
@@ -135,7 +145,7 @@ async fn run_scrape(
             _ = tick.tick() => {}
         }
         let outcome = tokio::select! {
-            o = scrape::fetch(&client, target, now_ms()) => o,
+            o = scrape::fetch(&client, target, &filter, now_ms()) => o,
             _ = stop.cancelled() => return,
         };
         if let Err(e) = &outcome.result {
@@ -288,12 +298,14 @@ async fn reload(
         target_slots(ctx, &old.targets, &cfg.targets)
     };
     let retention = retention_ms(&groups, &cfg);
+    let filter = super::series_filter(&groups);
     let groups = group_slots(groups, &cfg, &old.groups);
     ctx.published.view.store(Arc::new(View {
         config: Arc::new(cfg),
         groups,
         targets,
         retention_ms: retention,
+        filter,
     }));
     ctx.published.reload.store(Arc::new(ReloadStatus {
         success: true,
@@ -332,6 +344,7 @@ async fn set_targets(
         groups: old.groups.clone(),
         targets,
         retention_ms: old.retention_ms,
+        filter: old.filter.clone(),
     }));
     let view = ctx.published.view.load_full();
     let (stop, tasks) = start_targets(ctx, &view, shutdown);

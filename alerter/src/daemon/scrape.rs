@@ -5,11 +5,11 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use etcd_monitor_promql::{stale_nan, Labels, MemStorage};
+use etcd_monitor_promql::{stale_nan, Labels, MemStorage, SeriesFilter};
 use prom_relabel::{is_valid_label_name, process, LabelSet};
 
 use super::targets::{ScrapeLimits, ScrapeTarget};
-use etcd_monitor_notify::deliver::http_error;
+use prom_http_config::http_error;
 
 const ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 /// A body larger than this is refused (a target sending garbage must not exhaust memory).
@@ -24,28 +24,56 @@ pub struct ScrapeOutcome {
     pub result: Result<Scraped, String>,
 }
 
-pub fn build_client(t: &ScrapeTarget) -> Result<reqwest::Client, String> {
-    etcd_monitor_notify::deliver::http_client(&t.http, t.timeout).map_err(|e| e.to_string())
+pub fn build_client(
+    t: &ScrapeTarget,
+) -> Result<reqwest::Client, prom_http_config::HttpConfigError> {
+    t.http.client(t.timeout)
 }
 
 /// What one scrape parsed.
 #[derive(Debug)]
 pub struct Scraped {
-    /// The samples kept after `metric_relabel_configs`, with their final labels.
+    /// The samples kept after `metric_relabel_configs` and the series filter, with their final labels.
     pub samples: Vec<(Labels, Option<i64>, f64)>,
     /// How many samples the target exposed (`scrape_samples_scraped`).
     pub exposed: usize,
+    /// How many were left after `metric_relabel_configs` (`scrape_samples_post_metric_relabeling`,
+    /// what `sample_limit` counts), whether or not the series filter kept them.
+    pub post_relabel: usize,
+}
+
+/// [`to_samples_filtered`] keeping every series.
+pub fn to_samples(body: &str, target: &ScrapeTarget) -> Result<Scraped, String> {
+    to_samples_filtered(body, target, &SeriesFilter::keep_all())
 }
 
 /// Turns an exposition into samples as Prometheus' scrape loop does: the target's labels added (a
 /// clashing exposed label kept as `exported_<name>` unless `honor_labels`), then
 /// `metric_relabel_configs`. A series left without a valid name fails the whole scrape, as there.
-pub fn to_samples(body: &str, target: &ScrapeTarget) -> Result<Scraped, String> {
-    let families = prom_exposition::parse_text(body).map_err(|e| e.to_string())?;
+///
+/// Then only the series some rule can select (`filter`) are kept: the others could never change a
+/// result. Every count and limit is taken before the filter, so `up` and the scrape's report series
+/// read as without it. When neither `metric_relabel_configs` nor label limits can change or refuse
+/// a series, one whose name no rule selects is not even parsed past its name.
+pub fn to_samples_filtered(
+    body: &str,
+    target: &ScrapeTarget,
+    filter: &SeriesFilter,
+) -> Result<Scraped, String> {
+    let by_name = !filter.keeps_everything()
+        && target.metric_relabel_configs.is_empty()
+        && !target.limits.has_label_limits();
+    let parsed = if by_name {
+        prom_exposition::parse_text_filtered(body, &|name| filter.may_keep_name(name))
+    } else {
+        prom_exposition::parse_text_filtered(body, &|_| true)
+    }
+    .map_err(|e| e.to_string())?;
     let mut samples = Vec::new();
-    let mut exposed = 0;
+    let mut exposed = parsed.skipped;
+    let mut post_relabel = parsed.skipped;
     let mut seen = HashSet::new();
-    for f in families {
+    for f in parsed.families {
         for s in f.samples {
             exposed += 1;
             let mut lset: LabelSet = s
@@ -68,22 +96,31 @@ pub fn to_samples(body: &str, target: &ScrapeTarget) -> Result<Scraped, String> 
             }
             let labels = Labels::new(lset);
             // A repeated series in one exposition: the first wins, as Prometheus reports a duplicate.
-            if seen.insert(labels.fingerprint()) {
-                // Only the one staleness bit pattern means stale; a NaN from a target is a plain NaN.
-                let v = if etcd_monitor_promql::is_stale(s.value) {
-                    f64::NAN
-                } else {
-                    s.value
-                };
-                let ts = s.timestamp_ms.filter(|_| target.honor_timestamps);
-                samples.push((labels, ts, v));
+            if !seen.insert(labels.fingerprint()) {
+                continue;
             }
+            post_relabel += 1;
+            if !filter.keeps(&labels) {
+                continue;
+            }
+            // Only the one staleness bit pattern means stale; a NaN from a target is a plain NaN.
+            let v = if etcd_monitor_promql::is_stale(s.value) {
+                f64::NAN
+            } else {
+                s.value
+            };
+            let ts = s.timestamp_ms.filter(|_| target.honor_timestamps);
+            samples.push((labels, ts, v));
         }
     }
-    if target.limits.samples > 0 && samples.len() > target.limits.samples {
+    if target.limits.samples > 0 && post_relabel > target.limits.samples {
         return Err("sample limit exceeded".to_string());
     }
-    Ok(Scraped { samples, exposed })
+    Ok(Scraped {
+        samples,
+        exposed,
+        post_relabel,
+    })
 }
 
 /// Prometheus' `mutateSampleLabels` without the relabelling.
@@ -181,42 +218,48 @@ fn check_series(lset: &LabelSet) -> Result<(), String> {
 }
 
 /// Scrapes once. Never fails: a down, slow or garbage target is an outcome with an error.
-pub async fn fetch(client: &reqwest::Client, target: &ScrapeTarget, ts_ms: i64) -> ScrapeOutcome {
+pub async fn fetch(
+    client: &reqwest::Client,
+    target: &ScrapeTarget,
+    filter: &SeriesFilter,
+    ts_ms: i64,
+) -> ScrapeOutcome {
     let started = Instant::now();
-    let result = async {
-        let req = client
-            .get(target.request_url())
-            .header("Accept", ACCEPT)
-            .header(
-                "X-Prometheus-Scrape-Timeout-Seconds",
-                format!("{}", target.timeout.as_secs_f64()),
-            );
-        let mut resp = etcd_monitor_notify::deliver::authorize(req, &target.http)
-            .send()
-            .await
-            .map_err(|e| format!("scrape {}: {}", target.url_for_errors(), http_error(e)))?;
-        if !resp.status().is_success() {
-            return Err(format!("server returned HTTP status {}", resp.status()));
-        }
-        let cap = match target.limits.body_bytes {
-            0 => MAX_BODY,
-            n => n.min(MAX_BODY),
-        };
-        let mut bytes = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| format!("reading the body: {}", http_error(e)))?
-        {
-            if bytes.len() + chunk.len() > cap {
-                return Err("body size limit exceeded".to_string());
+    let result =
+        async {
+            let req = client
+                .get(target.request_url())
+                .header("Accept", ACCEPT)
+                .header(
+                    "X-Prometheus-Scrape-Timeout-Seconds",
+                    format!("{}", target.timeout.as_secs_f64()),
+                );
+            let mut resp =
+                target.http.authorize(req).send().await.map_err(|e| {
+                    format!("scrape {}: {}", target.url_for_errors(), http_error(e))
+                })?;
+            if !resp.status().is_success() {
+                return Err(format!("server returned HTTP status {}", resp.status()));
             }
-            bytes.extend_from_slice(&chunk);
+            let cap = match target.limits.body_bytes {
+                0 => MAX_BODY,
+                n => n.min(MAX_BODY),
+            };
+            let mut bytes = Vec::new();
+            while let Some(chunk) = resp
+                .chunk()
+                .await
+                .map_err(|e| format!("reading the body: {}", http_error(e)))?
+            {
+                if bytes.len() + chunk.len() > cap {
+                    return Err("body size limit exceeded".to_string());
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            let text = String::from_utf8(bytes).map_err(|_| "body is not UTF-8".to_string())?;
+            to_samples_filtered(&text, target, filter)
         }
-        let text = String::from_utf8(bytes).map_err(|_| "body is not UTF-8".to_string())?;
-        to_samples(&text, target)
-    }
-    .await;
+        .await;
     ScrapeOutcome {
         ts_ms,
         duration: started.elapsed(),
@@ -260,7 +303,7 @@ pub fn apply(
     let mut current = HashMap::with_capacity(st.previous.len());
     let (up, scraped, kept, error) = match outcome.result {
         Ok(scraped) => {
-            let kept = scraped.samples.len();
+            let kept = scraped.post_relabel;
             for (labels, t, v) in scraped.samples {
                 let _ = store.append(&labels, t.unwrap_or(ts), v);
                 // As Prometheus: a series with its own timestamps gets no staleness markers, which

@@ -73,6 +73,7 @@ mod tests {
                 groups: Vec::new(),
                 targets: Vec::new(),
                 retention_ms: 0,
+                filter: Arc::new(etcd_monitor_promql::SeriesFilter::keep_all()),
             },
             ReloadStatus::default(),
         ));

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use etcd_monitor_notify::config::HttpConfig;
+use prom_http_config::HttpClientConfig;
 use prom_relabel::{process, LabelSet, RelabelConfig};
 
 use crate::duration;
@@ -34,7 +34,7 @@ pub struct ScrapeTarget {
     pub metric_relabel_configs: Vec<RelabelConfig>,
     pub limits: ScrapeLimits,
     /// Credentials (secrets read from their files), TLS and proxy, as for any Prometheus HTTP client.
-    pub http: HttpConfig,
+    pub http: HttpClientConfig,
 }
 
 /// What makes a scrape fail, as Prometheus' limits do; 0 is no limit.
@@ -147,7 +147,7 @@ pub struct ScrapePool {
     pub honor_timestamps: bool,
     pub metric_relabel_configs: Vec<RelabelConfig>,
     pub limits: ScrapeLimits,
-    pub http: HttpConfig,
+    pub http: HttpClientConfig,
     /// `static_configs`: (targets, labels).
     pub static_groups: Vec<(Vec<String>, LabelSet)>,
     /// `file_sd_configs[].files`, relative to the configuration's folder already.

@@ -36,9 +36,17 @@ pub enum Trigger {
     Every(Duration),
 }
 
+/// A `--schedule` that is not a cron expression.
+#[derive(Debug, thiserror::Error)]
+#[error("--schedule {expr:?} is not a cron expression: {source}")]
+pub struct ScheduleError {
+    pub expr: String,
+    pub source: cron::error::Error,
+}
+
 impl Trigger {
     /// A cron expression: standard 5 fields (minute first), or the cron crate's 6-7 (seconds first).
-    pub fn cron(expr: &str) -> Result<Trigger, String> {
+    pub fn cron(expr: &str) -> Result<Trigger, ScheduleError> {
         let fields = expr.split_whitespace().count();
         let full = if fields == 5 {
             format!("0 {expr}")
@@ -47,7 +55,10 @@ impl Trigger {
         };
         cron::Schedule::from_str(&full)
             .map(|s| Trigger::Cron(Box::new(s)))
-            .map_err(|e| format!("--schedule {expr:?} is not a cron expression: {e}"))
+            .map_err(|source| ScheduleError {
+                expr: expr.to_string(),
+                source,
+            })
     }
 
     /// The first start strictly after `now`. Pure: the clock is the caller's.
@@ -194,7 +205,11 @@ mod tests {
             t.next_after(now),
             Some(Utc.with_ymd_and_hms(2026, 1, 1, 10, 2, 40).unwrap())
         );
-        assert!(Trigger::cron("every minute").is_err());
+        let e = Trigger::cron("every minute").unwrap_err().to_string();
+        assert!(
+            e.starts_with("--schedule \"every minute\" is not a cron expression: "),
+            "{e}"
+        );
         let e = Trigger::Every(Duration::from_secs(90));
         assert_eq!(
             e.next_after(now),

@@ -9,6 +9,7 @@ mod bench;
 mod bounds;
 mod exporter;
 mod maintenance;
+mod original_design;
 mod secrets;
 mod stack;
 mod support;

@@ -184,6 +184,7 @@ fn help_shows_no_secret_from_the_environment() {
         vec!["alerter", "--help"],
         vec!["status", "--help"],
         vec!["defrag", "--help"],
+        vec!["backup", "--help"],
     ] {
         let mut cmd = Command::new(BIN);
         cmd.args(&args);

@@ -39,6 +39,9 @@ pub fn config(clusters: Vec<ClusterConfig>) -> ExporterConfig {
         member_metrics: true,
         member_metrics_limits: Default::default(),
         history_size: 20,
+        hashkv_interval: etcd_monitor_exporter::DEFAULT_HASHKV_INTERVAL,
+        certificate_interval: etcd_monitor_exporter::DEFAULT_CERTIFICATE_INTERVAL,
+        thresholds: Default::default(),
     }
 }
 

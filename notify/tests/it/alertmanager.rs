@@ -1,127 +1,13 @@
-//! Against a real Alertmanager (Debian's `prometheus-alertmanager`): the forwarder's alerts appear
-//! in its API and then resolve; and for one configuration read by both, our notifications agree
-//! with Alertmanager's own field for field (webhook, Slack, PagerDuty).
+//! Against a real Alertmanager (Debian's `prometheus-alertmanager`): for one configuration read by
+//! both, our notifications agree with Alertmanager's own field for field (webhook, Slack, PagerDuty).
+//! (Forwarding to Alertmanager is the alerter's; its tests are there.)
 
 use std::time::Duration;
 
-use crate::support::{
-    alert, start_alertmanager, start_alertmanager_with, Alertmanager, Receiver, EXTERNAL_URL,
-};
+use crate::support::{alert, start_alertmanager, Receiver, EXTERNAL_URL};
 use chrono::Utc;
-use etcd_monitor_notify::{
-    Alert, AlertingConfig, AlertmanagerForwarder, Dispatcher, DispatcherOptions, ForwarderOptions,
-    NotifyConfig,
-};
+use etcd_monitor_notify::{Alert, Dispatcher, DispatcherOptions, NotifyConfig};
 use serde_json::Value;
-
-/// A CA and a server certificate for 127.0.0.1: (ca.pem, cert.pem, key.pem).
-fn certs(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
-    let c = etcd_testkit::TestCerts::generate(dir).unwrap();
-    (c.ca_cert, c.server_cert, c.server_key)
-}
-
-async fn am_alerts(url: &str) -> Vec<Value> {
-    let v: Value = reqwest::get(format!("{url}/api/v2/alerts"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v.as_array().unwrap().clone()
-}
-
-#[tokio::test]
-async fn forwarded_alerts_reach_alertmanager_then_resolve() {
-    let hook = Receiver::start().await;
-    let Some(am) = start_alertmanager(&format!(
-        r#"
-route:
-  receiver: hook
-  group_by: [alertname]
-  group_wait: 0s
-  group_interval: 1s
-receivers:
-  - name: hook
-    webhook_configs:
-      - url: {}
-        send_resolved: true
-"#,
-        hook.url("/")
-    ))
-    .await
-    else {
-        return;
-    };
-    let prefix_port = am.url.rsplit(':').next().unwrap().to_string();
-    let cfg: AlertingConfig = serde_yaml::from_str(&format!(
-        "alertmanagers:\n  - static_configs:\n      - targets: ['127.0.0.1:{prefix_port}']\n"
-    ))
-    .unwrap();
-    let fwd = AlertmanagerForwarder::new(
-        &cfg,
-        std::path::Path::new("."),
-        ForwarderOptions {
-            resend_delay: Duration::from_secs(60),
-            eval_interval: Duration::from_secs(15),
-            metrics: None,
-        },
-    )
-    .unwrap();
-    let a = alert(
-        &[
-            ("alertname", "EtcdMembersDown"),
-            ("job", "etcd"),
-            ("severity", "critical"),
-        ],
-        Utc::now(),
-    );
-    let before = Utc::now();
-    assert_eq!(fwd.forward(std::slice::from_ref(&a)).await, 1);
-
-    let listed = am_alerts(&am.url).await;
-    assert_eq!(listed.len(), 1, "{listed:?}");
-    assert_eq!(listed[0]["labels"], serde_json::json!(a.labels));
-    assert_eq!(listed[0]["annotations"], serde_json::json!(a.annotations));
-    assert_eq!(listed[0]["generatorURL"], a.generator_url);
-    assert_eq!(listed[0]["status"]["state"], "active");
-    // Prometheus' endsAt for a firing alert: now + 4 × max(resend delay 1m, eval interval 15s).
-    let ends = chrono::DateTime::parse_from_rfc3339(listed[0]["endsAt"].as_str().unwrap())
-        .unwrap()
-        .with_timezone(&Utc);
-    let expect = before + chrono::Duration::minutes(4);
-    assert!(
-        (ends - expect).num_seconds().abs() <= 2,
-        "endsAt {ends} vs {expect}"
-    );
-    let fired = hook.wait_accepted(1, Duration::from_secs(5)).await;
-    assert_eq!(fired[0].body["status"], "firing");
-
-    // Within the resend delay, nothing is sent again.
-    assert_eq!(fwd.forward(std::slice::from_ref(&a)).await, 0);
-
-    let mut r = a.clone();
-    r.ends_at = Some(Utc::now());
-    assert_eq!(
-        fwd.forward(std::slice::from_ref(&r)).await,
-        1,
-        "a resolution is sent at once"
-    );
-    let got = hook.wait_accepted(2, Duration::from_secs(5)).await;
-    assert_eq!(got[1].body["status"], "resolved");
-    assert_eq!(
-        got[1].body["alerts"][0]["labels"],
-        serde_json::json!(a.labels)
-    );
-    assert!(
-        am_alerts(&am.url).await.is_empty(),
-        "Alertmanager lists no active alert once resolved"
-    );
-    assert_eq!(
-        fwd.forward(std::slice::from_ref(&r)).await,
-        0,
-        "and only once per resend delay"
-    );
-}
 
 /// Both read this file. `{R}` is replaced by the receiving server's address.
 const SHARED_CONFIG: &str = r#"
@@ -171,11 +57,10 @@ struct Both {
     _dir: tempfile::TempDir,
 }
 
-/// Sends `alerts` to Alertmanager (as the forwarder does) and to our dispatcher, waits until each
+/// Sends `alerts` to Alertmanager (as Prometheus does) and to our dispatcher, waits until each
 /// side's receiver has taken `fired` requests, then sends them resolved now and waits for `total`.
 async fn fire_then_resolve(b: &Both, alerts: &[Alert], fired: usize, total: usize) {
-    let fwd = b.am.forwarder();
-    assert_eq!(fwd.forward(alerts).await, 1);
+    b.am.post(alerts).await;
     b.d.send(alerts.to_vec());
     b.theirs.wait_accepted(fired, Duration::from_secs(10)).await;
     b.ours.wait_accepted(fired, Duration::from_secs(10)).await;
@@ -188,7 +73,7 @@ async fn fire_then_resolve(b: &Both, alerts: &[Alert], fired: usize, total: usiz
             a
         })
         .collect();
-    assert_eq!(fwd.forward(&resolved).await, 1);
+    b.am.post(&resolved).await;
     b.d.send(resolved);
     b.theirs.wait_accepted(total, Duration::from_secs(10)).await;
     b.ours.wait_accepted(total, Duration::from_secs(10)).await;
@@ -301,7 +186,7 @@ async fn notifications_agree_with_alertmanager_for_the_same_configuration() {
     alerts[0]
         .annotations
         .insert("description".into(), "member m1 has no leader".into());
-    // Posted to Alertmanager exactly as the forwarder does; the dispatcher gets the same alerts.
+    // Posted to Alertmanager as Prometheus does; the dispatcher gets the same alerts.
     // Firing: hook (1 group), pager-hook + pagerduty (1 group), slack (1 group); resolved: all four
     // again (the hook too, the webhook default).
     fire_then_resolve(&b, &alerts, 4, 8).await;
@@ -346,160 +231,6 @@ async fn notifications_agree_with_alertmanager_for_the_same_configuration() {
     d.shutdown().await;
 }
 
-/// An Alertmanager serving TLS with a certificate for localhost and 127.0.0.1 (`tls_server` adds to
-/// its `tls_server_config`), under `prefix`; with the CA file and a client that trusts it.
-async fn tls_alertmanager(
-    dir: &std::path::Path,
-    tls_server: &str,
-    prefix: &str,
-) -> Option<(Alertmanager, std::path::PathBuf, reqwest::Client)> {
-    let (ca, cert, key) = certs(dir);
-    let web = dir.join("web.yml");
-    std::fs::write(
-        &web,
-        format!(
-            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n{tls_server}",
-            cert.display(),
-            key.display()
-        ),
-    )
-    .unwrap();
-    let http = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap())
-        .build()
-        .unwrap();
-    let mut args = vec![format!("--web.config.file={}", web.display())];
-    if !prefix.is_empty() {
-        args.push(format!("--web.route-prefix={prefix}"));
-    }
-    let am = start_alertmanager_with(
-        "route:\n  receiver: none\nreceivers:\n  - name: none\n",
-        &args,
-        http.clone(),
-        "https",
-        prefix,
-    )
-    .await?;
-    Some((am, ca, http))
-}
-
-#[tokio::test]
-async fn forwarding_over_tls_with_a_path_prefix() {
-    let dir = tempfile::tempdir().unwrap();
-    let Some((am, ca, http)) = tls_alertmanager(dir.path(), "", "/am").await else {
-        return;
-    };
-    let port = am
-        .url
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .trim_end_matches("/am")
-        .to_string();
-    let cfg: AlertingConfig = serde_yaml::from_str(&format!(
-        "alertmanagers:\n  - scheme: https\n    path_prefix: /am/\n    tls_config:\n      ca_file: {}\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n",
-        ca.display()
-    ))
-    .unwrap();
-    let fwd = AlertmanagerForwarder::new(&cfg, dir.path(), ForwarderOptions::default()).unwrap();
-    let a = alert(
-        &[("alertname", "EtcdInsufficientMembers"), ("job", "etcd")],
-        Utc::now(),
-    );
-    assert_eq!(fwd.forward(std::slice::from_ref(&a)).await, 1);
-    let listed: Value = http
-        .get(format!("{}/api/v2/alerts", am.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(listed[0]["labels"], serde_json::json!(a.labels));
-
-    // Without the CA, the forwarder refuses the certificate: nothing accepted, and no panic.
-    let cfg: AlertingConfig = serde_yaml::from_str(&format!(
-        "alertmanagers:\n  - scheme: https\n    path_prefix: /am\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
-    ))
-    .unwrap();
-    let untrusting =
-        AlertmanagerForwarder::new(&cfg, dir.path(), ForwarderOptions::default()).unwrap();
-    assert_eq!(untrusting.forward(std::slice::from_ref(&a)).await, 0);
-}
-
-/// `tls_config.server_name` and `min_version` against Alertmanager's own TLS server, limited to TLS 1.2
-/// by its web configuration: the certificate (localhost, 127.0.0.1) verifies under the right name
-/// only, and a TLS 1.3 minimum cannot meet a TLS 1.2 server.
-#[tokio::test]
-async fn forwarding_honours_server_name_and_min_version() {
-    let dir = tempfile::tempdir().unwrap();
-    let Some((am, ca, _)) = tls_alertmanager(dir.path(), "  max_version: TLS12\n", "").await else {
-        return;
-    };
-    let addr = am.url.trim_start_matches("https://").to_string();
-    let a = alert(&[("alertname", "EtcdNoLeader")], Utc::now());
-    let accepted = |tls: &str| {
-        let cfg: AlertingConfig = serde_yaml::from_str(&format!(
-            "alertmanagers:\n  - scheme: https\n    tls_config:\n      ca_file: {}\n{tls}    static_configs:\n      - targets: ['{addr}']\n",
-            ca.display()
-        ))
-        .unwrap();
-        let fwd =
-            AlertmanagerForwarder::new(&cfg, dir.path(), ForwarderOptions::default()).unwrap();
-        let a = a.clone();
-        async move { fwd.forward(std::slice::from_ref(&a)).await }
-    };
-    assert_eq!(accepted("").await, 1, "by the address in the certificate");
-    assert_eq!(accepted("      server_name: localhost\n").await, 1);
-    assert_eq!(accepted("      server_name: am.invalid\n").await, 0);
-    assert_eq!(accepted("      min_version: TLS12\n").await, 1);
-    assert_eq!(accepted("      min_version: TLS13\n").await, 0);
-    assert_eq!(
-        accepted("      server_name: localhost\n      min_version: TLS13\n").await,
-        0
-    );
-    let cfg: AlertingConfig = serde_yaml::from_str(&format!(
-        "alertmanagers:\n  - scheme: https\n    tls_config:\n      min_version: SSL3\n    static_configs:\n      - targets: ['{addr}']\n"
-    ))
-    .unwrap();
-    let e = AlertmanagerForwarder::new(&cfg, dir.path(), ForwarderOptions::default())
-        .err()
-        .expect("SSL3 refused");
-    assert!(
-        format!("{e:#}").contains("tls_config.min_version: unknown TLS version: SSL3"),
-        "{e:#}"
-    );
-}
-
-#[tokio::test]
-async fn forwarding_sends_basic_auth_and_bearer_credentials() {
-    let rx = Receiver::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("am-password"), "s3cret\n").unwrap();
-    let cfg: AlertingConfig = serde_yaml::from_str(&format!(
-        "alertmanagers:\n  - basic_auth:\n      username: alerter\n      password_file: am-password\n    path_prefix: /prefix\n    static_configs:\n      - targets: ['{}']\n  - authorization:\n      credentials: tok3n\n    static_configs:\n      - targets: ['{}']\n",
-        rx.addr, rx.addr
-    ))
-    .unwrap();
-    let fwd = AlertmanagerForwarder::new(&cfg, dir.path(), ForwarderOptions::default()).unwrap();
-    assert_eq!(
-        fwd.forward(&[alert(&[("alertname", "A")], Utc::now())])
-            .await,
-        2
-    );
-    let mut got = rx.received();
-    got.sort_by(|a, b| a.path.cmp(&b.path));
-    assert_eq!(got[0].path, "/api/v2/alerts");
-    assert_eq!(got[0].headers["authorization"], "Bearer tok3n");
-    assert_eq!(got[1].path, "/prefix/api/v2/alerts");
-    // base64("alerter:s3cret")
-    assert_eq!(
-        got[1].headers["authorization"],
-        "Basic YWxlcnRlcjpzM2NyZXQ="
-    );
-    assert_eq!(got[1].body[0]["labels"]["alertname"], "A");
-}
-
 /// (webhook path, group status, [(instance, alert status)])
 type Notified = (String, String, Vec<(String, String)>);
 
@@ -539,22 +270,6 @@ receivers:
         DispatcherOptions::default(),
     )
     .unwrap();
-    let port = am.url.rsplit(':').next().unwrap().to_string();
-    let cfg: AlertingConfig = serde_yaml::from_str(&format!(
-        "alertmanagers:\n  - static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
-    ))
-    .unwrap();
-    // Resend delay 0: every call posts everything, as an Alertmanager client may.
-    let fwd = AlertmanagerForwarder::new(
-        &cfg,
-        dir.path(),
-        ForwarderOptions {
-            resend_delay: Duration::ZERO,
-            eval_interval: Duration::from_secs(60),
-            metrics: None,
-        },
-    )
-    .unwrap();
     let t = Utc::now();
     let a = |i: &str| alert(&[("alertname", "Seq"), ("instance", i)], t);
     let resolved = |i: &str| {
@@ -578,7 +293,8 @@ receivers:
                 x
             })
             .collect();
-        assert_eq!(fwd.forward(&step).await, 1);
+        // Every step posts everything, as an Alertmanager client may.
+        am.post(&step).await;
         d.send(step);
         tokio::time::sleep(Duration::from_millis(2600)).await;
     }
@@ -774,7 +490,7 @@ mute_time_intervals:
         .iter()
         .map(|name| alert(&[("alertname", name)], t0))
         .collect();
-    assert_eq!(am.forwarder().forward(&alerts).await, 1);
+    am.post(&alerts).await;
     d.send(alerts);
     theirs.wait_accepted(2, Duration::from_secs(10)).await;
     ours.wait_accepted(2, Duration::from_secs(10)).await;

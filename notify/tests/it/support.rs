@@ -155,19 +155,31 @@ impl Drop for Alertmanager {
 }
 
 impl Alertmanager {
-    /// A forwarder posting to this Alertmanager as the alerter does, with default options.
-    pub fn forwarder(&self) -> etcd_monitor_notify::AlertmanagerForwarder {
-        let port = self.url.rsplit(':').next().unwrap();
-        let cfg: etcd_monitor_notify::AlertingConfig = serde_yaml::from_str(&format!(
-            "alertmanagers:\n  - static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
-        ))
-        .unwrap();
-        etcd_monitor_notify::AlertmanagerForwarder::new(
-            &cfg,
-            std::path::Path::new("."),
-            Default::default(),
-        )
-        .unwrap()
+    /// Posts `alerts` to its API as Prometheus' notifier does: a firing alert valid for four times
+    /// the one-minute resend delay, a resolved one with its end.
+    pub async fn post(&self, alerts: &[Alert]) {
+        let now = Utc::now();
+        let time = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+        let body: Vec<serde_json::Value> = alerts
+            .iter()
+            .map(|a| {
+                let ends_at = a.ends_at.unwrap_or(now + chrono::Duration::minutes(4));
+                serde_json::json!({
+                    "labels": a.labels,
+                    "annotations": a.annotations,
+                    "startsAt": time(a.starts_at),
+                    "endsAt": time(ends_at),
+                    "generatorURL": a.generator_url,
+                })
+            })
+            .collect();
+        let resp = reqwest::Client::new()
+            .post(format!("{}/api/v2/alerts", self.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{resp:?}");
     }
 }
 

@@ -306,7 +306,7 @@ async fn a_bad_file_fails_validation_in_one_line() {
             "tls_server_config:\n  cert_file: server.crt\n  key_file: ca.crt\n",
             "tls_server_config.key_file",
         ),
-        ("http_server_config:\n  headers:\n    Server: x\n", "line 2: http_server_config.headers: HTTP header \"Server\" can not be configured"),
+        ("http_server_config:\n  headers:\n    Server: x\n", "web.yml:2:3: http_server_config.headers: HTTP header \"Server\" can not be configured"),
     ] {
         let path = d.config(text);
         let opts = Server::with_file(&path);

@@ -6,6 +6,7 @@ mod daemon;
 mod exporter;
 mod file_sd;
 mod hardening;
+mod high_availability;
 mod prometheus;
 mod relabel;
 mod scrape_options;

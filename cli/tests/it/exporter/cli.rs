@@ -471,7 +471,8 @@ async fn original_environment_variables_and_bare_invocation() {
     .await
     .unwrap();
 
-    // The original design's alert-threshold flags are accepted (they moved to rules/).
+    // The original design's alert-threshold flags start the exporter (what they do:
+    // cli/tests/original_design.rs).
     let mut legacy = Exporter::spawn(
         &[
             "--max-latency-ms=100".into(),

@@ -407,13 +407,13 @@ fn bad_web_config_files_end_in_one_line_and_exit_2() {
     let cases = [
         (
             "tls_server_config:\n  cert_file: a.crt\n  key_file: a.key\n  client_auth_type: Maybe\n",
-            "line 4: tls_server_config.client_auth_type: invalid ClientAuth: Maybe",
+            "web.yml:4:3: tls_server_config.client_auth_type: invalid ClientAuth: Maybe",
         ),
         (
             "tls_server_config:\n  cert_file: a.crt\n  keyfile: a.key\n",
-            "line 3: tls_server_config.keyfile: unknown field `keyfile`",
+            "web.yml:3:3: tls_server_config.keyfile: unknown field `keyfile`",
         ),
-        ("basic_auth_users:\n  admin: hunter2\n", "line 2: basic_auth_users.admin: not a bcrypt hash"),
+        ("basic_auth_users:\n  admin: hunter2\n", "web.yml:2:3: basic_auth_users.admin: not a bcrypt hash"),
         (
             "tls_server_config:\n  cert_file: a.crt\n  key_file: a.key\n",
             "tls_server_config.cert_file: cannot read",

@@ -1,4 +1,5 @@
-//! Every Grafana dashboard in dashboards/, checked live: a real 3-member etcd 3.5 cluster, the real
+//! Every Grafana dashboard in dashboards/, checked live: a real 3-member etcd 3.5 cluster (TLS on client
+//! and peer URLs, so the certificate panels have data), the real
 //! exporter (this package's binary), and Debian's Prometheus scraping it every second with rules/ loaded.
 //! Every panel query and every variable query is run through Prometheus' HTTP API with Grafana's
 //! variables filled in as Grafana fills them; each must parse and return data. Panels whose description
@@ -207,13 +208,12 @@ fn parse_label_values(q: &str) -> Option<(String, String)> {
     Some((selector.trim().to_string(), label.trim().to_string()))
 }
 
-async fn run_bench(endpoints: &str, pushgateway: &str) -> Result<()> {
+async fn run_bench(connection: &[String], pushgateway: &str) -> Result<()> {
     let bin = env!("CARGO_BIN_EXE_etcd-monitor");
     let out = Command::new(bin)
+        .args(["bench", "put"])
+        .args(connection)
         .args([
-            "bench",
-            "put",
-            &format!("--endpoints={endpoints}"),
             "--total=2000",
             "--clients=4",
             "--conns=2",
@@ -352,12 +352,17 @@ async fn every_dashboard_query_returns_data_from_a_live_stack() -> Result<()> {
 
     let mut options = ClusterOptions::new(3, EtcdVersion::V3_5);
     options.quota_backend_bytes = Some(QUOTA_BYTES);
+    // TLS on client and peer URLs, so that the certificate panels have data.
+    options.tls = true;
+    options.peer_tls = true;
     let mut cluster = Cluster::start(options).await?;
     let member_names: BTreeSet<String> = cluster.members.iter().map(|m| m.name.clone()).collect();
     let dir = tempfile::tempdir()?;
-    let endpoints = cluster.client_urls().join(",");
-
-    let (_exporter, exporter_url) = start_exporter(dir.path(), &endpoints, "live").await?;
+    let connection = cluster.connection_args();
+    let mut exporter_args: Vec<&str> = connection.iter().map(String::as_str).collect();
+    exporter_args.push("--cluster-name=live");
+    let (_exporter, exporter_url) =
+        start_exporter_with(dir.path(), &exporter_args, &["live"]).await?;
     let (_pushgateway, pushgateway_url) = start_pushgateway(dir.path()).await?;
     let exporter_target = exporter_url.trim_start_matches("http://").to_string();
     let pushgateway_target = pushgateway_url.trim_start_matches("http://").to_string();
@@ -400,7 +405,21 @@ async fn every_dashboard_query_returns_data_from_a_live_stack() -> Result<()> {
         "rule groups loaded: {names:?}"
     );
 
-    run_bench(&endpoints, &pushgateway_url).await?;
+    run_bench(&connection, &pushgateway_url).await?;
+    // A backup, pushed as the backup CronJob pushes it: the overview's backup row reads it.
+    let backups = dir.path().join("backups");
+    let out = Command::new(env!("CARGO_BIN_EXE_etcd-monitor"))
+        .arg("backup")
+        .arg(format!("--dir={}", backups.display()))
+        .args(["--keep=1", "--cluster-name=live"])
+        .args(&connection)
+        .arg(format!("--pushgateway={pushgateway_url}"))
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "etcd-monitor backup: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let queries: Vec<PanelQuery> = boards
         .iter()

@@ -2,4 +2,5 @@
 
 mod alertmanager;
 mod dashboards;
+mod demo_script;
 mod e2e;

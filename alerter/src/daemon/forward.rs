@@ -2,6 +2,9 @@
 //! configuration) with Prometheus' notifier semantics: `POST /api/v2/alerts`, a firing alert re-sent
 //! every `resend_delay` with `endsAt = now + 4 × max(resend_delay, evaluation interval)`, a resolved
 //! alert sent at once with its `endsAt`.
+//!
+//! Prometheus' notifier, not Alertmanager's: the built-in receivers are `etcd_monitor_notify`'s; this
+//! hands the same alerts to Alertmanagers that exist already.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -12,16 +15,13 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use etcd_monitor_notify::alert::go_time;
+use etcd_monitor_notify::{Alert, Fingerprint, Metrics};
+use prom_http_config::{
+    expect_success, http_error, redact, Authorization, BasicAuth, HttpClientConfig, Secret,
+    TlsConfig,
+};
 use prom_relabel::{process, LabelSet, RelabelConfig};
-
-use crate::alert::{Alert, Fingerprint};
-use crate::config::{Authorization, BasicAuth, HttpConfig, TlsConfig};
-use crate::core::chrono_dur;
-use crate::deliver::{authorize, check_response, http_client, http_error, redact};
-use crate::duration::de_duration;
-use crate::message::go_time;
-use crate::metrics::Metrics;
-use crate::secret::Secret;
 
 /// `alerting:` of a Prometheus configuration.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -125,6 +125,19 @@ fn alerts_path(prefix: &str) -> String {
     format!("/{}", parts.join("/"))
 }
 
+fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    crate::duration::parse(&s).map_err(serde::de::Error::custom)
+}
+
+/// `t + d`, saturating at the end of time: the durations come from the configuration.
+fn later(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| t.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
 fn default_scheme() -> String {
     "http".into()
 }
@@ -156,7 +169,7 @@ impl Default for ForwarderOptions {
 
 struct Target {
     url: String,
-    http: HttpConfig,
+    http: HttpClientConfig,
     client: reqwest::Client,
 }
 
@@ -196,66 +209,20 @@ impl AlertmanagerForwarder {
                     am.scheme
                 );
             }
-            let mut http = HttpConfig {
+            let http = HttpClientConfig {
                 basic_auth: am.basic_auth.clone(),
                 authorization: am.authorization.clone(),
                 bearer_token: am.bearer_token.clone(),
-                bearer_token_file: None,
+                bearer_token_file: am.bearer_token_file.clone(),
                 tls_config: am.tls_config.clone(),
                 proxy_url: am.proxy_url.clone(),
                 follow_redirects: am.follow_redirects,
                 enable_http2: am.enable_http2,
-            };
-            let abs = |p: &PathBuf| {
-                if p.is_relative() {
-                    base_dir.join(p)
-                } else {
-                    p.clone()
-                }
-            };
-            if let Some(f) = &am.bearer_token_file {
-                let p = abs(f);
-                http.bearer_token = Some(
-                    std::fs::read_to_string(&p)
-                        .map_err(|e| {
-                            anyhow::anyhow!(
-                                "alerting.alertmanagers[{i}].bearer_token_file {}: {e}",
-                                p.display()
-                            )
-                        })?
-                        .trim()
-                        .to_string()
-                        .into(),
-                );
             }
-            if let Some(ba) = http.basic_auth.as_mut() {
-                if let Some(f) = ba.password_file.take() {
-                    let p = abs(&f);
-                    ba.password = Some(
-                        std::fs::read_to_string(&p)
-                            .map_err(|e| {
-                                anyhow::anyhow!(
-                                    "alerting.alertmanagers[{i}].basic_auth.password_file {}: {e}",
-                                    p.display()
-                                )
-                            })?
-                            .trim_end_matches(['\n', '\r'])
-                            .to_string()
-                            .into(),
-                    );
-                }
-            }
-            for p in [
-                &mut http.tls_config.ca_file,
-                &mut http.tls_config.cert_file,
-                &mut http.tls_config.key_file,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                *p = abs(p);
-            }
-            let client = http_client(&http, am.timeout)
+            .resolve_files(base_dir)
+            .map_err(|e| anyhow::anyhow!("alerting.alertmanagers[{i}].{e}"))?;
+            let client = http
+                .client(am.timeout)
                 .map_err(|e| anyhow::anyhow!("alerting.alertmanagers[{i}]: {e}"))?;
             for sc in &am.static_configs {
                 for t in &sc.targets {
@@ -289,13 +256,12 @@ impl AlertmanagerForwarder {
     /// The alerts that need sending now, as Prometheus' `Alert.needsSending` decides, with their
     /// `endsAt` set; marks them sent. Pure apart from the internal bookkeeping.
     pub fn due(&self, alerts: &[Alert], now: DateTime<Utc>) -> Vec<Alert> {
-        let valid_for = chrono_dur(
-            self.opts
-                .resend_delay
-                .max(self.opts.eval_interval)
-                .saturating_mul(4),
-        );
-        let resend = chrono_dur(self.opts.resend_delay);
+        let valid_for = self
+            .opts
+            .resend_delay
+            .max(self.opts.eval_interval)
+            .saturating_mul(4);
+        let resend = self.opts.resend_delay;
         let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
         let present: std::collections::HashSet<Fingerprint> =
             alerts.iter().map(Alert::fingerprint).collect();
@@ -308,14 +274,14 @@ impl AlertmanagerForwarder {
             let needs = match prev {
                 None => true,
                 Some(s) if resolved && !s.resolved_sent => true,
-                Some(s) => crate::core::later(s.at, resend) < now,
+                Some(s) => later(s.at, resend) < now,
             };
             if !needs {
                 continue;
             }
             let mut a = a.clone();
             if !resolved {
-                a.ends_at = Some(crate::core::later(now, valid_for));
+                a.ends_at = Some(later(now, valid_for));
             }
             sent.insert(
                 fp,
@@ -354,8 +320,8 @@ impl AlertmanagerForwarder {
             let body = &body;
             async move {
                 let start = Instant::now();
-                let res = match authorize(t.client.post(&t.url).json(body), &t.http).send().await {
-                    Ok(r) => check_response(r).await.map_err(|e| e.to_string()),
+                let res = match t.http.authorize(t.client.post(&t.url).json(body)).send().await {
+                    Ok(r) => expect_success(r).await.map_err(|e| e.to_string()),
                     Err(e) => Err(format!("POST {}: {}", redact(&t.url), http_error(e))),
                 };
                 self.metrics.observe("alertmanager", res.is_ok(), start.elapsed());
