@@ -131,15 +131,11 @@ async fn series_filtering_never_changes_a_result() {
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "yml"))
         .collect();
-    let mixin = repo.join("../shared/conformance/etcd-mixin/manifests/etcd-prometheusRules.yaml");
-    if mixin.exists() {
-        files.push(mixin);
-    } else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "the etcd mixin (../shared) is required under CI"
-        );
-        eprintln!("SKIP part of series_filtering_never_changes_a_result: ../shared is absent");
+    match etcd_testkit::skip::shared_reference(
+        "conformance/etcd-mixin/manifests/etcd-prometheusRules.yaml",
+    ) {
+        Ok(mixin) => files.push(mixin),
+        Err(why) => etcd_testkit::skip::skip(&format!("the etcd mixin's part: {why}")),
     }
     let mut groups = load_all(&files).unwrap();
     let edge = r#"groups:
