@@ -84,14 +84,14 @@ endif
 # verdicts, and `alerter test` on rules/tests and the corpus.
 corpora: deps
 ifeq ($(NEXTEST),yes)
-	$(CARGO) nextest run -p etcd-monitor-promql -p prom-exposition -p etcd-monitor-alerter --test it --test fuzz \
+	$(CARGO) nextest run -p promql -p prom-exposition -p etcd-monitor-alerter --test it --test fuzz \
 	  -E 'test(/^(corpus|api|fuzz|promtool_agreement)::/) | package(prom-exposition)'
 else
-	$(CARGO) test -p etcd-monitor-promql --test it -- corpus:: api:: fuzz::
+	$(CARGO) test -p promql --test it -- corpus:: api:: fuzz::
 	$(CARGO) test -p prom-exposition --test fuzz
 	$(CARGO) test -p etcd-monitor-alerter --test it -- promtool_agreement::
 endif
-	$(CARGO) run --quiet -p etcd-monitor -- alerter test rules/tests/*.yml promql/tests/corpus/*.yml >/dev/null
+	$(CARGO) run --quiet -p etcd-monitor -- alerter test rules/tests/*.yml prometheus/promql/tests/corpus/*.yml >/dev/null
 
 # Rule unit tests with promtool and with `etcd-monitor alerter test`; the PromQL corpus with promtool.
 rules-test: deps

@@ -8,7 +8,7 @@ out on Grafana's 24-column grid by the script rather than by hand.
     scripts/gen-dashboards.py --check   exit 1 if a file is not what this script makes (make test runs it)
 
 Every query uses the `datasource` variable, and `cluster` / `member` variables where the metric has those
-labels. cli/tests/it/stack/dashboards.rs runs every query of every dashboard against a real Prometheus that
+labels. etcd-monitor/tests/it/stack/dashboards.rs runs every query of every dashboard against a real Prometheus that
 scrapes a real exporter of a real etcd cluster. A panel whose series exist only under a fault says so in
 its description ("Data only when ..."), and that test makes that fault.
 """

@@ -3,7 +3,7 @@
 
 Grafana cannot be installed here, so this is a small renderer of the panel types the dashboards use
 (time series, stat, state timeline, table) with matplotlib. Its input is what
-cli/tests/it/stack/dashboards.rs writes when ETCD_MONITOR_DASHBOARD_DUMP is set: each dashboard's JSON with
+etcd-monitor/tests/it/stack/dashboards.rs writes when ETCD_MONITOR_DASHBOARD_DUMP is set: each dashboard's JSON with
 every query's result from a real Prometheus beside it. scripts/render-dashboards.sh runs both.
 
     scripts/render-dashboards.py DUMP_DIR OUT_DIR

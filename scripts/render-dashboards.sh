@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Renders docs/images/<dashboard>.png from live data: runs cli/tests/it/stack/dashboards.rs (real etcd, the
+# Renders docs/images/<dashboard>.png from live data: runs etcd-monitor/tests/it/stack/dashboards.rs (real etcd, the
 # exporter, Prometheus, a bench run, and the faults that test makes), which writes every dashboard with its
 # query results when ETCD_MONITOR_DASHBOARD_DUMP is set, then draws them with scripts/render-dashboards.py.
 # Not part of `make test`: it installs matplotlib (PyPI) when missing, as root.

