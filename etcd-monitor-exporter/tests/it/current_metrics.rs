@@ -59,6 +59,18 @@ async fn members_report_requests_proposals_and_disk_percentiles() {
                         && m["backend_commit_p99_seconds"].as_f64().is_some()
                 });
                 anyhow::ensure!(ready, "figures missing: {v:#}");
+                // The figures come from the exporter's scrapes of each member, which may predate the
+                // last puts by a round: wait until every member's count has seen them.
+                let caught_up = members.iter().all(|m| {
+                    let idx = m["name"]
+                        .as_str()
+                        .and_then(|n| cluster.members.iter().position(|c| c.name == n));
+                    match (idx, m["proposals_committed_total"].as_f64()) {
+                        (Some(i), Some(c)) => c >= before[i] + 50.0,
+                        _ => false,
+                    }
+                });
+                anyhow::ensure!(caught_up, "the 50 puts not yet seen: {v:#}");
                 Ok(Some(members))
             },
         )
