@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 RELEASE_BIN := target/release/etcd-monitor
 
-.PHONY: all deps build release demo test fmt-check clippy unit-tests rules-test validate-deploy docs-check bench-exporter bench-bench bench-alerter clean
+.PHONY: all deps build release demo test fmt-check clippy unit-tests rules-test validate-deploy docs-check bench bench-exporter bench-bench bench-alerter clean
 
 all: build
 
@@ -45,6 +45,10 @@ validate-deploy: deps
 docs-check: deps
 	$(CARGO) build --quiet -p etcd-monitor
 	@python3 scripts/gen-config-doc.py --check
+
+# The three comparisons below (and the alerter at 3 and 30 targets), then one table against issue 13's targets.
+bench: release
+	@scripts/bench-all.sh $(RELEASE_BIN)
 
 # /metrics latency under load against etcd's own /metrics, RSS, and etcd requests per snapshot.
 bench-exporter: release

