@@ -61,6 +61,13 @@ pub trait Queryable {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<SelectedSeries<'_>>, EvalError>;
+
+    /// Whether [`Queryable::select`] always returns series in label order. The evaluator then need
+    /// not check: comparing every neighbouring pair of label sets was a tenth of the evaluation
+    /// time with thousands of series.
+    fn selects_in_label_order(&self) -> bool {
+        false
+    }
 }
 
 /// The in-memory store. See the module docs.
@@ -296,6 +303,11 @@ impl Queryable for MemStorage {
             }
         }
         Ok(out)
+    }
+
+    /// Positions come from the label-ordered indexes, filtered in order.
+    fn selects_in_label_order(&self) -> bool {
+        true
     }
 }
 
