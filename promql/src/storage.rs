@@ -219,6 +219,13 @@ impl MemStorage {
         })
     }
 
+    /// The store's own copy of a label set equal to `labels`, if it holds that series. Callers that
+    /// keep label sets between scrapes keep this one: a scrape parses a fresh copy of every label
+    /// set, and holding it beside the store's doubled the memory label sets take.
+    pub fn stored_labels(&self, labels: &Labels) -> Option<&Labels> {
+        self.index.by_labels.get_key_value(labels).map(|(k, _)| k)
+    }
+
     /// The points of one series, if present.
     pub fn points(&self, labels: &Labels) -> Option<&[Point]> {
         self.index
