@@ -123,7 +123,7 @@ fn fail(error: anyhow::Error, code: u8) -> ExitCode {
 /// arena is not reused by the others. The daemons allocate from a few runtime threads and short-lived
 /// blocking threads (rule evaluations), and with the default the same work held a few MiB more
 /// resident (measured with the alerter on the etcd mixin: 14.7 MiB anonymous memory with the default,
-/// 12.3 MiB with one arena). Two arenas keep the runtime's two workers from contending on one lock.
+/// 12.3 MiB with one arena). Two arenas keep the bench's runtime workers from contending on one lock.
 ///
 /// Fixed mmap and trim thresholds: glibc raises its mmap threshold each time a large block is freed,
 /// after which the exporter's large buffers (members' bodies, the rendered exposition, ~0.2 to 1 MiB,
