@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 RELEASE_BIN := target/release/etcd-monitor
 
-.PHONY: all deps build release demo test test-suite check fmt-check clippy build-tests tests unit-tests corpora rules-test validate-deploy docs-check bench-exporter bench-bench bench-alerter clean
+.PHONY: all deps build release demo test test-suite check fmt-check clippy build-tests tests unit-tests corpora rules-test validate-deploy docs-check bench bench-exporter bench-bench bench-alerter clean
 
 all: build
 
@@ -105,6 +105,10 @@ validate-deploy: deps
 docs-check: deps
 	@[ -n "$${ETCD_MONITOR_BIN:-}" ] || $(CARGO) build --quiet -p etcd-monitor
 	@$(NICE) python3 scripts/gen-config-doc.py --check $${ETCD_MONITOR_BIN:-}
+
+# The three comparisons below (and the alerter at 3 and 30 targets), then one table against issue 13's targets.
+bench: release
+	@scripts/bench-all.sh $(RELEASE_BIN)
 
 # /metrics latency under load against etcd's own /metrics, RSS, and etcd requests per snapshot.
 bench-exporter: release

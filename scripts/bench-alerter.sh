@@ -7,34 +7,28 @@
 #   - the time to evaluate the rule set (the group's last evaluation duration, averaged over the window:
 #     prometheus_rule_group_last_duration_seconds vs etcd_alerter_rule_group_last_duration_seconds).
 # Usage: scripts/bench-alerter.sh [BIN]   (BIN defaults to target/release/etcd-monitor)
-#        DURATION=120 INTERVAL=5s RULES="path/to/rules.yml ..." scripts/bench-alerter.sh
-# The mixin's rules live beside the checkout (../shared/conformance/etcd-mixin). Where they are absent, the
-# benchmark runs the project's own rules (rules/*.rules.yml) instead, with the exporter as one more target
-# (its metrics are what those rules read), and says so: its figures are then not the README's.
+#        DURATION=120 INTERVAL=5s RULES="a.yml b.yml" JOBS=1 scripts/bench-alerter.sh
+# RULES is one or more rule files; JOBS scrape jobs each list the same 3 members (JOBS=10: 30 targets).
+# The last line, "bench-summary: {json}", is what scripts/bench-summary.py reads.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib/cluster.sh
+. scripts/lib/cluster.sh
 BIN=${1:-target/release/etcd-monitor}
 DURATION=${DURATION:-120}
 INTERVAL=${INTERVAL:-5s}
 MIXIN=../shared/conformance/etcd-mixin/manifests/etcd-prometheusRules.yaml
-WITH_EXPORTER=no
-if [ -z "${RULES:-}" ]; then
-  if [ -f "$MIXIN" ]; then
-    RULES=$MIXIN
-  else
-    RULES=$(echo rules/*.rules.yml)
-    WITH_EXPORTER=yes
-    echo "bench-alerter: the etcd mixin ($MIXIN) is absent: benchmarking the project's own rules ($RULES)" \
-      "with the exporter as a target instead; these figures do not compare with the README's" >&2
-  fi
+# The mixin when the conformance checkout is beside this one; otherwise the shipped rules.
+if [ -z "${RULES:-}" ] && [ ! -f "$MIXIN" ]; then
+  echo "bench-alerter: the etcd mixin ($MIXIN) is absent: benchmarking the project's own rules instead;" \
+    "these figures do not compare with the README's" >&2
+  MIXIN="$(ls rules/*.yml | tr '\n' ' ')"
 fi
+RULES=${RULES:-$MIXIN}
+JOBS=${JOBS:-1}
 [ -x "$BIN" ] || { echo "bench-alerter: $BIN is missing: cargo build --release -p etcd-monitor" >&2; exit 1; }
-for r in $RULES; do
-  [ -f "$r" ] || { echo "bench-alerter: $r is missing (set RULES=...)" >&2; exit 1; }
-done
+for f in $RULES; do [ -f "$f" ] || { echo "bench-alerter: $f is missing (set RULES=...)" >&2; exit 1; }; done
 command -v prometheus >/dev/null || { echo "bench-alerter: prometheus is missing: apt-get install prometheus" >&2; exit 1; }
-# shellcheck source=scripts/lib/cluster.sh
-. scripts/lib/cluster.sh
 ETCD=$(etcd_bin 3.5 2>/dev/null || etcd_bin 3.4)
 
 DIR=$(mktemp -d -t etcd-monitor-bench-alerter.XXXXXX)
@@ -44,35 +38,13 @@ trap cleanup EXIT INT TERM
 
 start_etcd_cluster "$ETCD"
 
-RULE_FILES=()
-i=0
-for r in $RULES; do
-  cp "$r" "$DIR/rules-$i.yml"
-  RULE_FILES+=("rules-$i.yml")
-  i=$((i + 1))
-done
-TARGETS="'127.0.0.1:${C[0]}', '127.0.0.1:${C[1]}', '127.0.0.1:${C[2]}'"
-EXPORTER_JOB=""
-if [ "$WITH_EXPORTER" = yes ]; then
-  EXPORTER_PORT=$(free_port)
-  "$BIN" exporter --endpoints="$ENDPOINTS" --listen="127.0.0.1:$EXPORTER_PORT" --log-level=warn \
-    >"$DIR/exporter.log" 2>&1 &
-  PIDS+=($!)
-  EXPORTER_JOB="  - job_name: etcd-monitor
-    static_configs:
-      - targets: ['127.0.0.1:$EXPORTER_PORT']"
-fi
-cat >"$DIR/prometheus.yml" <<YAML
-global:
-  scrape_interval: $INTERVAL
-  evaluation_interval: $INTERVAL
-rule_files: [$(IFS=,; echo "${RULE_FILES[*]}")]
-scrape_configs:
-  - job_name: etcd
-    static_configs:
-      - targets: [$TARGETS]
-$EXPORTER_JOB
-YAML
+n=0; FILES=""; for f in $RULES; do n=$((n + 1)); cp "$f" "$DIR/rules-$n.yml"; FILES="$FILES${FILES:+, }rules-$n.yml"; done
+{
+  printf 'global:\n  scrape_interval: %s\n  evaluation_interval: %s\nrule_files: [%s]\nscrape_configs:\n' "$INTERVAL" "$INTERVAL" "$FILES"
+  for j in $(seq "$JOBS"); do
+    printf '  - job_name: etcd-%s\n    static_configs:\n      - targets: [127.0.0.1:%s, 127.0.0.1:%s, 127.0.0.1:%s]\n' "$j" "${C[@]}"
+  done
+} >"$DIR/prometheus.yml"
 NRULES=$(cat "$DIR"/rules-*.yml | grep -cE '^\s*- (alert|record):')
 
 PROM_PORT=$(free_port); ALERTER_PORT=$(free_port)
@@ -110,18 +82,19 @@ import json, sys
 g = json.load(sys.stdin)["data"]["groups"]
 print(sum(r["health"] == "ok" for x in g for r in x["rules"]), "of", sum(len(x["rules"]) for x in g))')
 
-TARGETS_TEXT="3 etcd targets"
-[ "$WITH_EXPORTER" = yes ] && TARGETS_TEXT="3 etcd targets and the exporter (project rules: the mixin is absent)"
-BENCH_TARGETS=$TARGETS_TEXT python3 - "$DURATION" "$NRULES" "$P_CPU0" "$P_CPU1" "$A_CPU0" "$A_CPU1" "$P_RSS" "$A_RSS" "$P_HWM" "$A_HWM" "$P_SUM" "$A_SUM" "$N" "$HEALTH" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
-import sys
-(dur, nrules, p0, p1, a0, a1, prss, arss, phwm, ahwm, psum, asum, n, health, cores, load) = sys.argv[1:]
+python3 - "$DURATION" "$NRULES" "$P_CPU0" "$P_CPU1" "$A_CPU0" "$A_CPU1" "$P_RSS" "$A_RSS" "$P_HWM" "$A_HWM" "$P_SUM" "$A_SUM" "$N" "$HEALTH" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" "$((JOBS * 3))" <<'PY'
+import json, sys
+(dur, nrules, p0, p1, a0, a1, prss, arss, phwm, ahwm, psum, asum, n, health, cores, load, targets) = sys.argv[1:]
 pc, ac = float(p1) - float(p0), float(a1) - float(a0)
 pe, ae = float(psum) / int(n) * 1e3, float(asum) / int(n) * 1e3
-import os
-print(f"bench-alerter: {nrules} rules, {os.environ['BENCH_TARGETS']}, {dur} s window, {cores} cores, load {load}; alerter rules healthy: {health}")
+print(f"bench-alerter: {nrules} rules, {targets} etcd targets, {dur} s window, {cores} cores, load {load}; alerter rules healthy: {health}")
 print(f"{'':28}{'Prometheus 2.42':>18}{'etcd-monitor alerter':>22}{'ratio (alerter/Prometheus)':>28}")
 print(f"{'CPU seconds over window':28}{pc:>18.2f}{ac:>22.2f}{ac / pc if pc else float('nan'):>28.3f}")
 print(f"{'RSS at end (MiB)':28}{int(prss) / 1024:>18.1f}{int(arss) / 1024:>22.1f}{int(arss) / int(prss):>28.3f}")
 print(f"{'peak RSS (MiB)':28}{int(phwm) / 1024:>18.1f}{int(ahwm) / 1024:>22.1f}{int(ahwm) / int(phwm):>28.3f}")
 print(f"{'rule-set evaluation (ms)':28}{pe:>18.3f}{ae:>22.3f}{ae / pe if pe else float('nan'):>28.3f}")
+summary = {"bench": "alerter", "rules": int(nrules), "targets": int(targets), "load": load,
+           "prometheus": {"cpu_s": pc, "rss_mib": int(prss) / 1024, "eval_ms": pe},
+           "alerter": {"cpu_s": ac, "rss_mib": int(arss) / 1024, "eval_ms": ae}}
+print("bench-summary: " + json.dumps(summary))
 PY

@@ -9,6 +9,7 @@
 # and reports, as ratios of 2 to 1, the throughput (successful puts per second, counted by etcd itself
 # as revisions) and the client CPU seconds per 1000 requests (user + system, from the kernel's rusage of
 # each client process); then 3's throughput against its target rate.
+# The last line, "bench-summary: {json}", is what scripts/bench-summary.py reads.
 # Usage: scripts/bench-bench.sh [path/to/release/etcd-monitor]   (LOAD=m DURATION... see below)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,7 +61,7 @@ FIXED_JSON=$("$BIN" bench put --endpoints="$ENDPOINTS" --rate="$FIXED_RATE" --du
   --key-size=256 --val-size=1024 --key-space-size=100000 --log-level=warn --output=json)
 
 python3 - "$REF_PUTS" "$REF_CPU" "$OUR_PUTS" "$OUR_CPU" "$OUR_DURATION" "$FIXED_RATE" "$FIXED_JSON" "$OUR_JSON" <<'PY'
-import json, sys
+import json, os, sys
 ref_puts, ref_cpu, our_puts, our_cpu, our_dur, fixed_rate = map(float, sys.argv[1:7])
 fixed, ours = json.loads(sys.argv[7]), json.loads(sys.argv[8])
 print(f"etcd-monitor bench put --load: {ours['succeeded']} puts reported ({our_puts:.0f} by etcd's revisions), "
@@ -74,4 +75,8 @@ print(f"etcd-monitor bench:  {our_rps:9.1f} puts/s   {our_cpu_k:.4f} client CPU 
 print(f"ratios (ours / check perf): throughput {our_rps / ref_rps:.3f}, CPU per 1000 requests {our_cpu_k / ref_cpu_k:.3f}")
 print(f"fixed --rate {fixed_rate:.0f}/s: {fixed['requests_per_sec']:.1f} requests/s = {fixed['requests_per_sec'] / fixed_rate:.3f} of the target, "
       f"{fixed['late']} late, {fixed['unsent']} unsent, p99 {fixed['latency_seconds']['p99'] * 1000:.1f} ms (service p99 {fixed['service_time_seconds']['p99'] * 1000:.1f} ms)")
+summary = {"bench": "bench", "throughput_ratio": our_rps / ref_rps, "cpu_per_1000_ratio": our_cpu_k / ref_cpu_k,
+           "ref_cpu_per_1000_s": ref_cpu_k, "our_cpu_per_1000_s": our_cpu_k,
+           "rate_held": fixed["requests_per_sec"] / fixed_rate, "load": os.getloadavg()}
+print("bench-summary: " + json.dumps(summary))
 PY

@@ -123,19 +123,47 @@ fn fail(error: anyhow::Error, code: u8) -> ExitCode {
 /// arena is not reused by the others. The daemons allocate from a few runtime threads and short-lived
 /// blocking threads (rule evaluations), and with the default the same work held a few MiB more
 /// resident (measured with the alerter on the etcd mixin: 14.7 MiB anonymous memory with the default,
-/// 12.3 MiB with one arena). Two arenas keep the runtime's two workers from contending on one lock.
+/// 12.3 MiB with one arena). Two arenas keep the bench's runtime workers from contending on one lock.
+///
+/// Fixed mmap and trim thresholds: glibc raises its mmap threshold each time a large block is freed,
+/// after which the exporter's large buffers (members' bodies, the rendered exposition, ~0.2 to 1 MiB,
+/// made every round) came from the heap, fragmented it and were not given back. With the threshold
+/// fixed they are mapped and unmapped; with the exporter after `wrk -c4`, anonymous memory went from
+/// 20.7 to 15.8 MiB (`scripts/bench-exporter.sh`; 128 KiB is glibc's own initial threshold).
 #[allow(unsafe_code)]
-fn limit_malloc_arenas() {
+fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets a tunable of the allocator; it is called first thing in main, before
-    // any other thread exists, and M_ARENA_MAX takes any positive value.
+    // SAFETY: mallopt only sets tunables of the allocator; it is called first thing in main, before
+    // any other thread exists, and each value is within the range glibc documents.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 128 * 1024);
+    }
+}
+
+/// Runtime worker threads. The exporter and the alerter wait on the network and hand their CPU work
+/// (rendering, parsing a scrape) out in pieces of milliseconds, and the alerter's rule evaluations run
+/// on blocking threads: one worker serves them, and each further worker held its own stack, buffers
+/// and malloc arena (the exporter after `wrk -c4`: 15.8 MiB anonymous memory with two workers, 11.1
+/// MiB with one; its /metrics p99 did not move). The bench and the one-shot commands keep one worker
+/// per core. TOKIO_WORKER_THREADS, tokio's own variable, still decides when set.
+fn worker_threads(
+    command: &Option<Command>,
+    legacy_bench: &bench::LegacyBenchArgs,
+) -> Option<usize> {
+    if std::env::var_os("TOKIO_WORKER_THREADS").is_some() {
+        return None;
+    }
+    match command {
+        Some(Command::Exporter { .. }) | Some(Command::Alerter { .. }) => Some(1),
+        None if !legacy_bench.requested() && !legacy_bench.beside_exporter() => Some(1),
+        _ => None,
     }
 }
 
 fn main() -> ExitCode {
-    limit_malloc_arenas();
+    tune_malloc();
     let cli = Cli::parse();
     let logging = match &cli.command {
         Some(Command::Exporter { logging, .. })
@@ -146,10 +174,11 @@ fn main() -> ExitCode {
     if let Err(e) = init_logging(&logging) {
         return fail(anyhow::anyhow!(e), 2);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = worker_threads(&cli.command, &cli.legacy_bench) {
+        builder.worker_threads(n);
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             return fail(

@@ -309,6 +309,7 @@ pub fn apply(
                 // As Prometheus: a series with its own timestamps gets no staleness markers, which
                 // would sit after its next samples and make them out of order.
                 if t.is_none() {
+                    let labels = store.stored_labels(&labels).cloned().unwrap_or(labels);
                     current.insert(labels.fingerprint(), labels);
                 }
             }

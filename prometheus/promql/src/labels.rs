@@ -34,6 +34,11 @@ pub struct Labels(Arc<Inner>);
 struct Inner {
     labels: Vec<Label>,
     fingerprint: u64,
+    /// [`Labels::without_metric_name`], made the first time it is asked for. `rate()` and arithmetic
+    /// drop the name of every series they read, every evaluation: building that copy (strings,
+    /// fingerprint) was the evaluator's largest cost with thousands of series. A stored series
+    /// keeps its label set across evaluations, so the copy is made once per series.
+    without_name: std::sync::OnceLock<Labels>,
 }
 
 impl Default for Labels {
@@ -203,10 +208,25 @@ impl Labels {
 
     /// A copy without `__name__`, as arithmetic and most functions produce.
     pub fn without_metric_name(&self) -> Labels {
+        if let Some(done) = self.0.without_name.get() {
+            return done.clone();
+        }
         if self.metric_name().is_none() {
             return self.clone();
         }
-        self.without(&[METRIC_NAME])
+        self.0
+            .without_name
+            .get_or_init(|| {
+                Labels::from_sorted(
+                    self.0
+                        .labels
+                        .iter()
+                        .filter(|l| l.name != METRIC_NAME)
+                        .cloned()
+                        .collect(),
+                )
+            })
+            .clone()
     }
 
     /// A stable 64-bit fingerprint (FNV-1a over `name 0xff value 0xff ...`). It does not
@@ -228,6 +248,7 @@ impl Labels {
         Labels(Arc::new(Inner {
             labels,
             fingerprint: h,
+            without_name: std::sync::OnceLock::new(),
         }))
     }
 

@@ -61,6 +61,13 @@ pub trait Queryable {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<SelectedSeries<'_>>, EvalError>;
+
+    /// Whether [`Queryable::select`] always returns series in label order. The evaluator then need
+    /// not check: comparing every neighbouring pair of label sets was a tenth of the evaluation
+    /// time with thousands of series.
+    fn selects_in_label_order(&self) -> bool {
+        false
+    }
 }
 
 /// The in-memory store. See the module docs.
@@ -212,6 +219,13 @@ impl MemStorage {
         })
     }
 
+    /// The store's own copy of a label set equal to `labels`, if it holds that series. Callers that
+    /// keep label sets between scrapes keep this one: a scrape parses a fresh copy of every label
+    /// set, and holding it beside the store's doubled the memory label sets take.
+    pub fn stored_labels(&self, labels: &Labels) -> Option<&Labels> {
+        self.index.by_labels.get_key_value(labels).map(|(k, _)| k)
+    }
+
     /// The points of one series, if present.
     pub fn points(&self, labels: &Labels) -> Option<&[Point]> {
         self.index
@@ -296,6 +310,11 @@ impl Queryable for MemStorage {
             }
         }
         Ok(out)
+    }
+
+    /// Positions come from the label-ordered indexes, filtered in order.
+    fn selects_in_label_order(&self) -> bool {
+        true
     }
 }
 
