@@ -343,16 +343,18 @@ async fn run_benchmark_takes_clients_and_conns() -> Result<()> {
             .spawn()?;
         let mut child = KillOnDrop(child);
         let pid = child.0.id();
-        // Once the run has opened its connections, their number stays put: three equal readings in a
-        // row, at least `conns` of them.
-        let mut last = (0usize, 0u32);
+        // Once the run has opened its connections, their number stays put: at least `conns` of them,
+        // unchanged for a second (the connection of the run's preflight check closes on its own time).
+        let mut last = (0usize, std::time::Instant::now());
         let seen = wait_for(
             "the benchmark's connections",
             Duration::from_secs(20),
             || {
                 let n = established_to(pid, port);
-                last = if n == last.0 { (n, last.1 + 1) } else { (n, 1) };
-                let settled = n >= conns && last.1 >= 3;
+                if n != last.0 {
+                    last = (n, std::time::Instant::now());
+                }
+                let settled = n >= conns && last.1.elapsed() >= Duration::from_secs(1);
                 async move { Ok(settled.then_some(n)) }
             },
         )
