@@ -53,9 +53,8 @@ read -r ON_P50 ON_P99 ON_RPS < <(measure "http://127.0.0.1:$E1/metrics")
 read -r OFF_P50 OFF_P99 OFF_RPS < <(measure "http://127.0.0.1:$E2/metrics")
 RSS_KB=$(awk '/VmRSS/ {print $2}' "/proc/$PID_ON/status")
 
-# etcd's gRPC calls per snapshot, counted by etcd (all members), against the exporter's own count of
-# snapshots, over the same window; only the exporter without pass-through runs snapshots now? No: both
-# exporters run, so the calls are divided by the snapshots of both.
+# etcd's gRPC calls per snapshot, counted by etcd (all members), against the exporters' own count of
+# snapshots over the same window: both exporters run snapshots, so the calls are divided by the sum.
 grpc_calls() {
   local total=0
   for c in "${C[@]}"; do

@@ -104,8 +104,21 @@ impl Shared {
     fn rerender(&self) {
         let guards: Vec<_> = (0..self.clusters.len()).map(|i| self.lock(i)).collect();
         let states: Vec<&ClusterState> = guards.iter().map(|g| &**g).collect();
-        let families = render::render(&states, self.passthrough);
+        let own = render::render(&states);
+        let members: Vec<Arc<[prom_exposition::PassedFamily]>> = if self.passthrough {
+            states
+                .iter()
+                .flat_map(|st| st.member_metrics.values().map(|m| m.passed.clone()))
+                .collect()
+        } else {
+            Vec::new()
+        };
         drop(guards);
+        let passed = render::passed_through(&members, &own);
+        let exposition = prom_exposition::Exposition {
+            own: &own,
+            passed: &passed,
+        };
         // Sized from the last rendering (plus a margin for growth): a buffer grown by doubling keeps
         // up to twice its length allocated for as long as it is served.
         let (text_hint, openmetrics_hint) = {
@@ -114,9 +127,9 @@ impl Shared {
         };
         let with_margin = |n: usize| (n + n / 16).max(64 * 1024);
         let mut text = String::with_capacity(with_margin(text_hint));
-        prom_exposition::write_text(&families, &mut text);
+        exposition.write_text(&mut text);
         let mut openmetrics = String::with_capacity(with_margin(openmetrics_hint));
-        prom_exposition::write_openmetrics(&families, &mut openmetrics);
+        exposition.write_openmetrics(&mut openmetrics);
         *self.rendered.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Rendered {
             text: text.into(),
             openmetrics: openmetrics.into(),
@@ -187,6 +200,8 @@ pub async fn serve(
             i,
             MetricsLoop {
                 http,
+                cluster: c.name.clone(),
+                passthrough: config.member_metrics,
                 target: c.target.clone(),
                 every: config.member_metrics_interval,
                 timeout: config.member_timeout,
@@ -284,6 +299,10 @@ struct Outage {
 /// The pass-through's settings, and how often its HTTP client is renewed.
 struct MetricsLoop {
     http: reqwest::Client,
+    cluster: String,
+    /// Whether the members' families are served (the scrape runs anyway: quotas, current figures,
+    /// certificates).
+    passthrough: bool,
     target: etcd_connect::EtcdTarget,
     every: Duration,
     timeout: Duration,
@@ -334,11 +353,19 @@ async fn member_metrics_loop(shared: Arc<Shared>, i: usize, mut settings: Metric
             )
         }))
         .await;
+        let passed: Vec<_> = members
+            .iter()
+            .zip(&results)
+            .map(|((name, _), mm)| match settings.passthrough {
+                true => member_metrics::pass_through(&mm.families, &settings.cluster, name),
+                false => Default::default(),
+            })
+            .collect();
         {
             let mut st = shared.lock(i);
             let names: Vec<String> = members.iter().map(|(n, _)| n.clone()).collect();
-            for ((name, _), mm) in members.into_iter().zip(results) {
-                st.apply_member_metrics(name, mm);
+            for (((name, _), mm), passed) in members.into_iter().zip(results).zip(passed) {
+                st.apply_member_metrics(name, mm, passed);
             }
             st.finish_member_metrics_round(&names, started.elapsed().as_secs_f64());
         }

@@ -3,7 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use prom_exposition::{parse_text, MetricFamily};
+use std::sync::Arc;
+
+use prom_exposition::{parse_text, MetricFamily, PassedFamily};
 
 /// What one member's /metrics gave.
 #[derive(Debug, Clone, Default)]
@@ -179,26 +181,16 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     parts.join(": ")
 }
 
-/// Adds `cluster` and `member` to every sample. A label of the same name the member already had is kept
-/// as `exported_cluster`/`exported_member`, as Prometheus does when honor_labels is false.
-pub fn relabel(families: &[MetricFamily], cluster: &str, member: &str) -> Vec<MetricFamily> {
+/// A member's families as the exporter serves them: each sample line written once, with `cluster` and
+/// `member` first. A label of the same name the member already had is kept as
+/// `exported_cluster`/`exported_member`, as Prometheus does when honor_labels is false. Kept as lines
+/// rather than parsed samples: about a third of the memory, and nothing to copy at each rendering.
+pub fn pass_through(families: &[MetricFamily], cluster: &str, member: &str) -> Arc<[PassedFamily]> {
+    let target = [("cluster", cluster), ("member", member)];
     families
         .iter()
-        .map(|f| {
-            let mut f = f.clone();
-            for s in &mut f.samples {
-                for (k, _) in s.labels.iter_mut() {
-                    if k == "cluster" || k == "member" {
-                        *k = format!("exported_{k}");
-                    }
-                }
-                s.labels
-                    .insert(0, ("member".to_string(), member.to_string()));
-                s.labels
-                    .insert(0, ("cluster".to_string(), cluster.to_string()));
-            }
-            f
-        })
+        .filter(|f| !f.samples.is_empty())
+        .map(|f| PassedFamily::new(f, &target))
         .collect()
 }
 
@@ -207,11 +199,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn relabel_adds_cluster_and_member_and_keeps_clashing_labels() {
+    fn pass_through_adds_cluster_and_member_and_keeps_clashing_labels() {
         let fams = parse_text("# TYPE x gauge\nx{member=\"old\",a=\"b\"} 1\n").unwrap();
-        let out = relabel(&fams, "c1", "m0");
+        let passed = pass_through(&fams, "c1", "m0");
+        let groups = vec![passed.iter().collect::<Vec<_>>()];
+        let mut out = String::new();
+        prom_exposition::Exposition {
+            own: &[],
+            passed: &groups,
+        }
+        .write_text(&mut out);
         assert_eq!(
-            out[0].samples[0].labels,
+            parse_text(&out).unwrap()[0].samples[0].labels,
             vec![
                 ("cluster".to_string(), "c1".to_string()),
                 ("member".to_string(), "m0".to_string()),

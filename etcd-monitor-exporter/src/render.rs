@@ -4,9 +4,10 @@
 
 use std::collections::HashMap;
 
-use prom_exposition::{MetricFamily, MetricKind, Sample};
+use std::sync::Arc;
 
-use crate::member_metrics::relabel;
+use prom_exposition::{MetricFamily, MetricKind, PassedFamily, Sample};
+
 use crate::snapshot::ProbeOp;
 use crate::state::{ClusterState, Histogram};
 
@@ -81,31 +82,10 @@ impl Families {
         f.samples
             .push(Sample::new(format!("{name}_count"), labels, h.count as f64));
     }
-
-    /// Appends another source's families, merging samples into families of the same name. A family whose
-    /// name the exporter itself defines is dropped (it cannot happen with etcd's names, by design).
-    fn merge_passthrough(
-        &mut self,
-        families: Vec<MetricFamily>,
-        own: &std::collections::HashSet<String>,
-    ) {
-        for f in families {
-            if own.contains(&f.name) {
-                continue;
-            }
-            match self.index.get(&f.name) {
-                Some(&i) => self.list[i].samples.extend(f.samples),
-                None => {
-                    self.index.insert(f.name.clone(), self.list.len());
-                    self.list.push(f);
-                }
-            }
-        }
-    }
 }
 
-/// Renders every cluster's state. `passthrough` adds the members' own metrics.
-pub fn render(states: &[&ClusterState], passthrough: bool) -> Vec<MetricFamily> {
+/// Renders the exporter's own view of every cluster (the members' metrics are [`passed_through`]).
+pub fn render(states: &[&ClusterState]) -> Vec<MetricFamily> {
     let mut fams = Families::default();
     fams.gauge(
         "etcd_exporter_build_info",
@@ -116,16 +96,32 @@ pub fn render(states: &[&ClusterState], passthrough: bool) -> Vec<MetricFamily> 
     for st in states {
         render_cluster(&mut fams, st);
     }
-    if passthrough {
-        let own: std::collections::HashSet<String> =
-            fams.list.iter().map(|f| f.name.clone()).collect();
-        for st in states {
-            for (member, mm) in &st.member_metrics {
-                fams.merge_passthrough(relabel(&mm.families, &st.name, member), &own);
+    fams.list
+}
+
+/// The members' own families, grouped by name in the order first seen (a family must appear once in an
+/// exposition), without those whose name the exporter itself declares in `own` (it cannot happen with
+/// etcd's names, by design).
+pub fn passed_through<'a>(
+    members: &'a [Arc<[PassedFamily]>],
+    own: &[MetricFamily],
+) -> Vec<Vec<&'a PassedFamily>> {
+    let own: std::collections::HashSet<&str> = own.iter().map(|f| f.name.as_str()).collect();
+    let mut groups: Vec<Vec<&PassedFamily>> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for f in members.iter().flat_map(|m| m.iter()) {
+        if own.contains(f.name.as_str()) {
+            continue;
+        }
+        match index.get(f.name.as_str()) {
+            Some(&i) => groups[i].push(f),
+            None => {
+                index.insert(&f.name, groups.len());
+                groups.push(vec![f]);
             }
         }
     }
-    fams.list
+    groups
 }
 
 fn render_cluster(f: &mut Families, st: &ClusterState) {

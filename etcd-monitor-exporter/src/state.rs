@@ -12,6 +12,7 @@ use crate::member_metrics::MemberMetrics;
 use crate::member_summary::{Counters, MemberSummary};
 use crate::snapshot::{ClusterSnapshot, CollectorResult, ProbeOp};
 use crate::thresholds::{ProbeP99, Thresholds, LATENCY_WINDOW, LEADER_CHANGE_WINDOW};
+use prom_exposition::PassedFamily;
 
 /// Probe and snapshot latency buckets, seconds: from a fast loopback read to a slow fsync.
 pub const LATENCY_BUCKETS: &[f64] = &[
@@ -107,6 +108,18 @@ pub struct HashKvState {
     pub last_complete: Option<HashKvCheck>,
 }
 
+/// What the state keeps of a member's last `/metrics` scrape: how it went, and the lines it passes
+/// through (not the parsed families, which are three times their size).
+#[derive(Debug, Clone, Default)]
+pub struct MemberScrape {
+    pub up: bool,
+    pub error: Option<String>,
+    /// `etcd_server_quota_backend_bytes`, when the member exports it.
+    pub quota_bytes: Option<u64>,
+    /// Shared with each rendering, which writes them after the cluster's lock is released.
+    pub passed: Arc<[PassedFamily]>,
+}
+
 #[derive(Debug)]
 pub struct ClusterState {
     pub name: String,
@@ -120,7 +133,7 @@ pub struct ClusterState {
     pub recent_probes: BTreeMap<MemberOp, VecDeque<f64>>,
     pub member_errors: BTreeMap<(String, &'static str), u64>,
     pub snapshot_durations: Histogram,
-    pub member_metrics: BTreeMap<String, MemberMetrics>,
+    pub member_metrics: BTreeMap<String, MemberScrape>,
     /// How the last round of the pass-through went, over all members (`None` before the first).
     pub member_metrics_round: Option<CollectorResult>,
     pub history: VecDeque<HistoryEntry>,
@@ -413,7 +426,14 @@ impl ClusterState {
         });
     }
 
-    pub fn apply_member_metrics(&mut self, member: String, metrics: MemberMetrics) {
+    /// Records a member's scrape; `passed` is its families as the pass-through serves them
+    /// ([`crate::member_metrics::pass_through`], written before the lock is taken).
+    pub fn apply_member_metrics(
+        &mut self,
+        member: String,
+        metrics: MemberMetrics,
+        passed: Arc<[PassedFamily]>,
+    ) {
         let before = self
             .member_metrics
             .get(&member)
@@ -446,7 +466,15 @@ impl ClusterState {
             self.member_summaries.insert(member.clone(), summary);
             self.member_counters.insert(member.clone(), latest);
         }
-        self.member_metrics.insert(member, metrics);
+        self.member_metrics.insert(
+            member,
+            MemberScrape {
+                up: metrics.up,
+                error: metrics.error,
+                quota_bytes: metrics.quota_bytes,
+                passed,
+            },
+        );
     }
 
     /// Records one round of the pass-through: it succeeds only when there were members to scrape and

@@ -21,7 +21,8 @@ mod write;
 pub use model::{MetricFamily, MetricKind, Sample};
 pub use parse::{parse_text, parse_text_filtered, Filtered, ParseError};
 pub use write::{
-    format_value, write_openmetrics, write_text, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE,
+    format_value, write_openmetrics, write_text, Exposition, PassedFamily,
+    OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE,
 };
 
 /// Quotes a string as Go's `strconv.Quote` does for the characters label values realistically

@@ -42,13 +42,30 @@ fn escape_help(v: &str, openmetrics: bool, out: &mut String) {
     }
 }
 
-fn write_sample(s: &Sample, openmetrics: bool, out: &mut String) {
+/// Writes one sample line. `target` labels come first; a label of the sample with a target label's
+/// name is written as `exported_<name>`, as a Prometheus scrape with `honor_labels: false` keeps it.
+fn write_sample(s: &Sample, target: &[(&str, &str)], openmetrics: bool, out: &mut String) {
     out.push_str(&s.name);
-    if !s.labels.is_empty() {
+    if !s.labels.is_empty() || !target.is_empty() {
         out.push('{');
-        for (i, (k, v)) in s.labels.iter().enumerate() {
-            if i > 0 {
+        let mut first = true;
+        for (k, v) in target.iter().copied() {
+            if !first {
                 out.push(',');
+            }
+            first = false;
+            out.push_str(k);
+            out.push_str("=\"");
+            escape_label_value(v, out);
+            out.push('"');
+        }
+        for (k, v) in &s.labels {
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            if target.iter().any(|(t, _)| t == k) {
+                out.push_str("exported_");
             }
             out.push_str(k);
             out.push_str("=\"");
@@ -69,71 +86,209 @@ fn write_sample(s: &Sample, openmetrics: bool, out: &mut String) {
     out.push('\n');
 }
 
-/// Writes families in the Prometheus text format 0.0.4. Families without samples are skipped.
-pub fn write_text(families: &[MetricFamily], out: &mut String) {
-    for f in families.iter().filter(|f| !f.samples.is_empty()) {
-        if let Some(help) = &f.help {
-            let _ = write!(out, "# HELP {} ", f.name);
-            escape_help(help, false, out);
-            out.push('\n');
-        }
-        let kind = match f.kind {
-            MetricKind::Counter => "counter",
-            MetricKind::Gauge => "gauge",
-            MetricKind::Histogram => "histogram",
-            MetricKind::Summary => "summary",
-            // The text format has no other types.
-            _ => "untyped",
-        };
-        let _ = writeln!(out, "# TYPE {} {kind}", f.name);
-        for s in &f.samples {
-            write_sample(s, false, out);
-        }
+fn write_text_header(name: &str, help: Option<&str>, kind: MetricKind, out: &mut String) {
+    if let Some(help) = help {
+        let _ = write!(out, "# HELP {name} ");
+        escape_help(help, false, out);
+        out.push('\n');
     }
+    let kind = match kind {
+        MetricKind::Counter => "counter",
+        MetricKind::Gauge => "gauge",
+        MetricKind::Histogram => "histogram",
+        MetricKind::Summary => "summary",
+        // The text format has no other types.
+        _ => "untyped",
+    };
+    let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
-/// Writes families in OpenMetrics 1.0, ending with `# EOF`.
+/// True when every sample of a counter family is named `<name>` or `<name without _total>_created`:
+/// only then can OpenMetrics declare it a counter without renaming a series.
+fn counter_names_fit<'a>(name: &str, mut samples: impl Iterator<Item = &'a str>) -> bool {
+    let created = name
+        .strip_suffix("_total")
+        .map(|base| format!("{base}_created"));
+    samples.all(|s| s == name || created.as_deref() == Some(s))
+}
+
+/// Declares a family in OpenMetrics: its `# TYPE` and `# HELP`.
 ///
 /// A counter is declared without its `_total` suffix, as OpenMetrics requires; a counter whose samples
 /// lack `_total` (legal in the text format, not in OpenMetrics) is declared `unknown` rather than
 /// renamed, so that the series keep the names etcd gave them. So is a counter whose name without
-/// `_total` is another family's name.
-pub fn write_openmetrics(families: &[MetricFamily], out: &mut String) {
-    let names: std::collections::HashSet<&str> = families.iter().map(|f| f.name.as_str()).collect();
-    for f in families.iter().filter(|f| !f.samples.is_empty()) {
-        let (name, kind) = match f.kind {
-            MetricKind::Counter => match f.name.strip_suffix("_total") {
-                // Go's runtime exports both a gauge `go_memstats_alloc_bytes` and a counter
-                // `go_memstats_alloc_bytes_total`: stripping `_total` would declare one family twice.
-                Some(base)
-                    if !names.contains(base)
-                        && f.samples
-                            .iter()
-                            .all(|s| s.name == f.name || s.name == format!("{base}_created")) =>
-                {
-                    (base, "counter")
-                }
-                _ => (f.name.as_str(), "unknown"),
-            },
-            MetricKind::Gauge => (f.name.as_str(), "gauge"),
-            MetricKind::Histogram => (f.name.as_str(), "histogram"),
-            MetricKind::Summary => (f.name.as_str(), "summary"),
-            MetricKind::GaugeHistogram => (f.name.as_str(), "gaugehistogram"),
-            MetricKind::Info => (f.name.as_str(), "info"),
-            MetricKind::StateSet => (f.name.as_str(), "stateset"),
-            MetricKind::Untyped => (f.name.as_str(), "unknown"),
+/// `_total` is another family's name (`is_family`).
+fn write_openmetrics_header(
+    name: &str,
+    help: Option<&str>,
+    kind: MetricKind,
+    names_fit: bool,
+    is_family: impl Fn(&str) -> bool,
+    out: &mut String,
+) {
+    let (name, kind) = match kind {
+        MetricKind::Counter => match name.strip_suffix("_total") {
+            // Go's runtime exports both a gauge `go_memstats_alloc_bytes` and a counter
+            // `go_memstats_alloc_bytes_total`: stripping `_total` would declare one family twice.
+            Some(base) if !is_family(base) && names_fit => (base, "counter"),
+            _ => (name, "unknown"),
+        },
+        MetricKind::Gauge => (name, "gauge"),
+        MetricKind::Histogram => (name, "histogram"),
+        MetricKind::Summary => (name, "summary"),
+        MetricKind::GaugeHistogram => (name, "gaugehistogram"),
+        MetricKind::Info => (name, "info"),
+        MetricKind::StateSet => (name, "stateset"),
+        MetricKind::Untyped => (name, "unknown"),
+    };
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    if let Some(help) = help {
+        let _ = write!(out, "# HELP {name} ");
+        escape_help(help, true, out);
+        out.push('\n');
+    }
+}
+
+/// A family of another exposition with its sample lines already written, target labels included:
+/// what a server that passes expositions through (the exporter, members' `/metrics`) keeps between
+/// scrapes. The lines take about the memory of the exposition's own text, a fraction of the parsed
+/// [`MetricFamily`] (a string per sample name and per label).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PassedFamily {
+    pub name: String,
+    pub help: Option<String>,
+    pub kind: MetricKind,
+    names_fit: bool,
+    text: Box<str>,
+    /// Differs from `text` only when a sample has a timestamp (written in seconds in OpenMetrics).
+    openmetrics: Option<Box<str>>,
+}
+
+impl PassedFamily {
+    /// Writes `family`'s samples with `target` labels first (see [`write_sample`]'s rule for a label
+    /// that clashes with one of them).
+    pub fn new(family: &MetricFamily, target: &[(&str, &str)]) -> PassedFamily {
+        let write = |openmetrics: bool| {
+            let mut out = String::new();
+            for s in &family.samples {
+                write_sample(s, target, openmetrics, &mut out);
+            }
+            out.into_boxed_str()
         };
-        let _ = writeln!(out, "# TYPE {name} {kind}");
-        if let Some(help) = &f.help {
-            let _ = write!(out, "# HELP {name} ");
-            escape_help(help, true, out);
-            out.push('\n');
-        }
-        for s in &f.samples {
-            write_sample(s, true, out);
+        let timestamped = family.samples.iter().any(|s| s.timestamp_ms.is_some());
+        PassedFamily {
+            name: family.name.clone(),
+            help: family.help.clone(),
+            kind: family.kind,
+            names_fit: counter_names_fit(
+                &family.name,
+                family.samples.iter().map(|s| s.name.as_str()),
+            ),
+            text: write(false),
+            openmetrics: timestamped.then(|| write(true)),
         }
     }
-    out.push_str("# EOF\n");
+
+    fn lines(&self, openmetrics: bool) -> &str {
+        match (&self.openmetrics, openmetrics) {
+            (Some(om), true) => om,
+            _ => &self.text,
+        }
+    }
+}
+
+/// What one response holds: a server's own families, then the families it passes through, grouped by
+/// name (each group is written under one header, the first's; a family must appear once in an
+/// exposition). A group whose name is one of `own`'s is the caller's to leave out.
+#[derive(Debug, Clone, Copy)]
+pub struct Exposition<'a> {
+    pub own: &'a [MetricFamily],
+    pub passed: &'a [Vec<&'a PassedFamily>],
+}
+
+impl Exposition<'_> {
+    fn passed_groups(&self) -> impl Iterator<Item = (&PassedFamily, &[&PassedFamily])> {
+        self.passed.iter().filter_map(|g| {
+            let first = g.first()?;
+            g.iter()
+                .any(|f| !f.text.is_empty())
+                .then_some((*first, g.as_slice()))
+        })
+    }
+
+    /// Writes the Prometheus text format 0.0.4. Families without samples are skipped.
+    pub fn write_text(&self, out: &mut String) {
+        for f in self.own.iter().filter(|f| !f.samples.is_empty()) {
+            write_text_header(&f.name, f.help.as_deref(), f.kind, out);
+            for s in &f.samples {
+                write_sample(s, &[], false, out);
+            }
+        }
+        for (first, group) in self.passed_groups() {
+            write_text_header(&first.name, first.help.as_deref(), first.kind, out);
+            for f in group {
+                out.push_str(f.lines(false));
+            }
+        }
+    }
+
+    /// Writes OpenMetrics 1.0, ending with `# EOF` (see [`write_openmetrics_header`] for how
+    /// counters are declared).
+    pub fn write_openmetrics(&self, out: &mut String) {
+        let names: std::collections::HashSet<&str> = self
+            .own
+            .iter()
+            .map(|f| f.name.as_str())
+            .chain(
+                self.passed
+                    .iter()
+                    .filter_map(|g| g.first())
+                    .map(|f| f.name.as_str()),
+            )
+            .collect();
+        let is_family = |n: &str| names.contains(n);
+        for f in self.own.iter().filter(|f| !f.samples.is_empty()) {
+            let fit = f.kind != MetricKind::Counter
+                || counter_names_fit(&f.name, f.samples.iter().map(|s| s.name.as_str()));
+            write_openmetrics_header(&f.name, f.help.as_deref(), f.kind, fit, is_family, out);
+            for s in &f.samples {
+                write_sample(s, &[], true, out);
+            }
+        }
+        for (first, group) in self.passed_groups() {
+            let fit = group.iter().all(|f| f.names_fit);
+            write_openmetrics_header(
+                &first.name,
+                first.help.as_deref(),
+                first.kind,
+                fit,
+                is_family,
+                out,
+            );
+            for f in group {
+                out.push_str(f.lines(true));
+            }
+        }
+        out.push_str("# EOF\n");
+    }
+}
+
+/// Writes families in the Prometheus text format 0.0.4. Families without samples are skipped.
+pub fn write_text(families: &[MetricFamily], out: &mut String) {
+    Exposition {
+        own: families,
+        passed: &[],
+    }
+    .write_text(out)
+}
+
+/// Writes families in OpenMetrics 1.0, ending with `# EOF`.
+pub fn write_openmetrics(families: &[MetricFamily], out: &mut String) {
+    Exposition {
+        own: families,
+        passed: &[],
+    }
+    .write_openmetrics(out)
 }
 
 #[cfg(test)]
@@ -194,5 +349,68 @@ mod tests {
         assert!(out.ends_with("# EOF\n"));
         let back = parse_text(&out).unwrap();
         assert_eq!(back[0].samples, families[0].samples);
+    }
+
+    /// Passing families through writes what relabelling the parsed families and writing them would,
+    /// in both formats: headers once per name across sources, target labels first, clashes exported.
+    #[test]
+    fn passed_families_write_as_relabelled_families() {
+        let source = |member: &str| {
+            parse_text(&format!(
+                "# HELP c_total Requests.\n# TYPE c_total counter\nc_total{{member=\"{member}\",a=\"q\\\"\"}} 3 1700000000123\n\
+                 # TYPE g gauge\ng 1.5\n# TYPE alloc_bytes gauge\nalloc_bytes 1\n\
+                 # TYPE alloc_bytes_total counter\nalloc_bytes_total 2\n"
+            ))
+            .unwrap()
+        };
+        let own = vec![fam("own", MetricKind::Gauge, &[("own", 1.0)])];
+        let members = [("m0", source("x")), ("m1", source("y"))];
+        let passed: Vec<Vec<PassedFamily>> = members
+            .iter()
+            .map(|(m, fams)| {
+                fams.iter()
+                    .map(|f| PassedFamily::new(f, &[("cluster", "c"), ("member", m)]))
+                    .collect()
+            })
+            .collect();
+        let groups: Vec<Vec<&PassedFamily>> = (0..passed[0].len())
+            .map(|i| passed.iter().map(|m| &m[i]).collect())
+            .collect();
+        // The same exposition, relabelled by hand and merged into one list of families.
+        let mut merged = own.clone();
+        for i in 0..members[0].1.len() {
+            let mut f = members[0].1[i].clone();
+            f.samples.clear();
+            for (m, fams) in &members {
+                for s in &fams[i].samples {
+                    let mut s = s.clone();
+                    for (k, _) in s.labels.iter_mut() {
+                        if k == "member" {
+                            *k = "exported_member".into();
+                        }
+                    }
+                    s.labels.insert(0, ("member".into(), m.to_string()));
+                    s.labels.insert(0, ("cluster".into(), "c".into()));
+                    f.samples.push(s);
+                }
+            }
+            merged.push(f);
+        }
+        let exposition = Exposition {
+            own: &own,
+            passed: &groups,
+        };
+        let (mut text, mut want_text) = (String::new(), String::new());
+        exposition.write_text(&mut text);
+        write_text(&merged, &mut want_text);
+        assert_eq!(text, want_text);
+        let (mut om, mut want_om) = (String::new(), String::new());
+        exposition.write_openmetrics(&mut om);
+        write_openmetrics(&merged, &mut want_om);
+        assert_eq!(om, want_om);
+        assert!(om.contains("# TYPE c counter\n"), "{om}");
+        assert!(om.contains("# TYPE alloc_bytes_total unknown\n"), "{om}");
+        assert!(om.contains(" 3 1700000000.123\n"), "{om}");
+        assert!(text.contains("c_total{cluster=\"c\",member=\"m1\",exported_member=\"y\",a=\"q\\\"\"} 3 1700000000123\n"), "{text}");
     }
 }
