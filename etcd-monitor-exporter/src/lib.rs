@@ -356,9 +356,12 @@ async fn member_metrics_loop(shared: Arc<Shared>, i: usize, mut settings: Metric
         let passed: Vec<_> = members
             .iter()
             .zip(&results)
-            .map(|((name, _), mm)| match settings.passthrough {
-                true => member_metrics::pass_through(&mm.families, &settings.cluster, name),
-                false => Default::default(),
+            .map(|((name, _), mm)| {
+                if settings.passthrough {
+                    member_metrics::pass_through(&mm.families, &settings.cluster, name)
+                } else {
+                    Default::default()
+                }
             })
             .collect();
         {

@@ -1,9 +1,8 @@
 //! The pass-through: each member's own /metrics, scraped on its own interval, relabelled with `cluster`
 //! and `member`, so that etcd's official rules and dashboards work on one scrape target.
 
-use std::time::{Duration, Instant};
-
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use prom_exposition::{parse_text, MetricFamily, PassedFamily};
 

@@ -3,7 +3,6 @@
 //! once in an exposition.
 
 use std::collections::HashMap;
-
 use std::sync::Arc;
 
 use prom_exposition::{MetricFamily, MetricKind, PassedFamily, Sample};

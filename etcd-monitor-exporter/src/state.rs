@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
+use prom_exposition::PassedFamily;
 use serde::Serialize;
 
 use crate::certificates::{CertUrl, CertificateRound};
@@ -12,7 +13,6 @@ use crate::member_metrics::MemberMetrics;
 use crate::member_summary::{Counters, MemberSummary};
 use crate::snapshot::{ClusterSnapshot, CollectorResult, ProbeOp};
 use crate::thresholds::{ProbeP99, Thresholds, LATENCY_WINDOW, LEADER_CHANGE_WINDOW};
-use prom_exposition::PassedFamily;
 
 /// Probe and snapshot latency buckets, seconds: from a fast loopback read to a slow fsync.
 pub const LATENCY_BUCKETS: &[f64] = &[

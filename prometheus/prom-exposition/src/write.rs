@@ -46,32 +46,23 @@ fn escape_help(v: &str, openmetrics: bool, out: &mut String) {
 /// name is written as `exported_<name>`, as a Prometheus scrape with `honor_labels: false` keeps it.
 fn write_sample(s: &Sample, target: &[(&str, &str)], openmetrics: bool, out: &mut String) {
     out.push_str(&s.name);
+    let exported = |k: &str| target.iter().any(|(t, _)| *t == k);
+    let labels = target.iter().map(|&(k, v)| (false, k, v)).chain(
+        s.labels
+            .iter()
+            .map(|(k, v)| (exported(k), k.as_str(), v.as_str())),
+    );
+    for (i, (exported, k, v)) in labels.enumerate() {
+        out.push(if i == 0 { '{' } else { ',' });
+        if exported {
+            out.push_str("exported_");
+        }
+        out.push_str(k);
+        out.push_str("=\"");
+        escape_label_value(v, out);
+        out.push('"');
+    }
     if !s.labels.is_empty() || !target.is_empty() {
-        out.push('{');
-        let mut first = true;
-        for (k, v) in target.iter().copied() {
-            if !first {
-                out.push(',');
-            }
-            first = false;
-            out.push_str(k);
-            out.push_str("=\"");
-            escape_label_value(v, out);
-            out.push('"');
-        }
-        for (k, v) in &s.labels {
-            if !first {
-                out.push(',');
-            }
-            first = false;
-            if target.iter().any(|(t, _)| t == k) {
-                out.push_str("exported_");
-            }
-            out.push_str(k);
-            out.push_str("=\"");
-            escape_label_value(v, out);
-            out.push('"');
-        }
         out.push('}');
     }
     out.push(' ');
@@ -103,13 +94,14 @@ fn write_text_header(name: &str, help: Option<&str>, kind: MetricKind, out: &mut
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
-/// True when every sample of a counter family is named `<name>` or `<name without _total>_created`:
+/// True when `f` is a counter whose samples are all named `<name>` or `<name without _total>_created`:
 /// only then can OpenMetrics declare it a counter without renaming a series.
-fn counter_names_fit<'a>(name: &str, mut samples: impl Iterator<Item = &'a str>) -> bool {
-    let created = name
-        .strip_suffix("_total")
-        .map(|base| format!("{base}_created"));
-    samples.all(|s| s == name || created.as_deref() == Some(s))
+fn counter_names_fit(f: &MetricFamily) -> bool {
+    let base = f.name.strip_suffix("_total");
+    f.kind == MetricKind::Counter
+        && f.samples.iter().all(|s| {
+            s.name == f.name || (base.is_some() && s.name.strip_suffix("_created") == base)
+        })
 }
 
 /// Declares a family in OpenMetrics: its `# TYPE` and `# HELP`.
@@ -180,10 +172,7 @@ impl PassedFamily {
             name: family.name.clone(),
             help: family.help.clone(),
             kind: family.kind,
-            names_fit: counter_names_fit(
-                &family.name,
-                family.samples.iter().map(|s| s.name.as_str()),
-            ),
+            names_fit: counter_names_fit(family),
             text: write(false),
             openmetrics: timestamped.then(|| write(true)),
         }
@@ -248,8 +237,7 @@ impl Exposition<'_> {
             .collect();
         let is_family = |n: &str| names.contains(n);
         for f in self.own.iter().filter(|f| !f.samples.is_empty()) {
-            let fit = f.kind != MetricKind::Counter
-                || counter_names_fit(&f.name, f.samples.iter().map(|s| s.name.as_str()));
+            let fit = counter_names_fit(f);
             write_openmetrics_header(&f.name, f.help.as_deref(), f.kind, fit, is_family, out);
             for s in &f.samples {
                 write_sample(s, &[], true, out);
