@@ -45,13 +45,13 @@ async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respo
                 header::CONTENT_TYPE,
                 prom_exposition::OPENMETRICS_CONTENT_TYPE,
             )],
-            rendered.openmetrics.clone(),
+            rendered.openmetrics(),
         )
             .into_response()
     } else {
         (
             [(header::CONTENT_TYPE, prom_exposition::TEXT_CONTENT_TYPE)],
-            rendered.text.clone(),
+            rendered.text(),
         )
             .into_response()
     }

@@ -3,8 +3,8 @@
 //! Per cluster, two background loops: one takes a [`ClusterSnapshot`] every snapshot interval
 //! ([`collect`]: MemberList, Status per member, AlarmList, probes; judged by [`analysis`]), the other
 //! scrapes each member's own /metrics for the pass-through ([`member_metrics`]). After each update the
-//! exposition is rendered once ([`render`]) in both formats; HTTP handlers ([`http`]) only hand out what is
-//! stored, so a scrape never waits on etcd.
+//! families are gathered once ([`render`]) and each format is written by the first scrape that asks for
+//! it; HTTP handlers ([`http`]) only hand out what is stored, so a scrape never waits on etcd.
 //!
 //! The snapshot code is public: `etcd-monitor status` takes the same snapshot, once.
 
@@ -22,7 +22,7 @@ pub mod snapshot;
 pub mod state;
 pub mod thresholds;
 
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -37,13 +37,60 @@ pub use snapshot::ClusterSnapshot;
 
 use state::{ClusterState, StateSettings};
 
-/// The exposition, rendered once per update in both formats. `Bytes`, so that a response shares the
-/// rendered body (a reference count) instead of copying it: with three members passed through it is
-/// ~600 KiB, and a copy per request under concurrent scrapes was the largest transient allocation.
+/// What `/metrics` serves after one update: the exporter's own families and the members' pre-written
+/// ones, each format written once, by the first request that asks for it. Prometheus scrapes in
+/// OpenMetrics and curl or wrk in the text format; a body that nobody asks for is never held (with
+/// three members passed through each is ~600 KiB). `Bytes`, so that responses share the written body
+/// (a reference count) instead of copying it: a copy per request under concurrent scrapes was the
+/// largest transient allocation.
 #[derive(Debug, Default)]
 pub struct Rendered {
-    pub text: axum::body::Bytes,
-    pub openmetrics: axum::body::Bytes,
+    own: Vec<prom_exposition::MetricFamily>,
+    members: Vec<Arc<[prom_exposition::PassedFamily]>>,
+    /// The lengths of the previous update's bodies, to size each buffer once (a buffer grown by
+    /// doubling keeps up to twice its length allocated for as long as it is served).
+    size_hints: [usize; 2],
+    text: OnceLock<axum::body::Bytes>,
+    openmetrics: OnceLock<axum::body::Bytes>,
+}
+
+impl Rendered {
+    /// The Prometheus text format (0.0.4).
+    pub fn text(&self) -> axum::body::Bytes {
+        self.text
+            .get_or_init(|| self.write(self.size_hints[0], |e, out| e.write_text(out)))
+            .clone()
+    }
+
+    /// OpenMetrics 1.0.
+    pub fn openmetrics(&self) -> axum::body::Bytes {
+        self.openmetrics
+            .get_or_init(|| self.write(self.size_hints[1], |e, out| e.write_openmetrics(out)))
+            .clone()
+    }
+
+    fn write(
+        &self,
+        hint: usize,
+        format: impl FnOnce(&prom_exposition::Exposition<'_>, &mut String),
+    ) -> axum::body::Bytes {
+        let passed = render::passed_through(&self.members, &self.own);
+        let exposition = prom_exposition::Exposition {
+            own: &self.own,
+            passed: &passed,
+        };
+        let mut out = String::with_capacity((hint + hint / 16).max(64 * 1024));
+        format(&exposition, &mut out);
+        out.into()
+    }
+
+    /// How long each format's body was, or 0 where it was never written.
+    fn lengths(&self) -> [usize; 2] {
+        [
+            self.text.get().map_or(0, |b| b.len()),
+            self.openmetrics.get().map_or(0, |b| b.len()),
+        ]
+    }
 }
 
 /// State shared by the loops and the HTTP handlers.
@@ -100,7 +147,7 @@ impl Shared {
             .clone()
     }
 
-    /// Renders every cluster into both formats and swaps the result in.
+    /// Gathers every cluster's families and swaps them in; the formats are written on demand.
     fn rerender(&self) {
         let guards: Vec<_> = (0..self.clusters.len()).map(|i| self.lock(i)).collect();
         let states: Vec<&ClusterState> = guards.iter().map(|g| &**g).collect();
@@ -114,25 +161,13 @@ impl Shared {
             Vec::new()
         };
         drop(guards);
-        let passed = render::passed_through(&members, &own);
-        let exposition = prom_exposition::Exposition {
-            own: &own,
-            passed: &passed,
-        };
-        // Sized from the last rendering (plus a margin for growth): a buffer grown by doubling keeps
-        // up to twice its length allocated for as long as it is served.
-        let (text_hint, openmetrics_hint) = {
-            let last = self.rendered();
-            (last.text.len(), last.openmetrics.len())
-        };
-        let with_margin = |n: usize| (n + n / 16).max(64 * 1024);
-        let mut text = String::with_capacity(with_margin(text_hint));
-        exposition.write_text(&mut text);
-        let mut openmetrics = String::with_capacity(with_margin(openmetrics_hint));
-        exposition.write_openmetrics(&mut openmetrics);
+        let last = self.rendered();
+        let size_hints = std::array::from_fn(|i| last.lengths()[i].max(last.size_hints[i]));
         *self.rendered.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Rendered {
-            text: text.into(),
-            openmetrics: openmetrics.into(),
+            own,
+            members,
+            size_hints,
+            ..Rendered::default()
         });
     }
 }
@@ -454,5 +489,45 @@ async fn certificates_loop(
         let round = certificates::read_round(peers, own_cert.as_deref(), timeout).await;
         shared.lock(i).apply_certificates(round, &https_clients);
         shared.rerender();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prom_exposition::{MetricFamily, MetricKind, Sample};
+
+    fn rendered() -> Rendered {
+        let mut up = MetricFamily::new("etcd_cluster_up", MetricKind::Gauge, "Up.");
+        up.samples.push(Sample::new(
+            "etcd_cluster_up",
+            vec![("cluster".into(), "main".into())],
+            1.0,
+        ));
+        Rendered {
+            own: vec![up],
+            ..Rendered::default()
+        }
+    }
+
+    #[test]
+    fn each_format_is_written_only_when_asked_and_then_kept() {
+        let r = rendered();
+        assert_eq!(r.lengths(), [0, 0]);
+        let text = r.text();
+        assert_eq!(
+            &text[..],
+            b"# HELP etcd_cluster_up Up.\n# TYPE etcd_cluster_up gauge\netcd_cluster_up{cluster=\"main\"} 1\n"
+        );
+        assert_eq!(
+            r.lengths(),
+            [text.len(), 0],
+            "OpenMetrics was never asked for"
+        );
+        // The same body, shared: the second request copies nothing.
+        assert_eq!(r.text().as_ptr(), text.as_ptr());
+        let om = r.openmetrics();
+        assert!(om.ends_with(b"# EOF\n"), "{om:?}");
+        assert_eq!(r.lengths(), [text.len(), om.len()]);
     }
 }
