@@ -7,7 +7,7 @@
 //! [`crate::EtcdTarget::http_client`]); peer URLs are never talked to otherwise, so [`served_certificate`]
 //! makes one handshake to read theirs.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,21 +17,70 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 
+/// Why a certificate's expiry could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum CertificateError {
+    #[error("cannot parse the certificate: {0}")]
+    Parse(String),
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: no certificate in it", path.display())]
+    Empty { path: PathBuf },
+    #[error("{}: {source}", path.display())]
+    Pem {
+        path: PathBuf,
+        source: rustls::pki_types::pem::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    InFile {
+        path: PathBuf,
+        source: Box<CertificateError>,
+    },
+    #[error("{url}: not an https URL")]
+    NotHttps { url: String },
+    #[error("{url}: {message}")]
+    ServerName { url: String, message: String },
+    #[error("{url}: {source}")]
+    Connect { url: String, source: std::io::Error },
+    #[error("{url}: TLS handshake: {source}")]
+    Handshake { url: String, source: std::io::Error },
+    #[error("{url}: no TLS handshake within {}", humantime::format_duration(*.timeout))]
+    Timeout { url: String, timeout: Duration },
+    #[error("{url}: the server presented no certificate")]
+    NoneServed { url: String },
+    #[error("TLS set-up: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
 /// notAfter of a DER certificate, in seconds since the Unix epoch.
-pub fn not_after(der: &[u8]) -> Result<i64, String> {
+pub fn not_after(der: &[u8]) -> Result<i64, CertificateError> {
     let (_, cert) = x509_parser::parse_x509_certificate(der)
-        .map_err(|e| format!("cannot parse the certificate: {e}"))?;
+        .map_err(|e| CertificateError::Parse(e.to_string()))?;
     Ok(cert.validity().not_after.timestamp())
 }
 
 /// notAfter of the first certificate of a PEM file (the leaf, in the order TLS sends a chain).
-pub fn file_not_after(path: &Path) -> Result<i64, String> {
-    let pem = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+pub fn file_not_after(path: &Path) -> Result<i64, CertificateError> {
+    let pem = std::fs::read(path).map_err(|source| CertificateError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let first = CertificateDer::pem_slice_iter(&pem)
         .next()
-        .ok_or_else(|| format!("{}: no certificate in it", path.display()))?
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    not_after(first.as_ref()).map_err(|e| format!("{}: {e}", path.display()))
+        .ok_or_else(|| CertificateError::Empty {
+            path: path.to_path_buf(),
+        })?
+        .map_err(|source| CertificateError::Pem {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    not_after(first.as_ref()).map_err(|e| CertificateError::InFile {
+        path: path.to_path_buf(),
+        source: Box::new(e),
+    })
 }
 
 /// Records the certificate the server presents and accepts it: the handshake it belongs to carries no
@@ -98,10 +147,10 @@ impl ServerCertVerifier for RecordServedCertificate {
 /// a client certificate (etcd's `--peer-client-cert-auth`) has sent its own certificate before it asks
 /// for ours, so the handshake failing afterwards still leaves the certificate read; that failure is
 /// not an error here.
-pub async fn served_certificate(url: &str, timeout: Duration) -> Result<Vec<u8>, String> {
+pub async fn served_certificate(url: &str, timeout: Duration) -> Result<Vec<u8>, CertificateError> {
     let hostport = url
         .strip_prefix("https://")
-        .ok_or_else(|| format!("{url}: not an https URL"))?
+        .ok_or_else(|| CertificateError::NotHttps { url: url.into() })?
         .trim_end_matches('/');
     let host = hostport
         .rsplit_once(':')
@@ -109,12 +158,15 @@ pub async fn served_certificate(url: &str, timeout: Duration) -> Result<Vec<u8>,
         .unwrap_or(hostport)
         .trim_start_matches('[')
         .trim_end_matches(']');
-    let server_name = ServerName::try_from(host.to_string()).map_err(|e| format!("{url}: {e}"))?;
+    let server_name =
+        ServerName::try_from(host.to_string()).map_err(|e| CertificateError::ServerName {
+            url: url.into(),
+            message: e.to_string(),
+        })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let served = Arc::new(Mutex::new(None));
     let config = ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .with_safe_default_protocol_versions()?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(RecordServedCertificate {
             provider,
@@ -124,25 +176,31 @@ pub async fn served_certificate(url: &str, timeout: Duration) -> Result<Vec<u8>,
     let handshake = async {
         let tcp = tokio::net::TcpStream::connect(hostport)
             .await
-            .map_err(|e| format!("{url}: {e}"))?;
+            .map_err(|source| CertificateError::Connect {
+                url: url.into(),
+                source,
+            })?;
         tokio_rustls::TlsConnector::from(Arc::new(config))
             .connect(server_name, tcp)
             .await
             .map(drop)
-            .map_err(|e| format!("{url}: TLS handshake: {e}"))
+            .map_err(|source| CertificateError::Handshake {
+                url: url.into(),
+                source,
+            })
     };
     let outcome = match tokio::time::timeout(timeout, handshake).await {
         Ok(r) => r,
-        Err(_) => Err(format!(
-            "{url}: no TLS handshake within {}",
-            humantime::format_duration(timeout)
-        )),
+        Err(_) => Err(CertificateError::Timeout {
+            url: url.into(),
+            timeout,
+        }),
     };
     let recorded = served.lock().unwrap_or_else(|e| e.into_inner()).take();
     match (recorded, outcome) {
         (Some(der), _) => Ok(der),
         (None, Err(e)) => Err(e),
-        (None, Ok(())) => Err(format!("{url}: the server presented no certificate")),
+        (None, Ok(())) => Err(CertificateError::NoneServed { url: url.into() }),
     }
 }
 
@@ -163,6 +221,8 @@ mod tests {
         let path = dir.join("empty.pem");
         std::fs::write(&path, "nothing here\n").unwrap();
         let err = file_not_after(&path).unwrap_err();
+        assert!(matches!(err, CertificateError::Empty { .. }), "{err:?}");
+        let err = err.to_string();
         assert!(
             err.contains("empty.pem") && err.contains("no certificate"),
             "{err}"

@@ -57,15 +57,17 @@ pub async fn read_round(
 ) -> CertificateRound {
     let started = Instant::now();
     let peers = join_all(peers.into_iter().map(|(member, url)| async move {
-        let r = etcd_connect::certificates::served_certificate(&url, timeout)
-            .await
-            .and_then(|der| {
+        let r = match etcd_connect::certificates::served_certificate(&url, timeout).await {
+            Ok(der) => {
                 etcd_connect::certificates::not_after(&der).map_err(|e| format!("{url}: {e}"))
-            });
+            }
+            Err(e) => Err(e.to_string()),
+        };
         (member, r)
     }))
     .await;
-    let own = own_cert.map(etcd_connect::certificates::file_not_after);
+    let own =
+        own_cert.map(|p| etcd_connect::certificates::file_not_after(p).map_err(|e| e.to_string()));
     CertificateRound {
         peers,
         own,

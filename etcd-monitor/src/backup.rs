@@ -90,7 +90,7 @@ pub async fn execute(args: BackupArgs) -> Result<u8, Error> {
         .as_deref()
         .map(daemon::parse_schedule)
         .transpose()
-        .map_err(Error::Usage)?;
+        .map_err(|e| Error::Usage(e.to_string()))?;
     let web = args
         .web
         .validated()

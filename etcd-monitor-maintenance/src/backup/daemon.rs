@@ -35,14 +35,24 @@ pub struct DaemonOptions {
 
 /// A cron expression: the standard 5 fields (minute first), or the cron crate's 6 or 7 (seconds
 /// first), as the bench's `--schedule` reads it.
-pub fn parse_schedule(expr: &str) -> Result<cron::Schedule, String> {
+pub fn parse_schedule(expr: &str) -> Result<cron::Schedule, ScheduleError> {
     let full = if expr.split_whitespace().count() == 5 {
         format!("0 {expr}")
     } else {
         expr.to_string()
     };
-    cron::Schedule::from_str(&full)
-        .map_err(|e| format!("--schedule {expr:?} is not a cron expression: {e}"))
+    cron::Schedule::from_str(&full).map_err(|source| ScheduleError {
+        expr: expr.to_string(),
+        source,
+    })
+}
+
+/// A `--schedule` that is not a cron expression.
+#[derive(Debug, thiserror::Error)]
+#[error("--schedule {expr:?} is not a cron expression: {source}")]
+pub struct ScheduleError {
+    pub expr: String,
+    pub source: cron::error::Error,
 }
 
 /// What the loop publishes and the handlers read.
@@ -189,6 +199,6 @@ mod tests {
             Some(Utc.with_ymd_and_hms(2026, 12, 4, 10, 15, 0).unwrap())
         );
         let e = parse_schedule("daily").unwrap_err();
-        assert!(e.starts_with("--schedule \"daily\""), "{e}");
+        assert!(e.to_string().starts_with("--schedule \"daily\""), "{e}");
     }
 }
