@@ -235,6 +235,22 @@ pub const MAX_TXN_OPS: usize = 100_000;
 /// Most watchers in total (streams × watchers per stream).
 pub const MAX_WATCHERS: usize = 1_000_000;
 
+/// A flag, or a combination of flags, that cannot run. `flag` is the one at fault as the command line
+/// spells it; the message names it too, in words a person reads.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct InvalidFlag {
+    pub flag: &'static str,
+    pub message: String,
+}
+
+pub(crate) fn invalid(flag: &'static str, message: impl Into<String>) -> InvalidFlag {
+    InvalidFlag {
+        flag,
+        message: message.into(),
+    }
+}
+
 impl BenchConfig {
     /// etcd's defaults for a workload (tools/benchmark's flag defaults).
     pub fn new(workload: Workload) -> BenchConfig {
@@ -274,9 +290,9 @@ impl BenchConfig {
     }
 
     /// Checks the combination of flags; the message names the flag at fault.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidFlag> {
         if self.clients == 0 {
-            return Err("--clients must be at least 1".into());
+            return Err(invalid("--clients", "--clients must be at least 1"));
         }
         // Upper bounds: values past these are typos, and would otherwise end in an allocation that
         // aborts the process instead of one clear line.
@@ -294,50 +310,72 @@ impl BenchConfig {
             ),
         ] {
             if value > max {
-                return Err(format!("{flag} {value} is more than the maximum of {max}"));
+                return Err(invalid(
+                    flag,
+                    format!("{flag} {value} is more than the maximum of {max}"),
+                ));
             }
         }
         if self.streams.saturating_mul(self.watchers_per_stream) > MAX_WATCHERS {
-            return Err(format!(
+            return Err(invalid("--streams", format!(
                 "--streams {} × --watchers-per-stream {} is more than the maximum of {MAX_WATCHERS} watchers",
                 self.streams, self.watchers_per_stream
-            ));
+            )));
         }
         if self.range.count_only && self.range.keys_only {
-            return Err("--count-only and --keys-only cannot be set at the same time".into());
+            return Err(invalid(
+                "--count-only",
+                "--count-only and --keys-only cannot be set at the same time",
+            ));
         }
         if self.range.limit < 0 {
-            return Err(format!("--limit {} must not be negative", self.range.limit));
+            return Err(invalid(
+                "--limit",
+                format!("--limit {} must not be negative", self.range.limit),
+            ));
         }
         if self.conns == 0 {
-            return Err("--conns must be at least 1".into());
+            return Err(invalid("--conns", "--conns must be at least 1"));
         }
         if self.conns > self.clients && self.workload != Workload::WatchLatency {
-            return Err(format!(
-                "--conns {} is more than --clients {}: each connection needs a client",
-                self.conns, self.clients
+            return Err(invalid(
+                "--conns",
+                format!(
+                    "--conns {} is more than --clients {}: each connection needs a client",
+                    self.conns, self.clients
+                ),
             ));
         }
         match self.stop {
-            StopAfter::Total(0) => return Err("--total must be at least 1".into()),
+            StopAfter::Total(0) => return Err(invalid("--total", "--total must be at least 1")),
             StopAfter::Duration(d) if d.is_zero() => {
-                return Err("--duration must be longer than 0".into())
+                return Err(invalid("--duration", "--duration must be longer than 0"))
             }
             _ => {}
         }
         if self.key_space_size == 0 {
-            return Err("--key-space-size must be at least 1".into());
+            return Err(invalid(
+                "--key-space-size",
+                "--key-space-size must be at least 1",
+            ));
         }
         if !self.rate.is_finite() || self.rate < 0.0 {
-            return Err("--rate must be 0 (unbounded) or a positive number".into());
+            return Err(invalid(
+                "--rate",
+                "--rate must be 0 (unbounded) or a positive number",
+            ));
         }
         if self.workload == Workload::WatchLatency && self.rate == 0.0 {
-            return Err("watch-latency needs a --rate for its puts (etcd's --put-rate)".into());
+            return Err(invalid(
+                "--rate",
+                "watch-latency needs a --rate for its puts (etcd's --put-rate)",
+            ));
         }
         if self.prefix.is_empty() {
-            return Err(
-                "--prefix must not be empty: the bench writes only under its own prefix".into(),
-            );
+            return Err(invalid(
+                "--prefix",
+                "--prefix must not be empty: the bench writes only under its own prefix",
+            ));
         }
         if matches!(
             self.workload,
@@ -345,24 +383,27 @@ impl BenchConfig {
         ) {
             let needed = crate::keys::digits(self.key_space_size.saturating_sub(1));
             if self.key_size < needed {
-                return Err(format!(
+                return Err(invalid("--key-size", format!(
                     "--key-size {} cannot hold --key-space-size {} distinct keys (needs at least {needed})",
                     self.key_size, self.key_space_size
-                ));
+                )));
             }
         }
         if self.workload == Workload::Delete {
             match self.stop {
                 StopAfter::Duration(_) => {
-                    return Err(
-                        "delete needs --total: it deletes keys written beforehand, one per request"
-                            .into(),
-                    )
+                    return Err(invalid(
+                        "--total",
+                        "delete needs --total: it deletes keys written beforehand, one per request",
+                    ))
                 }
                 StopAfter::Total(n) if self.key_size < crate::keys::digits(n - 1) => {
-                    return Err(format!(
-                        "--key-size {} cannot hold --total {n} distinct keys to delete",
-                        self.key_size
+                    return Err(invalid(
+                        "--key-size",
+                        format!(
+                            "--key-size {} cannot hold --total {n} distinct keys to delete",
+                            self.key_size
+                        ),
                     ))
                 }
                 StopAfter::Total(_) => {}
@@ -370,25 +411,34 @@ impl BenchConfig {
         }
         if self.workload == Workload::TxnPut {
             if self.txn_ops == 0 {
-                return Err("--txn-ops must be at least 1".into());
+                return Err(invalid("--txn-ops", "--txn-ops must be at least 1"));
             }
             if self.txn_ops as u64 > self.key_space_size && self.key_space_size > 0 {
-                return Err(format!(
+                return Err(invalid("--txn-ops", format!(
                     "--txn-ops {} needs --key-space-size of at least {}: a txn may not put the same key twice",
                     self.txn_ops, self.txn_ops
-                ));
+                )));
             }
         }
         if self.workload == Workload::WatchLatency
             && (self.streams == 0 || self.watchers_per_stream == 0)
         {
-            return Err("--streams and --watchers-per-stream must be at least 1".into());
+            return Err(invalid(
+                "--streams",
+                "--streams and --watchers-per-stream must be at least 1",
+            ));
         }
         if !(self.max_quota_fraction > 0.0 && self.max_quota_fraction <= 1.0) {
-            return Err("--max-quota-fraction must be in (0, 1]".into());
+            return Err(invalid(
+                "--max-quota-fraction",
+                "--max-quota-fraction must be in (0, 1]",
+            ));
         }
         if self.time_limit.is_some_and(|d| d.is_zero()) {
-            return Err("the run's time limit must be longer than 0".into());
+            return Err(invalid(
+                "--trigger-max-duration",
+                "the run's time limit must be longer than 0",
+            ));
         }
         Ok(())
     }
@@ -462,18 +512,26 @@ mod tests {
 
     #[test]
     fn validation_names_the_flag() {
+        let flag = |c: &BenchConfig| {
+            let e = c.validate().unwrap_err();
+            assert!(e.message.contains(e.flag), "{e:?}");
+            e.flag
+        };
         let mut c = BenchConfig::new(Workload::Put);
         assert!(c.validate().is_ok());
         c.key_space_size = 1_000_000_000;
-        assert!(c.validate().unwrap_err().contains("--key-size"));
+        assert_eq!(flag(&c), "--key-size");
         let mut c = BenchConfig::new(Workload::Put);
         c.conns = 2;
-        assert!(c.validate().unwrap_err().contains("--conns"));
+        assert_eq!(flag(&c), "--conns");
         let mut c = BenchConfig::new(Workload::Delete);
         c.stop = StopAfter::Duration(Duration::from_secs(1));
-        assert!(c.validate().unwrap_err().contains("--total"));
+        assert_eq!(flag(&c), "--total");
         let mut c = BenchConfig::new(Workload::TxnPut);
         c.txn_ops = 3;
-        assert!(c.validate().unwrap_err().contains("--txn-ops"));
+        assert_eq!(flag(&c), "--txn-ops");
+        let mut c = BenchConfig::new(Workload::Put);
+        c.clients = MAX_CLIENTS + 1;
+        assert_eq!(flag(&c), "--clients");
     }
 }

@@ -23,7 +23,7 @@ mod workloads;
 
 pub use check::{evaluate, CheckOutcome, Thresholds};
 pub use config::{
-    BenchConfig, Consistency, RangeShape, RwRatio, RwRatioError, StopAfter, Workload,
+    BenchConfig, Consistency, InvalidFlag, RangeShape, RwRatio, RwRatioError, StopAfter, Workload,
 };
 pub use job::{cancel_on_signals, execute, JobOptions, JobOutcome};
 pub use progress::Progress;
@@ -39,8 +39,8 @@ pub const DEFAULT_PREFIX: &str = "/etcd-monitor-bench/";
 /// the command line, the connection or a refusal; 1 when the cluster failed us midway.
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
-    #[error("{0}")]
-    Config(String),
+    #[error(transparent)]
+    Config(#[from] InvalidFlag),
     #[error(transparent)]
     Connect(#[from] etcd_connect::ConnectError),
     #[error("cannot reach etcd: {0}")]

@@ -489,7 +489,7 @@ fn plan(args: BenchArgs) -> Result<Plan, String> {
     c.force = common.force;
     c.auto_compact = common.auto_compact;
     c.max_quota_fraction = common.max_quota_fraction;
-    c.validate()?;
+    c.validate().map_err(|e| e.to_string())?;
 
     if !(common.check_min_throughput_ratio.is_finite() && common.check_min_throughput_ratio >= 0.0)
     {

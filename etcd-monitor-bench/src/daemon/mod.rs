@@ -10,6 +10,7 @@ mod http;
 mod request;
 mod runs;
 
+use crate::InvalidFlag;
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -89,14 +90,15 @@ impl Daemon {
         target: EtcdTarget,
         limits: TriggerLimits,
         shutdown: &CancellationToken,
-    ) -> Result<Arc<Daemon>, String> {
+    ) -> Result<Arc<Daemon>, InvalidFlag> {
         job.config.validate()?;
         limits.validate()?;
-        limits.check(&job.config, Naming::Flags).map_err(|e| {
-            format!(
+        limits.check(&job.config, Naming::Flags).map_err(|e| InvalidFlag {
+            flag: e.limit,
+            message: format!(
                 "{}: the daemon's own run must be inside the limits of its trigger (an empty POST runs it)",
                 e.message
-            )
+            ),
         })?;
         let runs = Runs::new(target, limits.max_duration, shutdown);
         Ok(Arc::new(Daemon {

@@ -1,6 +1,7 @@
 //! What a `POST /api/v1/performance/benchmark` may ask for, and the limits every run of the daemon stays
 //! inside. Pure: the body in, the job (or why not) out; property-tested in `etcd-monitor-bench/tests/trigger_requests.rs`.
 
+use crate::config::{invalid, InvalidFlag};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -79,21 +80,36 @@ fn human(d: Duration) -> String {
 
 impl TriggerLimits {
     /// Checks the limits themselves; the message names the flag.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidFlag> {
         if self.max_clients == 0 {
-            return Err("--trigger-max-clients must be at least 1".into());
+            return Err(invalid(
+                "--trigger-max-clients",
+                "--trigger-max-clients must be at least 1",
+            ));
         }
         if self.max_conns == 0 {
-            return Err("--trigger-max-conns must be at least 1".into());
+            return Err(invalid(
+                "--trigger-max-conns",
+                "--trigger-max-conns must be at least 1",
+            ));
         }
         if self.max_total == 0 {
-            return Err("--trigger-max-total must be at least 1".into());
+            return Err(invalid(
+                "--trigger-max-total",
+                "--trigger-max-total must be at least 1",
+            ));
         }
         if !(self.max_rate.is_finite() && self.max_rate > 0.0) {
-            return Err("--trigger-max-rate must be a positive number".into());
+            return Err(invalid(
+                "--trigger-max-rate",
+                "--trigger-max-rate must be a positive number",
+            ));
         }
         if self.max_duration.is_zero() {
-            return Err("--trigger-max-duration must be longer than 0".into());
+            return Err(invalid(
+                "--trigger-max-duration",
+                "--trigger-max-duration must be longer than 0",
+            ));
         }
         Ok(())
     }
@@ -358,7 +374,7 @@ impl RunRequest {
         limits
             .check(&job.config, Naming::Request)
             .map_err(Rejection::Limit)?;
-        job.config.validate().map_err(bad)?;
+        job.config.validate().map_err(|e| bad(e.message))?;
         Ok(job)
     }
 }
@@ -472,7 +488,6 @@ mod tests {
             ..TriggerLimits::default()
         }
         .validate()
-        .unwrap_err()
-        .contains("--trigger-max-rate"));
+        .is_err_and(|e| e.flag == "--trigger-max-rate" && e.message.contains(e.flag)));
     }
 }
