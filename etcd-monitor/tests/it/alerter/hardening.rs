@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::support::{start_alerter, wait_for, Proc};
+use crate::support::{bcrypt_hash, start_alerter, wait_for, Proc};
 use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Value};
@@ -551,24 +551,6 @@ async fn ready_waits_for_the_first_scrapes() {
         started.elapsed() >= Duration::from_secs(2),
         "ready only after the 3 s scrape"
     );
-}
-
-/// A bcrypt hash of `password` made by Python's `bcrypt` package (the reference implementation).
-fn bcrypt_hash(password: &str) -> String {
-    let out = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import bcrypt, sys; print(bcrypt.hashpw(sys.argv[1].encode(), bcrypt.gensalt(10)).decode())",
-            password,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "Python's bcrypt is missing (scripts/deps.sh installs it): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 /// The alerter behind `--web.config.file` (TLS and basic auth): a stranger can neither set a silence

@@ -372,3 +372,99 @@ async fn a_scheduled_run_that_finds_one_going_is_skipped_and_counted() {
     assert_eq!(run["result"]["total"], 400);
     assert_eq!(run["result"]["errors"], 0);
 }
+
+/// The trigger behind `--web.config.file` (TLS and basic auth, exporter-toolkit's format): a stranger,
+/// over plain HTTP, without a password or with a wrong one, starts nothing (etcd's revision does not
+/// move); with the password a run goes through and cleans up after itself.
+#[tokio::test(flavor = "multi_thread")]
+async fn behind_a_web_config_file_only_the_configured_user_starts_a_run() {
+    let cluster = cluster().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let certs = etcd_testkit::TestCerts::generate(dir.path()).expect("certificates");
+    let web = dir.path().join("web.yml");
+    std::fs::write(
+        &web,
+        format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\nbasic_auth_users:\n  operator: '{}'\n",
+            certs.server_cert.display(),
+            certs.server_key.display(),
+            crate::support::bcrypt_hash("bench-pw")
+        ),
+    )
+    .expect("web config");
+    let port = etcd_testkit::free_port().expect("free port");
+    let log = dir.path().join("daemon.log");
+    let _daemon = etcd_testkit::KillOnDrop(
+        std::process::Command::new(bin())
+            .args(["bench", "put", NEVER])
+            .arg(format!("--listen=127.0.0.1:{port}"))
+            .arg(format!("--web.config.file={}", web.display()))
+            .args(cluster.connection_args())
+            .env("LOG_LEVEL", "info")
+            .env_remove("ENDPOINTS")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("etcd-monitor runs"),
+    );
+    let daemon_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(&certs.ca_cert).expect("CA"))
+        .expect("CA certificate");
+    let https = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(ca)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client");
+    let url = format!("https://127.0.0.1:{port}{BENCHMARK}");
+    let first = etcd_testkit::wait_for("the daemon over TLS", Duration::from_secs(20), || {
+        let r = https.get(&url).send();
+        async move { Ok(r.await.ok()) }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", daemon_log()));
+    assert_eq!(first.status(), 401, "no password: {}", daemon_log());
+
+    let r0 = revision(&cluster);
+    let body = r#"{"ops":20}"#;
+    let plain = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}{BENCHMARK}"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await;
+    assert!(
+        plain.as_ref().map_or(true, |r| !r.status().is_success()),
+        "plain HTTP was served: {plain:?}"
+    );
+    for password in [None, Some("wrong")] {
+        let mut req = https
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(p) = password {
+            req = req.basic_auth("operator", Some(p));
+        }
+        let r = req.send().await.expect("the daemon answers");
+        assert_eq!(r.status(), 401, "password {password:?}");
+    }
+    assert_eq!(revision(&cluster), r0, "a refused request wrote to etcd");
+
+    let r = https
+        .post(&url)
+        .basic_auth("operator", Some("bench-pw"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("the daemon answers");
+    assert_eq!(r.status(), 200, "{}", daemon_log());
+    let v: Value = r.json().await.expect("JSON");
+    assert_eq!(v["success"], true, "{v}");
+    assert_eq!(v["total"], 20, "{v}");
+    assert_eq!(keys_at(&cluster, PREFIX, None), 0);
+    // etcd's own count: 20 puts, then one delete of the prefix.
+    assert_eq!(revision(&cluster) - r0, 21);
+}

@@ -14,7 +14,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    program, repo_root, start_prometheus_with, start_pushgateway, wait_for, Proc,
+    bcrypt_hash, program, repo_root, start_prometheus_with, start_pushgateway, wait_for, Proc,
 };
 use anyhow::{bail, Result};
 use etcd_testkit::{free_port, Cluster, ClusterOptions, EtcdVersion};
@@ -592,24 +592,6 @@ fn bad_command_lines_fail_in_one_line_before_touching_anything() {
     }
     // None of them made the directory.
     assert!(!work.path().join("d").exists());
-}
-
-/// A bcrypt hash of `password` made by Python's `bcrypt` package (the reference implementation).
-fn bcrypt_hash(password: &str) -> String {
-    let o = Command::new("python3")
-        .args([
-            "-c",
-            "import bcrypt, sys; print(bcrypt.hashpw(sys.argv[1].encode(), bcrypt.gensalt(10)).decode())",
-            password,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "Python's bcrypt is missing (scripts/deps.sh installs it): {}",
-        show(&o)
-    );
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
 #[tokio::test(flavor = "multi_thread")]
