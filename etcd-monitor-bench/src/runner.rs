@@ -14,7 +14,7 @@ use crate::pacing::{timing, Pacing};
 use crate::progress::Progress;
 use crate::report::{Stopped, Summary};
 use crate::safety::{self, DbState};
-use crate::stats::{error_code, Recorder};
+use crate::stats::{error_code, Recorder, Recorders};
 use crate::workloads::{self, WorkerOp};
 use crate::BenchError;
 
@@ -459,22 +459,24 @@ async fn measure(
         progress.start(expected, config.stop);
         let ticker = spawn_ticker(&shared, &progress);
         let monitor = spawn_monitor(&shared, monitor_clients, bound, db.quota, config);
+        let recorders = Arc::new(Recorders::new(pacing.open_loop(), ops.len()));
         let mut set = tokio::task::JoinSet::new();
-        for op in ops {
+        for (client, op) in ops.into_iter().enumerate() {
             let shared = shared.clone();
             let config = config.clone();
-            set.spawn(async move { client_loop(op, &config, &shared, pacing, start).await });
+            let recorders = recorders.clone();
+            set.spawn(async move {
+                client_loop(op, client, &recorders, &config, &shared, pacing, start).await
+            });
         }
-        let mut total = Recorder::new(pacing.open_loop());
         while let Some(r) = set.join_next().await {
-            match r {
-                Ok(rec) => total.merge(&rec),
-                Err(e) => tracing::error!(error = %e, "a client task failed"),
+            if let Err(e) = r {
+                tracing::error!(error = %e, "a client task failed");
             }
         }
         monitor.abort();
         ticker.abort();
-        (total, start)
+        (recorders.total(), start)
     };
     let duration = start.elapsed();
     progress.finish();
@@ -552,12 +554,13 @@ fn spawn_monitor(
 /// send, record.
 async fn client_loop(
     mut op: WorkerOp,
+    client: usize,
+    recorders: &Recorders,
     config: &BenchConfig,
     shared: &Shared,
     pacing: Pacing,
     start: Instant,
-) -> Recorder {
-    let mut rec = Recorder::new(pacing.open_loop());
+) {
     let cost = config.write_cost_bytes();
     loop {
         if shared.halt.is_cancelled() {
@@ -594,21 +597,26 @@ async fn client_loop(
         };
         let answered = start.elapsed();
         let t = timing(intended, sent, answered, config.late_threshold);
-        if t.late {
-            rec.record_late();
-        }
-        match result {
-            Ok(Ok(())) => rec.record_ok(t.corrected, t.service),
+        let failed = match result {
+            Ok(Ok(())) => None,
             Ok(Err(e)) => {
                 let code = error_code(&e);
                 tracing::debug!(request = i, code, error = %e, "request failed");
-                rec.record_error(&code);
+                Some(code)
             }
-            Err(_) => rec.record_error("DeadlineExceeded"),
-        }
+            Err(_) => Some("DeadlineExceeded".to_string()),
+        };
+        recorders.with(client, |rec| {
+            if t.late {
+                rec.record_late();
+            }
+            match &failed {
+                None => rec.record_ok(t.corrected, t.service),
+                Some(code) => rec.record_error(code),
+            }
+        });
         shared.done.fetch_add(1, Ordering::Relaxed);
     }
-    rec
 }
 
 /// etcd's watch-latency: watchers on one key, a putter at `--rate`, latency from each put's intended
@@ -637,15 +645,16 @@ async fn watch_latency(
     let times = workloads::PutTimes::new(total);
     let received = Arc::new(AtomicU64::new(0));
     let stop_watchers = shared.halt.child_token();
+    let recorders = Arc::new(Recorders::new(true, streams.len()));
     let mut set = tokio::task::JoinSet::new();
-    for mut ws in streams {
+    for (stream, mut ws) in streams.into_iter().enumerate() {
+        let recorders = recorders.clone();
         let times = times.clone();
         let received = received.clone();
         let stop = stop_watchers.clone();
         let shared = shared.clone();
         let late_threshold = config.late_threshold;
         set.spawn(async move {
-            let mut rec = Recorder::new(true);
             loop {
                 let msg = tokio::select! {
                     _ = stop.cancelled() => break,
@@ -662,19 +671,19 @@ async fn watch_latency(
                             };
                             let Some(sent) = times.sent(i) else { continue };
                             let t = timing(pacing.intended_offset(i), sent, now, late_threshold);
-                            rec.record_ok(t.corrected, t.service);
+                            recorders.with(stream, |rec| rec.record_ok(t.corrected, t.service));
                             received.fetch_add(1, Ordering::Relaxed);
                             shared.done.fetch_add(1, Ordering::Relaxed);
                         }
                     }
                     Ok(None) => break,
                     Err(e) => {
-                        rec.record_error(&error_code(&e));
+                        let code = error_code(&e);
+                        recorders.with(stream, |rec| rec.record_error(&code));
                         break;
                     }
                 }
             }
-            rec
         });
     }
     let mut puts = Recorder::new(true);
@@ -719,12 +728,12 @@ async fn watch_latency(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     stop_watchers.cancel();
-    let mut total_rec = Recorder::new(true);
     while let Some(r) = set.join_next().await {
-        if let Ok(rec) = r {
-            total_rec.merge(&rec);
+        if let Err(e) = r {
+            tracing::error!(error = %e, "a watcher task failed");
         }
     }
+    let mut total_rec = recorders.total();
     let got = total_rec.succeeded();
     if !shared.halt.is_cancelled() && got < expected {
         total_rec.record_errors("MissingWatchEvent", expected - got);
