@@ -188,6 +188,94 @@ async fn a_paused_member_times_out_and_scrapes_stay_fast() {
     exporter.stop().await;
 }
 
+/// The local ports of this process's TCP connections to `port` on loopback, read from the kernel
+/// (`/proc/self/fd` for the process's sockets, `/proc/self/net/tcp` for their addresses).
+fn our_local_ports_to(port: u16) -> std::collections::BTreeSet<u16> {
+    let inodes: std::collections::HashSet<String> = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy().into_owned();
+            Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+        })
+        .collect();
+    let hex_port = |addr: &str| u16::from_str_radix(addr.rsplit(':').next()?, 16).ok();
+    std::fs::read_to_string("/proc/self/net/tcp")
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (local, remote, inode) = (f.get(1)?, f.get(2)?, f.get(9)?);
+            (hex_port(remote)? == port && inodes.contains(*inode)).then(|| hex_port(local))?
+        })
+        .collect()
+}
+
+/// A call that times out keeps its connection: while a member is paused (its kernel still accepts
+/// connections, so a new dial would succeed and show up), round after round of timed-out calls goes
+/// over the connections the exporter already had to it; none is dialled anew.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_member_is_not_dialled_again_at_every_round() {
+    let mut cluster = Cluster::start(ClusterOptions::new(3, EtcdVersion::V3_5))
+        .await
+        .unwrap();
+    let mut cfg = config(vec![cluster_config("main", &cluster)]);
+    // Only the snapshot's gRPC calls. The members' /metrics are read over HTTP/1.1, where a request
+    // that timed out leaves its connection unusable (it is dropped and dialled again, as Prometheus'
+    // scrapes do): read once at the start and not again during the test. No consistency check.
+    cfg.member_metrics = false;
+    cfg.member_metrics_interval = Duration::from_secs(3600);
+    cfg.hashkv_interval = Duration::ZERO;
+    let exporter = start(cfg).await;
+    scrape_until(&exporter, Duration::from_secs(10), "healthy", |f| {
+        value(f, "etcd_cluster_healthy", &[C]) == Some(1.0)
+    })
+    .await;
+    let leader = cluster.leader_index().await.unwrap();
+    let victim = (leader + 1) % 3;
+    let name = cluster.members[victim].name.clone();
+    let port = cluster.members[victim].client_port;
+    let before = our_local_ports_to(port);
+    assert!(
+        !before.is_empty(),
+        "no connection to the member before the pause"
+    );
+    cluster.pause(victim).unwrap();
+
+    let errors = |f: &[prom_exposition::MetricFamily]| {
+        value(
+            f,
+            "etcd_exporter_member_errors_total",
+            &[C, ("member", &name), ("collector", "status")],
+        )
+        .unwrap_or(0.0)
+    };
+    let first = scrape_until(&exporter, Duration::from_secs(15), "a first timeout", |f| {
+        errors(f) >= 1.0
+    })
+    .await;
+    let errors_at_first = errors(&first);
+    // Every 100 ms, which connections this process has to the member, until three more rounds timed out.
+    let mut seen = our_local_ports_to(port);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut rounds = 0.0;
+    while Instant::now() < deadline && rounds < 3.0 {
+        seen.extend(our_local_ports_to(port));
+        rounds = errors(&scrape(&exporter).await) - errors_at_first;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(rounds >= 3.0, "only {rounds} more timed-out rounds in 20 s");
+    assert!(
+        seen.is_subset(&before),
+        "new connections to the paused member: {:?} (before the pause: {before:?})",
+        seen.difference(&before).collect::<Vec<_>>()
+    );
+    cluster.resume(victim).unwrap();
+    exporter.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_learner_is_counted_but_does_not_vote() {
     let mut cluster = Cluster::start(ClusterOptions::new(3, EtcdVersion::V3_4))
