@@ -354,16 +354,28 @@ async fn member_metrics_loop(shared: Arc<Shared>, i: usize, mut settings: Metric
     loop {
         ticker.tick().await;
         // Before the first snapshot there is nothing to say yet, neither success nor failure.
-        let Some(members): Option<Vec<(String, String)>> = shared.with_state(i, |st| {
+        // A listed member without a client URL (not started, or a restarted member that has not yet
+        // replayed who it is) cannot be scraped; it is named as not covered, so that the round does not
+        // claim the whole cluster.
+        let Some(listed) = shared.with_state(i, |st| {
             st.snapshot.as_ref().map(|s| {
                 s.members
                     .iter()
-                    .filter_map(|m| m.endpoint.clone().map(|e| (m.name.clone(), e)))
-                    .collect()
+                    .map(|m| (m.name.clone(), m.endpoint.clone()))
+                    .collect::<Vec<_>>()
             })
         }) else {
             continue;
         };
+        let without_url: Vec<String> = listed
+            .iter()
+            .filter(|(_, url)| url.is_none())
+            .map(|(name, _)| name.clone())
+            .collect();
+        let members: Vec<(String, String)> = listed
+            .into_iter()
+            .filter_map(|(name, url)| Some((name, url?)))
+            .collect();
         if let Some(every) = settings.renew_every {
             if renewed.elapsed() >= every {
                 renewed = std::time::Instant::now();
@@ -405,7 +417,7 @@ async fn member_metrics_loop(shared: Arc<Shared>, i: usize, mut settings: Metric
             for (((name, _), mm), passed) in members.into_iter().zip(results).zip(passed) {
                 st.apply_member_metrics(name, mm, passed);
             }
-            st.finish_member_metrics_round(&names, started.elapsed().as_secs_f64());
+            st.finish_member_metrics_round(&names, &without_url, started.elapsed().as_secs_f64());
         }
         shared.rerender();
     }

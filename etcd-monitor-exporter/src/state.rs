@@ -479,7 +479,13 @@ impl ClusterState {
 
     /// Records one round of the pass-through: it succeeds only when there were members to scrape and
     /// every one of them answered within the limits.
-    pub fn finish_member_metrics_round(&mut self, members: &[String], duration_seconds: f64) {
+    /// `members` were scraped this round; `without_url` are listed but could not be (no client URL).
+    pub fn finish_member_metrics_round(
+        &mut self,
+        members: &[String],
+        without_url: &[String],
+        duration_seconds: f64,
+    ) {
         let mut errors: Vec<String> = members
             .iter()
             .filter_map(|m| {
@@ -489,7 +495,12 @@ impl ClusterState {
                     .map(|e| format!("{m}: {e}"))
             })
             .collect();
-        if members.is_empty() {
+        errors.extend(
+            without_url
+                .iter()
+                .map(|m| format!("{m}: no client URL yet (not started)")),
+        );
+        if members.is_empty() && without_url.is_empty() {
             errors.push("no member known to scrape (the member list was never read)".into());
         }
         self.member_metrics_round = Some(CollectorResult {
@@ -532,6 +543,34 @@ mod tests {
         }
         assert_eq!(h.counts, vec![2, 1, 1]);
         assert_eq!(h.count, 4);
+    }
+
+    #[test]
+    fn a_member_without_a_client_url_keeps_the_round_from_claiming_success() {
+        let mut st = ClusterState::new("main".into(), 4);
+        let scraped = |error: Option<&str>| MemberMetrics {
+            families: Vec::new(),
+            up: error.is_none(),
+            error: error.map(String::from),
+            duration_seconds: 0.01,
+            quota_bytes: None,
+            served_certificate_not_after: None,
+            started_at: 0.0,
+        };
+        for m in ["m0", "m1"] {
+            st.apply_member_metrics(m.into(), scraped(None), Default::default());
+        }
+        let names = ["m0".to_string(), "m1".to_string()];
+        st.finish_member_metrics_round(&names, &[], 0.01);
+        assert!(st.member_metrics_round.as_ref().is_some_and(|r| r.success));
+        // The same two scraped, a third listed without a client URL: not the whole cluster.
+        st.finish_member_metrics_round(&names, &["3ec0ac34786d14e1".to_string()], 0.01);
+        let round = st.member_metrics_round.clone().unwrap();
+        assert!(!round.success);
+        assert_eq!(
+            round.error.as_deref(),
+            Some("3ec0ac34786d14e1: no client URL yet (not started)")
+        );
     }
 
     #[test]

@@ -479,7 +479,7 @@ async fn garbage_member_metrics_are_reported_not_fatal() {
     );
     state.apply(collector.snapshot(&Default::default()).await);
     state.apply_member_metrics("m0".into(), mm, Default::default());
-    state.finish_member_metrics_round(&["m0".to_string()], 0.01);
+    state.finish_member_metrics_round(&["m0".to_string()], &[], 0.01);
     let fams = etcd_monitor_exporter::render::render(&[&state]);
     assert_eq!(
         value(
