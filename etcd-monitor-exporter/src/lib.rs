@@ -162,7 +162,8 @@ impl Shared {
         };
         drop(guards);
         let last = self.rendered();
-        let size_hints = std::array::from_fn(|i| last.lengths()[i].max(last.size_hints[i]));
+        let written = last.lengths();
+        let size_hints = std::array::from_fn(|i| written[i].max(last.size_hints[i]));
         *self.rendered.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Rendered {
             own,
             members,

@@ -12,6 +12,7 @@
 //! is a counted, loud skip elsewhere) and [`TestCerts`].
 
 mod certs;
+mod credentials;
 pub mod poll;
 mod ports;
 pub mod skip;
@@ -26,6 +27,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 pub use certs::{CertValidity, TestCerts};
+pub use credentials::bcrypt_hash;
 pub use poll::{wait_for, wait_for_blocking};
 pub use ports::free_port;
 

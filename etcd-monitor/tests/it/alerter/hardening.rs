@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::support::{bcrypt_hash, start_alerter, wait_for, Proc};
+use crate::support::{start_alerter, wait_for, Proc};
 use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Value};
@@ -566,7 +566,7 @@ async fn a_stranger_cannot_silence_the_alerter_behind_a_web_config() {
             "tls_server_config:\n  cert_file: {}\n  key_file: {}\nbasic_auth_users:\n  sre: '{}'\n",
             certs.server_cert.display(),
             certs.server_key.display(),
-            bcrypt_hash("s3cret")
+            etcd_testkit::bcrypt_hash("s3cret", 10)
         ),
     );
     let rules = write(dir.path(), "rules.yml", "groups: []\n");

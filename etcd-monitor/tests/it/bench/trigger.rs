@@ -388,7 +388,7 @@ async fn behind_a_web_config_file_only_the_configured_user_starts_a_run() {
             "tls_server_config:\n  cert_file: {}\n  key_file: {}\nbasic_auth_users:\n  operator: '{}'\n",
             certs.server_cert.display(),
             certs.server_key.display(),
-            crate::support::bcrypt_hash("bench-pw")
+            etcd_testkit::bcrypt_hash("bench-pw", 10)
         ),
     )
     .expect("web config");

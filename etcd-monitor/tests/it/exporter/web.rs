@@ -72,7 +72,7 @@ async fn prometheus_scrapes_over_tls_with_a_client_certificate_and_basic_auth() 
             certs.server_cert.display(),
             certs.server_key.display(),
             certs.ca_cert.display(),
-            bcrypt_hash("scrape-pw")
+            etcd_testkit::bcrypt_hash("scrape-pw", 10)
         ),
     )?;
     let (mut exporter, port) = spawn_exporter(

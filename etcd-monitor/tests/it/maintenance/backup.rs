@@ -14,7 +14,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    bcrypt_hash, program, repo_root, start_prometheus_with, start_pushgateway, wait_for, Proc,
+    program, repo_root, start_prometheus_with, start_pushgateway, wait_for, Proc,
 };
 use anyhow::{bail, Result};
 use etcd_testkit::{free_port, Cluster, ClusterOptions, EtcdVersion};
@@ -608,7 +608,7 @@ async fn the_daemon_backs_up_on_schedule_and_prometheus_fires_etcd_backup_too_ol
         &web,
         format!(
             "basic_auth_users:\n  prometheus: '{}'\n",
-            bcrypt_hash("scrape-pw")
+            etcd_testkit::bcrypt_hash("scrape-pw", 10)
         ),
     )
     .unwrap();

@@ -20,25 +20,6 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// A bcrypt hash of `password` made by Python's `bcrypt` package (the reference implementation), for
-/// the `basic_auth_users` of a `--web.config.file`.
-pub fn bcrypt_hash(password: &str) -> String {
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import bcrypt, sys; print(bcrypt.hashpw(sys.argv[1].encode(), bcrypt.gensalt(10)).decode())",
-            password,
-        ])
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "Python's bcrypt is missing (scripts/deps.sh installs it): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 /// A child process with its output in `log`; killed on drop.
 pub struct Proc {
     pub name: String,

@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use rcgen::{
@@ -77,25 +76,6 @@ impl Ca {
             der: cert.der().to_vec(),
         }
     }
-}
-
-/// A bcrypt hash of `password` made by Python's `bcrypt` package, the reference here.
-pub fn bcrypt_hash(password: &str, cost: u32) -> String {
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import bcrypt, sys; print(bcrypt.hashpw(sys.argv[1].encode(), bcrypt.gensalt(int(sys.argv[2]))).decode())",
-            password,
-            &cost.to_string(),
-        ])
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "Python's bcrypt is missing (scripts/deps.sh installs it): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 /// Requests to `/slow` begun, in this test process.

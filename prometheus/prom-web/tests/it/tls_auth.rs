@@ -4,7 +4,8 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::{bcrypt_hash, client, Dir, Server};
+use crate::support::{client, Dir, Server};
+use etcd_testkit::bcrypt_hash;
 use reqwest::StatusCode;
 
 #[tokio::test]
