@@ -65,7 +65,7 @@ import json, os, sys
 ref_puts, ref_cpu, our_puts, our_cpu, our_dur, fixed_rate = map(float, sys.argv[1:7])
 fixed, ours = json.loads(sys.argv[7]), json.loads(sys.argv[8])
 print(f"etcd-monitor bench put --load: {ours['succeeded']} puts reported ({our_puts:.0f} by etcd's revisions), "
-      f"{ours['errors']} errors, {ours['late']} late, {ours['unsent']} unsent, latency p50 {ours['latency_seconds']['p50'] * 1000:.1f} ms "
+      f"{ours['errors']} errors {ours.get('error_codes') or ''}, {ours['late']} late, {ours['unsent']} unsent, latency p50 {ours['latency_seconds']['p50'] * 1000:.1f} ms "
       f"p99 {ours['latency_seconds']['p99'] * 1000:.1f} ms, service p99 {ours['service_time_seconds']['p99'] * 1000:.1f} ms")
 # check perf measures 60 s of sending; ours reports its measured phase; both rates are puts etcd applied.
 ref_rps, our_rps = ref_puts / 60.0, our_puts / our_dur

@@ -90,6 +90,15 @@ pub(crate) fn client_config(
     Ok(Arc::new(config))
 }
 
+/// The name the member's certificate is asked for (it is not verified, but TLS sends it).
+pub(crate) fn server_name(endpoint: &str, hostport: &str) -> Result<ServerName<'static>, String> {
+    let host = hostport
+        .rsplit_once(':')
+        .map(|(h, _)| h.trim_start_matches('[').trim_end_matches(']'))
+        .unwrap_or(hostport);
+    ServerName::try_from(host.to_string()).map_err(|e| format!("{endpoint}: {e}"))
+}
+
 /// A lazy gRPC channel to one `https://host:port` endpoint over the unverified TLS connection.
 pub(crate) fn channel(
     endpoint: &str,
@@ -100,11 +109,7 @@ pub(crate) fn channel(
         .strip_prefix("https://")
         .ok_or_else(|| format!("{endpoint}: --insecure-skip-tls-verify needs an https endpoint"))?
         .to_string();
-    let host = hostport
-        .rsplit_once(':')
-        .map(|(h, _)| h.trim_start_matches('[').trim_end_matches(']').to_string())
-        .unwrap_or_else(|| hostport.clone());
-    let server_name = ServerName::try_from(host).map_err(|e| format!("{endpoint}: {e}"))?;
+    let server_name = server_name(endpoint, &hostport)?;
     // tonic must not add TLS itself: the URI it sees is plain, the connector does the TLS.
     let tonic_endpoint = tonic::transport::Endpoint::from_shared(format!("http://{hostport}"))
         .map_err(|e| format!("{endpoint}: {e}"))?

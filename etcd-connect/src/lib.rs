@@ -7,6 +7,7 @@
 //! This crate knows nothing about what the connections are used for: no metrics, no alerts, no workloads.
 
 pub mod certificates;
+mod coalesced;
 mod insecure;
 
 use std::path::{Path, PathBuf};
@@ -17,6 +18,10 @@ use serde::Deserialize;
 
 /// The default dial timeout, as etcdctl's.
 pub const DEFAULT_DIAL_TIMEOUT: Duration = Duration::from_secs(2);
+/// HTTP/2 keep-alive pings on every gRPC connection: a member that stops answering is found within
+/// 15 s even while no request is in flight.
+const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(10);
+const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest dial timeout accepted: longer is a typo, and sums of timeouts must not overflow.
 pub const MAX_DIAL_TIMEOUT: Duration = Duration::from_secs(3600);
 
@@ -305,7 +310,7 @@ impl EtcdTarget {
     ) -> Result<ConnectOptions, ConnectError> {
         let mut options = ConnectOptions::new()
             .with_connect_timeout(self.dial_timeout)
-            .with_keep_alive(Duration::from_secs(10), Duration::from_secs(5))
+            .with_keep_alive(KEEP_ALIVE_INTERVAL, KEEP_ALIVE_TIMEOUT)
             .with_keep_alive_while_idle(true);
         if let Some(t) = request_timeout {
             options = options.with_timeout(t);
@@ -322,14 +327,7 @@ impl EtcdTarget {
                 // TLS is done by our own connector (see `insecure`), not by tonic.
                 return Ok(options);
             }
-            let mut tls = TlsOptions::new();
-            if let Some(ca) = pem.ca {
-                tls = tls.ca_certificate(Certificate::from_pem(ca));
-            }
-            if let Some((cert, key)) = pem.identity {
-                tls = tls.identity(Identity::from_pem(cert, key));
-            }
-            options = options.with_tls(tls);
+            options = options.with_tls(tls_options(pem));
         }
         Ok(options)
     }
@@ -409,6 +407,48 @@ impl EtcdTarget {
         }
     }
 
+    /// One connection to one endpoint (a URL from [`Self::endpoints`]), made for a steady stream of
+    /// small requests: each request leaves in one write (see `coalesced`). It is up when this returns;
+    /// if the member goes away later, tonic reconnects it. Unlike [`Self::connect_to`] it never
+    /// balances: a caller that wants several members opens one each.
+    pub async fn connect_single(&self, endpoint: &str) -> Result<Client, ConnectError> {
+        let options = self.connect_options(None)?;
+        let security = match self.read_tls()? {
+            None => coalesced::Security::Plain,
+            Some(pem) if pem.insecure => {
+                tracing::warn!(
+                    endpoint,
+                    "--insecure-skip-tls-verify: the member's certificate is not verified"
+                );
+                coalesced::Security::Unverified(
+                    insecure::client_config(pem.identity.as_ref())
+                        .map_err(ConnectError::Incomplete)?,
+                )
+            }
+            Some(pem) => coalesced::Security::Verified(tls_options(pem)),
+        };
+        let fail = |reason: String| ConnectError::Connect {
+            endpoints: endpoint.to_string(),
+            source: etcd_client::Error::InvalidArgs(reason),
+        };
+        // The dial timeout bounds the connection and the auth handshake together, as in `connect_to`.
+        let connect = async {
+            let channel = coalesced::channel(endpoint, security, self.dial_timeout)
+                .await
+                .map_err(fail)?;
+            Client::from_channel(channel, Some(options))
+                .await
+                .map_err(|source| classify(endpoint.to_string(), self.credentials.as_ref(), source))
+        };
+        match tokio::time::timeout(self.dial_timeout, connect).await {
+            Ok(result) => result,
+            Err(_elapsed) => Err(fail(format!(
+                "no answer within the dial timeout of {}",
+                humantime::format_duration(self.dial_timeout)
+            ))),
+        }
+    }
+
     /// An HTTP client for the members' `/metrics` and `/health`, with the same TLS material, built as
     /// every HTTP client of etcd-monitor is ([`prom_http_config::TlsConfig::client_builder`]). The
     /// files were checked when the target was built ([`EtcdTarget::new`]).
@@ -440,6 +480,18 @@ impl EtcdTarget {
                 source,
             })
     }
+}
+
+/// tonic's TLS settings for verified TLS (for `--insecure-skip-tls-verify`, see `insecure`).
+fn tls_options(pem: TlsPem) -> TlsOptions {
+    let mut tls = TlsOptions::new();
+    if let Some(ca) = pem.ca {
+        tls = tls.ca_certificate(Certificate::from_pem(ca));
+    }
+    if let Some((cert, key)) = pem.identity {
+        tls = tls.identity(Identity::from_pem(cert, key));
+    }
+    tls
 }
 
 fn classify(

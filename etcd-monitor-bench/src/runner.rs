@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use etcd_client::Client;
 use etcd_connect::EtcdTarget;
+use futures::{StreamExt, TryStreamExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{BenchConfig, StopAfter, Workload};
@@ -175,14 +176,14 @@ pub async fn run(
     };
     tracing::info!(workload = %config.workload, endpoints = ?endpoints, conns = config.conns,
         clients = config.clients, "connecting");
-    let mut clients = Vec::with_capacity(config.conns);
-    for _ in 0..config.conns {
-        clients.push(
-            halt.before_writing(target.connect_to(&endpoints, None))
-                .await?,
-        );
-    }
-    let mut control = clients[0].clone();
+    let clients = halt
+        .before_writing(connect_conns(target, &endpoints, config.conns))
+        .await?;
+    // The checks, the keys a workload needs written first and the clean-up go through a balanced
+    // client: to whichever member answers.
+    let mut control = halt
+        .before_writing(target.connect_to(&endpoints, None))
+        .await?;
 
     // The first request tells whether the endpoints and credentials work at all.
     let existing = halt
@@ -255,6 +256,48 @@ pub async fn run(
     .await;
     cleanup(&mut control, &config.prefix, &leases, config.auto_compact).await;
     result
+}
+
+/// How many connections are dialled at once after the first one to each endpoint.
+const DIALS_AT_ONCE: usize = 32;
+
+/// `--conns` connections, each to one endpoint in turn, as etcd's benchmark dials them, so that the
+/// load spreads evenly over the members. An endpoint that does not answer its first dial is left out,
+/// with a warning, and the others take its share: a cluster with a member down can still be measured.
+async fn connect_conns(
+    target: &EtcdTarget,
+    endpoints: &[String],
+    conns: usize,
+) -> Result<Vec<Client>, etcd_connect::ConnectError> {
+    let mut clients = Vec::with_capacity(conns);
+    let mut live = Vec::new();
+    let mut last_error = None;
+    for endpoint in endpoints.iter().take(conns) {
+        match target.connect_single(endpoint).await {
+            Ok(client) => {
+                clients.push(client);
+                live.push(endpoint.as_str());
+            }
+            Err(e) => {
+                tracing::warn!(endpoint = %endpoint, error = %e, "left out of the run: it does not answer");
+                last_error = Some(e);
+            }
+        }
+    }
+    if live.is_empty() {
+        return Err(last_error.unwrap_or(etcd_connect::ConnectError::NoEndpoints));
+    }
+    // Owned endpoints: a stream of futures borrowing them would not be `Send` for the daemon's spawn.
+    let rest: Vec<String> = (clients.len()..conns)
+        .map(|i| live[i % live.len()].to_string())
+        .collect();
+    let more: Vec<Client> = futures::stream::iter(rest)
+        .map(|endpoint: String| async move { target.connect_single(&endpoint).await })
+        .buffered(DIALS_AT_ONCE)
+        .try_collect()
+        .await?;
+    clients.extend(more);
+    Ok(clients)
 }
 
 /// A gRPC failure as one short phrase: the code, etcd's message, and the root cause underneath.

@@ -128,7 +128,7 @@ struct CommonArgs {
     /// Concurrent clients (etcd's --clients)
     #[arg(long, default_value_t = 1, help_heading = "Workload")]
     clients: usize,
-    /// gRPC connections the clients are spread over, each its own HTTP/2 connection (etcd's --conns)
+    /// gRPC connections the clients are spread over, each its own HTTP/2 connection to one endpoint in turn (etcd's --conns)
     #[arg(long, default_value_t = 1, help_heading = "Workload")]
     conns: usize,
     /// Requests in total (default: etcd's, 10000; watch-latency: puts, 1000)
@@ -324,7 +324,7 @@ pub struct LegacyBenchArgs {
     /// Concurrent clients of the benchmark (etcd's --clients)
     #[arg(long, default_value_t = 1, value_name = "N")]
     clients: usize,
-    /// gRPC connections the clients are spread over (etcd's --conns)
+    /// gRPC connections the clients are spread over, one endpoint each in turn (etcd's --conns)
     #[arg(long, default_value_t = 1, value_name = "N")]
     conns: usize,
     #[command(flatten, next_help_heading = "Benchmark (original invocation)")]

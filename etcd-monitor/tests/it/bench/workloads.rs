@@ -221,6 +221,83 @@ async fn conns_open_their_own_connections() {
     );
 }
 
+/// `--conns` dial one member each, in turn, as etcd's benchmark does (three more conns are one more
+/// socket to each member, not three), and a member that is down is left out while the others carry the
+/// run: every put lands, and the members' own gRPC counters show who served them.
+#[tokio::test(flavor = "multi_thread")]
+async fn conns_dial_one_member_each_and_skip_a_member_that_is_down_on_etcd_3_5() {
+    let mut cluster = Cluster::start(ClusterOptions::new(3, EtcdVersion::V3_5))
+        .await
+        .expect("cluster");
+    let ports: Vec<u16> = cluster.members.iter().map(|m| m.client_port).collect();
+    let mut counts = Vec::new();
+    for conns in [3usize, 6] {
+        let start = revision(&cluster);
+        let mut child = std::process::Command::new(bin())
+            .args(["bench", "put", "--clients=6", "--duration=3s", "--rate=300"])
+            .arg(format!("--conns={conns}"))
+            .args(cluster.connection_args())
+            .env("LOG_LEVEL", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        etcd_testkit::wait_for_blocking(
+            "the bench to make 150 puts",
+            Duration::from_secs(10),
+            || revision(&cluster) >= start + 150,
+        )
+        .unwrap();
+        counts.push(
+            ports
+                .iter()
+                .map(|&p| established_to(pid, p))
+                .collect::<Vec<_>>(),
+        );
+        assert!(child.wait().unwrap().success());
+    }
+    for (m, &port) in ports.iter().enumerate() {
+        assert_eq!(
+            counts[1][m] - counts[0][m],
+            1,
+            "sockets to m{m} (port {port}) with --conns 3 and 6: {counts:?}"
+        );
+    }
+
+    cluster.kill(2).unwrap();
+    let http = reqwest::Client::new();
+    let urls = cluster.client_urls();
+    let mut before = Vec::new();
+    for url in &urls[..2] {
+        before.push(grpc_puts(&http, url).await);
+    }
+    let o = bench(
+        &cluster,
+        &[
+            "put",
+            "--clients=4",
+            "--conns=4",
+            "--total=200",
+            "--output=json",
+        ],
+    );
+    let v = json_ok(&o);
+    assert_eq!(v["succeeded"], 200, "{v}");
+    assert_eq!(v["errors"], 0, "{v}");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("left out of the run") && stderr.contains(&urls[2]),
+        "{stderr}"
+    );
+    let mut served = Vec::new();
+    for (i, url) in urls[..2].iter().enumerate() {
+        served.push(grpc_puts(&http, url).await - before[i]);
+    }
+    assert_eq!(served.iter().sum::<f64>(), 200.0, "{served:?}");
+    assert!(served.iter().all(|&n| n > 0.0), "{served:?}");
+}
+
 /// TCP connections of process `pid` to 127.0.0.1:`port`, from /proc.
 fn established_to(pid: u32, port: u16) -> usize {
     let inodes: std::collections::HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
@@ -255,6 +332,18 @@ async fn tls_cluster_and_its_quota_on_etcd_3_5() {
     opts.quota_backend_bytes = Some(64 * 1024 * 1024);
     let cluster = Cluster::start(opts).await.expect("cluster");
     let (v, r0, r1) = run_counted(&cluster, &["put", "--clients=2", "--total=50"], 50);
+    assert_eq!(r1 - r0, 51);
+    // The bench's own connections, without verifying the members' certificates.
+    let (_, r0, r1) = run_counted(
+        &cluster,
+        &[
+            "put",
+            "--clients=2",
+            "--total=50",
+            "--insecure-skip-tls-verify",
+        ],
+        50,
+    );
     assert_eq!(r1 - r0, 51);
     assert_eq!(v["database"]["quota_known"], true, "{v}");
     assert_eq!(v["database"]["quota_bytes"], 64 * 1024 * 1024);
