@@ -176,14 +176,13 @@ pub async fn run(
     };
     tracing::info!(workload = %config.workload, endpoints = ?endpoints, conns = config.conns,
         clients = config.clients, "connecting");
-    let clients = halt
+    let (clients, live) = halt
         .before_writing(connect_conns(target, &endpoints, config.conns))
         .await?;
-    // The checks, the keys a workload needs written first and the clean-up go through a balanced
-    // client: to whichever member answers.
-    let mut control = halt
-        .before_writing(target.connect_to(&endpoints, None))
-        .await?;
+    // The checks, the keys a workload needs written first and the clean-up go through a client balanced
+    // over the members that answered: tonic's balancing can still send a first request to a member
+    // that refuses connections.
+    let mut control = halt.before_writing(target.connect_to(&live, None)).await?;
 
     // The first request tells whether the endpoints and credentials work at all.
     let existing = halt
@@ -264,19 +263,23 @@ const DIALS_AT_ONCE: usize = 32;
 /// `--conns` connections, each to one endpoint in turn, as etcd's benchmark dials them, so that the
 /// load spreads evenly over the members. An endpoint that does not answer its first dial is left out,
 /// with a warning, and the others take its share: a cluster with a member down can still be measured.
+/// Returns the connections and the endpoints that answered.
 async fn connect_conns(
     target: &EtcdTarget,
     endpoints: &[String],
     conns: usize,
-) -> Result<Vec<Client>, etcd_connect::ConnectError> {
+) -> Result<(Vec<Client>, Vec<String>), etcd_connect::ConnectError> {
     let mut clients = Vec::with_capacity(conns);
     let mut live = Vec::new();
     let mut last_error = None;
-    for endpoint in endpoints.iter().take(conns) {
+    for endpoint in endpoints {
         match target.connect_single(endpoint).await {
             Ok(client) => {
-                clients.push(client);
-                live.push(endpoint.as_str());
+                // Fewer conns than endpoints: the extra first dials only tell which members answer.
+                if clients.len() < conns {
+                    clients.push(client);
+                }
+                live.push(endpoint.clone());
             }
             Err(e) => {
                 tracing::warn!(endpoint = %endpoint, error = %e, "left out of the run: it does not answer");
@@ -289,7 +292,7 @@ async fn connect_conns(
     }
     // Owned endpoints: a stream of futures borrowing them would not be `Send` for the daemon's spawn.
     let rest: Vec<String> = (clients.len()..conns)
-        .map(|i| live[i % live.len()].to_string())
+        .map(|i| live[i % live.len()].clone())
         .collect();
     let more: Vec<Client> = futures::stream::iter(rest)
         .map(|endpoint: String| async move { target.connect_single(&endpoint).await })
@@ -297,7 +300,7 @@ async fn connect_conns(
         .try_collect()
         .await?;
     clients.extend(more);
-    Ok(clients)
+    Ok((clients, live))
 }
 
 /// A gRPC failure as one short phrase: the code, etcd's message, and the root cause underneath.
