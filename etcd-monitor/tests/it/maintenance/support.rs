@@ -123,10 +123,15 @@ pub fn etcd_view(cluster: &Cluster, i: usize) -> EtcdView {
 }
 
 /// Writes 256 KiB values under `prefix` until every member's database (as etcd reports it) reaches
-/// `target_bytes`. Sizes are read once every member has applied the last write (a member that has not
-/// yet reports a smaller file, and more puts for its sake would push the others towards the quota), and
-/// each round writes half of what the largest member still lacks, down to one put at a time, so that no
-/// member overshoots by much (members' files differ by a few percent, and the quota is checked on each).
+/// `target_bytes`, overshooting it by as little as it can: members' files differ by a few percent, and
+/// etcd checks the quota on each.
+///
+/// The sizes etcd reports lag behind: a member's `dbSize` is updated when its backend commits (every
+/// 100 ms by default), not when it applies a write. Sizes are read once every member has applied the
+/// last write, and a round never writes more than half of what the largest member lacks by its
+/// report, nor more than half of what the values written so far lack (a database holds at least its
+/// values): stale reports cannot make it write much past the target. Once the values alone reach the
+/// target it only waits for the reports to catch up.
 pub async fn fill(cluster: &Cluster, prefix: &str, target_bytes: i64) -> usize {
     let mut client = cluster.client().await.expect("client");
     let value = vec![b'v'; 256 << 10];
@@ -156,7 +161,25 @@ pub async fn fill(cluster: &Cluster, prefix: &str, target_bytes: i64) -> usize {
         if smallest >= target_bytes {
             return written;
         }
-        let lacking = (target_bytes - largest).max(0) as usize;
+        let values_bytes = (written * value.len()) as i64;
+        if values_bytes >= target_bytes {
+            // Enough is written; the reports are behind.
+            etcd_testkit::wait_for(
+                "every member to report the size it holds",
+                Duration::from_secs(30),
+                || async {
+                    let status = endpoint_status(cluster, &urls);
+                    status
+                        .iter()
+                        .all(|s| s["Status"]["dbSize"].as_i64() >= Some(target_bytes))
+                        .then_some(())
+                },
+            )
+            .await
+            .expect("a database holds at least the values written to it");
+            return written;
+        }
+        let lacking = (target_bytes - largest.max(values_bytes)).max(0) as usize;
         for _ in 0..(lacking / value.len() / 2).max(1) {
             let put = client
                 .put(format!("{prefix}{written:05}"), value.clone(), None)
