@@ -91,25 +91,14 @@ pub(crate) async fn channel(
     let channel = tonic_endpoint
         .connect_with_connector(connector)
         .await
-        .map_err(|e| describe(&e))?;
+        // tonic's transport error says only "transport error"; its causes say what failed.
+        .map_err(|e| prom_http_config::error_chain(&e))?;
     Ok(etcd_client::Channel::Custom(
         tower::util::BoxCloneSyncService::new(tower::ServiceExt::map_err(
             SettledBodies(channel),
             |e| -> tower::BoxError { Box::new(e) },
         )),
     ))
-}
-
-/// tonic's transport error says only "transport error"; its sources say what failed.
-fn describe(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}

@@ -308,6 +308,19 @@ impl EtcdTarget {
         &self,
         request_timeout: Option<Duration>,
     ) -> Result<ConnectOptions, ConnectError> {
+        let mut options = self.options_without_tls(request_timeout);
+        if let Some(pem) = self.read_tls()? {
+            if pem.insecure {
+                // TLS is done by our own connector (see `insecure`), not by tonic.
+                return Ok(options);
+            }
+            options = options.with_tls(tls_options(pem));
+        }
+        Ok(options)
+    }
+
+    /// Timeouts, keep-alive and credentials: what every connection takes besides its TLS.
+    fn options_without_tls(&self, request_timeout: Option<Duration>) -> ConnectOptions {
         let mut options = ConnectOptions::new()
             .with_connect_timeout(self.dial_timeout)
             .with_keep_alive(KEEP_ALIVE_INTERVAL, KEEP_ALIVE_TIMEOUT)
@@ -322,14 +335,7 @@ impl EtcdTarget {
                 .with_user(c.username.clone(), c.password.clone())
                 .with_auto_token_refresh(true);
         }
-        if let Some(pem) = self.read_tls()? {
-            if pem.insecure {
-                // TLS is done by our own connector (see `insecure`), not by tonic.
-                return Ok(options);
-            }
-            options = options.with_tls(tls_options(pem));
-        }
-        Ok(options)
+        options
     }
 
     /// One gRPC connection balanced over all endpoints. Each call opens its own HTTP/2 connection(s);
@@ -412,7 +418,8 @@ impl EtcdTarget {
     /// if the member goes away later, tonic reconnects it. Unlike [`Self::connect_to`] it never
     /// balances: a caller that wants several members opens one each.
     pub async fn connect_single(&self, endpoint: &str) -> Result<Client, ConnectError> {
-        let options = self.connect_options(None)?;
+        // The channel does the TLS (see `coalesced`): the options carry none.
+        let options = self.options_without_tls(None);
         let security = match self.read_tls()? {
             None => coalesced::Security::Plain,
             Some(pem) if pem.insecure => {

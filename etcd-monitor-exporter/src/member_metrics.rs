@@ -79,7 +79,7 @@ pub async fn scrape_member(
             .header("Accept", "text/plain; version=0.0.4")
             .send()
             .await
-            .map_err(|e| format!("GET {url}: {}", error_chain(&e.without_url())))?;
+            .map_err(|e| format!("GET {url}: {}", prom_http_config::http_error(e)))?;
         if read_certificate {
             served_certificate_not_after = resp
                 .extensions()
@@ -114,7 +114,7 @@ pub async fn scrape_member(
         while let Some(chunk) = resp
             .chunk()
             .await
-            .map_err(|e| format!("GET {url}: {}", error_chain(&e.without_url())))?
+            .map_err(|e| format!("GET {url}: {}", prom_http_config::http_error(e)))?
         {
             if body.len() + chunk.len() > limits.body_bytes {
                 return Err(too_big());
@@ -165,19 +165,6 @@ pub async fn scrape_member(
             started_at,
         },
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        cur = s.source();
-    }
-    parts.join(": ")
 }
 
 /// A member's families as the exporter serves them: each sample line written once, with `cluster` and

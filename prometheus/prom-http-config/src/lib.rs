@@ -21,7 +21,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use error::HttpConfigError;
-pub use report::{expect_success, http_error, redact, UnexpectedStatus};
+pub use report::{error_chain, expect_success, http_error, redact, UnexpectedStatus};
 pub use secret::Secret;
 pub use tls::{TlsConfig, TlsVersion};
 

@@ -4,9 +4,14 @@
 /// A reqwest error as one line, its causes joined, without the URL: reqwest's own text is `error
 /// sending request for url (<the whole URL>)`, and a Slack or webhook URL is a credential.
 pub fn http_error(e: reqwest::Error) -> String {
-    let e = e.without_url();
+    error_chain(&e.without_url())
+}
+
+/// An error and its causes as one line, each cause once: hyper and tonic wrap an I/O error in layers
+/// that often repeat its text.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut parts = vec![e.to_string()];
-    let mut cause = std::error::Error::source(&e);
+    let mut cause = e.source();
     while let Some(c) = cause {
         let text = c.to_string();
         if !parts.iter().any(|p| p.contains(&text)) {

@@ -122,6 +122,19 @@ pub fn etcd_view(cluster: &Cluster, i: usize) -> EtcdView {
     }
 }
 
+/// Every member's status (etcdctl's JSON), read until each one's `Status` passes `ok`.
+fn statuses_when(
+    cluster: &Cluster,
+    urls: &[String],
+    what: &str,
+    ok: impl Fn(&Value) -> bool,
+) -> anyhow::Result<Vec<Value>> {
+    etcd_testkit::wait_for_blocking(what, Duration::from_secs(30), || {
+        let status = endpoint_status(cluster, urls);
+        status.iter().all(|s| ok(&s["Status"])).then_some(status)
+    })
+}
+
 /// Writes 256 KiB values under `prefix` until every member's database (as etcd reports it) reaches
 /// `target_bytes`, overshooting it by as little as it can: members' files differ by a few percent, and
 /// etcd checks the quota on each.
@@ -139,18 +152,12 @@ pub async fn fill(cluster: &Cluster, prefix: &str, target_bytes: i64) -> usize {
     let mut written = 0;
     let mut revision = 0;
     loop {
-        let status = etcd_testkit::wait_for(
+        let status = statuses_when(
+            cluster,
+            &urls,
             "every member to apply the last write",
-            Duration::from_secs(30),
-            || async {
-                let status = endpoint_status(cluster, &urls);
-                status
-                    .iter()
-                    .all(|s| s["Status"]["header"]["revision"].as_i64() >= Some(revision))
-                    .then_some(status)
-            },
+            |s| s["header"]["revision"].as_i64() >= Some(revision),
         )
-        .await
         .unwrap();
         let sizes: Vec<i64> = status
             .iter()
@@ -164,18 +171,12 @@ pub async fn fill(cluster: &Cluster, prefix: &str, target_bytes: i64) -> usize {
         let values_bytes = (written * value.len()) as i64;
         if values_bytes >= target_bytes {
             // Enough is written; the reports are behind.
-            etcd_testkit::wait_for(
+            statuses_when(
+                cluster,
+                &urls,
                 "every member to report the size it holds",
-                Duration::from_secs(30),
-                || async {
-                    let status = endpoint_status(cluster, &urls);
-                    status
-                        .iter()
-                        .all(|s| s["Status"]["dbSize"].as_i64() >= Some(target_bytes))
-                        .then_some(())
-                },
+                |s| s["dbSize"].as_i64() >= Some(target_bytes),
             )
-            .await
             .expect("a database holds at least the values written to it");
             return written;
         }
