@@ -206,6 +206,28 @@ impl Member {
     }
 }
 
+/// Whether every thread of process `pid` is in the stopped state (`T` in `/proc/PID/task/TID/stat`).
+fn all_threads_stopped(pid: Pid) -> Result<bool> {
+    let tasks = format!("/proc/{pid}/task");
+    for entry in std::fs::read_dir(&tasks).with_context(|| format!("reading {tasks}"))? {
+        let path = entry?.path().join("stat");
+        let stat = match std::fs::read_to_string(&path) {
+            Ok(stat) => stat,
+            // A thread that ended since the directory was read.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        // "TID (COMM) STATE ...": the command may hold spaces and parentheses, the state follows the last ')'.
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next());
+        if state != Some('T') {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// A running etcd cluster. Dropping it kills every member.
 pub struct Cluster {
     pub options: ClusterOptions,
@@ -460,14 +482,23 @@ impl Cluster {
         self.spawn(i, &binary)
     }
 
-    /// SIGSTOP member `i`: the process stays, but answers nothing.
+    /// SIGSTOP member `i` and wait until every one of its threads has stopped: from then on the process
+    /// stays, but answers nothing.
+    ///
+    /// The wait is needed. The kernel hands a SIGSTOP to one thread, and the stop of the whole process
+    /// begins only when that thread next leaves the kernel; if it is in an uninterruptible call (an
+    /// fsync on a busy disk), etcd's other threads go on serving requests meanwhile, for seconds.
     pub fn pause(&mut self, i: usize) -> Result<()> {
         let pid = self.members[i]
             .pid()
             .ok_or_else(|| anyhow!("member {i} is not running"))?;
         kill(pid, Signal::SIGSTOP)?;
         self.members[i].paused = true;
-        Ok(())
+        wait_for_blocking(
+            &format!("every thread of member {i} (pid {pid}) to stop"),
+            Duration::from_secs(30),
+            || all_threads_stopped(pid),
+        )
     }
 
     /// SIGCONT member `i`.
