@@ -52,6 +52,10 @@ pub enum ConnectError {
         endpoints: String,
         source: etcd_client::Error,
     },
+    /// A failure seen by our own dialling (a timeout, a refused TCP connection, a TLS handshake),
+    /// described with its whole cause chain: etcd-client's transport error prints without its cause.
+    #[error("cannot connect to etcd at {endpoints}: {reason}")]
+    Unreachable { endpoints: String, reason: String },
     #[error("etcd at {endpoints} rejected the credentials of user {user:?}: {source}")]
     Auth {
         endpoints: String,
@@ -363,12 +367,12 @@ impl EtcdTarget {
         match result {
             Ok(Ok(client)) => Ok(client),
             Ok(Err(source)) => Err(classify(shown, self.credentials.as_ref(), source)),
-            Err(_elapsed) => Err(ConnectError::Connect {
+            Err(_elapsed) => Err(ConnectError::Unreachable {
                 endpoints: shown,
-                source: etcd_client::Error::InvalidArgs(format!(
+                reason: format!(
                     "no answer within the dial timeout of {}",
                     humantime::format_duration(self.dial_timeout)
-                )),
+                ),
             }),
         }
     }
@@ -385,9 +389,9 @@ impl EtcdTarget {
         let pem = self.read_tls()?;
         let identity = pem.as_ref().and_then(|p| p.identity.as_ref());
         let config = insecure::client_config(identity).map_err(ConnectError::Incomplete)?;
-        let fail = |reason: String| ConnectError::Connect {
+        let fail = |reason: String| ConnectError::Unreachable {
             endpoints: shown.clone(),
-            source: etcd_client::Error::InvalidArgs(reason),
+            reason,
         };
         let mut chosen = None;
         for e in endpoints {
@@ -434,9 +438,9 @@ impl EtcdTarget {
             }
             Some(pem) => coalesced::Security::Verified(tls_options(pem)),
         };
-        let fail = |reason: String| ConnectError::Connect {
+        let fail = |reason: String| ConnectError::Unreachable {
             endpoints: endpoint.to_string(),
-            source: etcd_client::Error::InvalidArgs(reason),
+            reason,
         };
         // The dial timeout bounds the connection and the auth handshake together, as in `connect_to`.
         let connect = async {
