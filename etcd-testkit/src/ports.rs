@@ -4,7 +4,8 @@
 //! for the source port of every outgoing connection: between the moment a test learns the port and the
 //! moment etcd (or Prometheus...) binds it, any connection on the machine may take it, and another test
 //! process asking the kernel the same way may be given it too. Cargo-nextest runs many test processes
-//! at once, which made this a real flake ("a SIGSTOPped member answered": another member had the port).
+//! at once, which made this a real flake ("a SIGSTOPped member answered": another member had the port;
+//! the same words have a second cause, a stop not yet complete, see `Cluster::pause`).
 //!
 //! So ports come from outside the ephemeral range (`/proc/sys/net/ipv4/ip_local_port_range`), where the
 //! kernel never picks a source port, and each one handed out is claimed with a lock file (`flock`) held
