@@ -217,8 +217,10 @@ async fn received(http: &reqwest::Client, am: &str) -> Result<BTreeSet<(Labels, 
     Ok(out)
 }
 
-/// A plain HTTP server on loopback serving `EXPOSITION` at /metrics (Python's http.server).
-fn serve_exposition(dir: &Path) -> Result<(Proc, String)> {
+/// A plain HTTP server on loopback serving `EXPOSITION` at /metrics (Python's http.server), answering
+/// when this returns: the alerter scrapes at once, and a scrape that found it not yet listening would
+/// be retried only a 1m scrape interval later.
+async fn serve_exposition(dir: &Path) -> Result<(Proc, String)> {
     let root = dir.join("www");
     std::fs::create_dir_all(&root)?;
     std::fs::write(root.join("metrics"), EXPOSITION)?;
@@ -228,14 +230,21 @@ fn serve_exposition(dir: &Path) -> Result<(Proc, String)> {
         .arg(port.to_string())
         .arg("--directory")
         .arg(&root);
-    let proc = Proc::spawn("http.server", &mut cmd, dir.join("http.log"))?;
-    Ok((proc, format!("127.0.0.1:{port}")))
+    let address = format!("127.0.0.1:{port}");
+    let proc = start_ready(
+        "http.server",
+        &mut cmd,
+        dir.join("http.log"),
+        &format!("http://{address}/metrics"),
+    )
+    .await?;
+    Ok((proc, address))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relabelling_agrees_with_prometheus() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let (_files, file_target) = serve_exposition(dir.path())?;
+    let (_files, file_target) = serve_exposition(dir.path()).await?;
     let am_config = dir.path().join("am.yml");
     std::fs::write(
         &am_config,
