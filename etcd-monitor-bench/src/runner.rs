@@ -22,8 +22,10 @@ use crate::BenchError;
 /// How often the db size is read during a run.
 const MONITOR_INTERVAL: Duration = Duration::from_millis(250);
 
-/// Deadline of each clean-up request but the deletion (which has its own, in `safety`).
+/// Deadline of each clean-up request but the deletion.
 const CLEANUP_STEP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Deleting a large run's keys takes longer than the clean-up's other steps.
+const CLEANUP_DELETE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// State the clients of a run share.
 struct Shared {
@@ -379,8 +381,9 @@ async fn cleanup(control: &mut Client, prefix: &str, leases: &[i64], auto_compac
             Err(_) => tracing::warn!(lease = id, "revoking the bench's lease: no answer in time"),
         }
     }
-    match safety::delete_prefix(control, prefix).await {
-        Ok((n, revision)) => {
+    let delete = safety::delete_prefix(control, prefix);
+    match tokio::time::timeout(CLEANUP_DELETE_TIMEOUT, delete).await {
+        Ok(Ok((n, revision))) => {
             tracing::info!(prefix, deleted = n, "deleted the bench's keys");
             // As `etcdctl check perf --auto-compact`: the history the run wrote goes too, so that
             // repeated runs do not fill the database on a cluster without auto-compaction.
@@ -394,8 +397,10 @@ async fn cleanup(control: &mut Client, prefix: &str, leases: &[i64], auto_compac
                 }
             }
         }
-        Err(e) => tracing::error!(prefix, error = %e,
+        Ok(Err(e)) => tracing::error!(prefix, error = %e,
             "could not delete the bench's keys; delete them with etcdctl del --prefix {prefix}"),
+        Err(_) => tracing::error!(prefix, timeout = ?CLEANUP_DELETE_TIMEOUT,
+            "could not delete the bench's keys: no answer in time; delete them with etcdctl del --prefix {prefix}"),
     }
 }
 
@@ -646,7 +651,7 @@ async fn client_loop(
         let failed = match result {
             Ok(Ok(())) => None,
             Ok(Err(e)) => {
-                let code = error_code(&e);
+                let code = e.code();
                 tracing::debug!(request = i, code, error = %e, "request failed");
                 Some(code)
             }

@@ -135,16 +135,10 @@ pub async fn delete_prefix(
     client: &mut Client,
     prefix: &str,
 ) -> Result<(i64, i64), etcd_client::Error> {
-    let fut = client.delete(prefix, Some(DeleteOptions::new().with_prefix()));
-    match tokio::time::timeout(Duration::from_secs(30), fut).await {
-        Ok(r) => {
-            let r = r?;
-            Ok((r.deleted(), r.header().map_or(0, |h| h.revision())))
-        }
-        Err(_) => Err(etcd_client::Error::InvalidArgs(
-            "no answer within 30s".to_string(),
-        )),
-    }
+    let r = client
+        .delete(prefix, Some(DeleteOptions::new().with_prefix()))
+        .await?;
+    Ok((r.deleted(), r.header().map_or(0, |h| h.revision())))
 }
 
 #[cfg(test)]

@@ -96,7 +96,7 @@ impl WorkerOp {
     }
 
     /// Sends request `i` and waits for its answer.
-    pub(crate) async fn request(&mut self, i: u64) -> Result<(), etcd_client::Error> {
+    pub(crate) async fn request(&mut self, i: u64) -> Result<(), RequestError> {
         match &mut self.kind {
             OpKind::Put => {
                 let idx = self.keys.index_for(i, &mut self.rng);
@@ -149,10 +149,9 @@ impl WorkerOp {
             OpKind::Delete => {
                 let resp = self.client.delete(self.keys.key(i), None).await?;
                 if resp.deleted() != 1 {
-                    return Err(etcd_client::Error::InvalidArgs(format!(
-                        "NotFound: key {} was not there to delete",
-                        String::from_utf8_lossy(&self.keys.key(i))
-                    )));
+                    return Err(RequestError::NotFound {
+                        key: String::from_utf8_lossy(&self.keys.key(i)).into_owned(),
+                    });
                 }
             }
             OpKind::LeaseKeepalive { id } => {
@@ -162,6 +161,26 @@ impl WorkerOp {
             }
         }
         Ok(())
+    }
+}
+
+/// Why one measured request failed: etcd refused it or did not answer, or its answer did not do what
+/// the workload asked (a delete that found no key).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RequestError {
+    #[error(transparent)]
+    Etcd(#[from] etcd_client::Error),
+    #[error("key {key} was not there to delete")]
+    NotFound { key: String },
+}
+
+impl RequestError {
+    /// The code the failure is counted under in a run's result (`error_codes`).
+    pub(crate) fn code(&self) -> String {
+        match self {
+            RequestError::Etcd(e) => crate::stats::error_code(e),
+            RequestError::NotFound { .. } => "NotFound".into(),
+        }
     }
 }
 
@@ -276,6 +295,20 @@ pub(crate) async fn open_watchers(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_delete_that_found_no_key_is_counted_as_not_found() {
+        let e = RequestError::NotFound {
+            key: "/bench/00000042".into(),
+        };
+        assert_eq!(e.code(), "NotFound");
+        assert_eq!(e.to_string(), "key /bench/00000042 was not there to delete");
+        // etcd's own refusals keep their gRPC code.
+        let refused = RequestError::from(etcd_client::Error::GRpcStatus(
+            tonic::Status::resource_exhausted("etcdserver: mvcc: database space exceeded"),
+        ));
+        assert_eq!(refused.code(), "ResourceExhausted");
+    }
 
     #[test]
     fn watch_values_carry_their_index() {
