@@ -52,8 +52,9 @@ pub enum ConnectError {
         endpoints: String,
         source: etcd_client::Error,
     },
-    /// A failure seen by our own dialling (a timeout, a refused TCP connection, a TLS handshake),
-    /// described with its whole cause chain: etcd-client's transport error prints without its cause.
+    /// A failure seen by our own dialling (a timeout, a refused TCP connection, a TLS handshake), in our
+    /// words with the whole cause chain where there is one: etcd-client's transport error prints
+    /// without its cause.
     #[error("cannot connect to etcd at {endpoints}: {reason}")]
     Unreachable { endpoints: String, reason: String },
     #[error("etcd at {endpoints} rejected the credentials of user {user:?}: {source}")]
